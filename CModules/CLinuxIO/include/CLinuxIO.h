@@ -1,0 +1,18 @@
+// Thin wrappers for Linux calls Swift cannot import directly (ioctl is variadic; the
+// BLK* request numbers and FALLOC_FL_* flags are function-like macros). No policy here.
+#ifndef CLINUXIO_H
+#define CLINUXIO_H
+#include <stdint.h>
+
+/// Size of a block device in bytes (BLKGETSIZE64). Returns 0 or -errno.
+int clinuxio_blk_getsize64(int fd, uint64_t *bytes);
+/// Logical sector size of a block device (BLKSSZGET). Returns 0 or -errno.
+int clinuxio_blk_logical_block_size(int fd, int *bytes);
+/// Discards a byte range on a block device (BLKDISCARD). Returns 0 or -errno.
+int clinuxio_blk_discard(int fd, uint64_t offset, uint64_t length);
+/// Punches a hole in a file, keeping its size (fallocate PUNCH_HOLE|KEEP_SIZE). 0 or -errno.
+int clinuxio_punch_hole(int fd, uint64_t offset, uint64_t length);
+/// Opens with O_DIRECT added to `flags` (O_DIRECT needs _GNU_SOURCE). Returns fd or -errno.
+int clinuxio_open_direct(const char *path, int flags, int mode);
+
+#endif

@@ -1,0 +1,29 @@
+#define _GNU_SOURCE
+#include "CLinuxIO.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+
+int clinuxio_blk_getsize64(int fd, uint64_t *bytes) {
+    return ioctl(fd, BLKGETSIZE64, bytes) == 0 ? 0 : -errno;
+}
+
+int clinuxio_blk_logical_block_size(int fd, int *bytes) {
+    return ioctl(fd, BLKSSZGET, bytes) == 0 ? 0 : -errno;
+}
+
+int clinuxio_blk_discard(int fd, uint64_t offset, uint64_t length) {
+    uint64_t range[2] = { offset, length };
+    return ioctl(fd, BLKDISCARD, range) == 0 ? 0 : -errno;
+}
+
+int clinuxio_punch_hole(int fd, uint64_t offset, uint64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
+}
+
+int clinuxio_open_direct(const char *path, int flags, int mode) {
+    int fd = open(path, flags | O_DIRECT | O_CLOEXEC, mode);
+    return fd >= 0 ? fd : -errno;
+}

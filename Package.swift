@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, one direction of knowledge:
+//   ISCSIFabric (wire) ──▶ SCSIEngine (SPC/SBC) ──▶ Backstores (bytes)
+// The daemon wires them together; nothing below knows about anything above it.
+let package = Package(
+    name: "SwiftTarget",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "swift-targetd", targets: ["SwiftTargetDaemon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // Linux-only syscalls Swift cannot call directly (ioctl is variadic).
+        .target(name: "CLinuxIO", path: "CModules/CLinuxIO"),
+        .target(name: "Backstores", dependencies: ["CLinuxIO"]),
+        .target(name: "SCSIEngine", dependencies: ["Backstores"]),
+        .target(
+            name: "ISCSIFabric",
+            dependencies: [
+                "SCSIEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "SwiftTargetDaemon",
+            dependencies: [
+                "ISCSIFabric", "SCSIEngine", "Backstores",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "BackstoresTests", dependencies: ["Backstores"]),
+        .testTarget(name: "SCSIEngineTests", dependencies: ["SCSIEngine", "Backstores"]),
+        .testTarget(
+            name: "ISCSIFabricTests",
+            dependencies: [
+                "ISCSIFabric", "SCSIEngine", "Backstores",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

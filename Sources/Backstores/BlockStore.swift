@@ -1,0 +1,82 @@
+/// A byte-addressed store behind a logical unit. It knows byte ranges, flushes,
+/// discards and allocation state — nothing of SCSI, iSCSI or TCMU.
+///
+/// All calls are blocking and thread-safe: the fabrics call them from I/O worker
+/// threads, never from event loops. Memory is owned by the caller (zero copy: one
+/// `pread` into the buffer that goes to the wire, one `pwrite` from the one that came).
+public protocol BlockStore: AnyObject, Sendable {
+    /// What kind of store this is, for listings and logs.
+    var kind: BackstoreKind { get }
+    /// Path of the file or device.
+    var path: String { get }
+    /// Current size in bytes (re-read by `refreshSize`).
+    var byteCount: UInt64 { get }
+    /// Preferred logical block size in bytes (512 for files, BLKSSZGET for devices).
+    var logicalBlockSize: Int { get }
+    /// True when unallocated ranges exist and reads of them return zeros (thin provisioning).
+    var isThinProvisioned: Bool { get }
+    /// True when `discard` does something (hole punch or BLKDISCARD).
+    var supportsDiscard: Bool { get }
+    /// True when the store was opened read-only.
+    var isReadOnly: Bool { get }
+
+    /// Reads exactly `buffer.count` bytes at `offset` (holes read as zeros).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError)
+    /// Writes all of `buffer` at `offset`; when `durable` is true the data is on stable
+    /// storage before the call returns (FUA / write-through).
+    func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError)
+    /// Makes every completed write durable (fdatasync).
+    func flush() throws(BackstoreError)
+    /// Deallocates a range; afterwards it reads as zeros. Stores that cannot discard
+    /// write zeros instead.
+    func discard(offset: UInt64, length: UInt64) throws(BackstoreError)
+    /// Allocation state of the extent starting at `offset`: whether it is mapped and how
+    /// many bytes (at most `limit`) share that state.
+    func allocationState(at offset: UInt64, limit: UInt64) throws(BackstoreError) -> AllocationExtent
+    /// Re-reads the size of the underlying file or device (after it was grown or shrunk).
+    @discardableResult
+    func refreshSize() throws(BackstoreError) -> UInt64
+    /// Releases the file descriptor. Further calls fail with EBADF.
+    func close()
+}
+
+public enum BackstoreKind: String, Sendable, CaseIterable, Codable {
+    case file
+    case sparse
+    case raw
+}
+
+public struct AllocationExtent: Sendable, Equatable {
+    public var mapped: Bool
+    public var length: UInt64
+    public init(mapped: Bool, length: UInt64) {
+        self.mapped = mapped
+        self.length = length
+    }
+}
+
+/// A failed system call on a store, with the errno so the engine can pick the sense code.
+public struct BackstoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Operation: String, Sendable {
+        case open, stat, read, write, flush, discard, seek, ioctl, resize, create
+    }
+    public var operation: Operation
+    public var errno: Int32
+    public var path: String
+
+    public init(_ operation: Operation, errno: Int32, path: String) {
+        self.operation = operation
+        self.errno = errno
+        self.path = path
+    }
+
+    public var description: String {
+        "\(operation.rawValue) \(path): \(String(cString: strerror(errno)))"
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
