@@ -1,0 +1,59 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The listening side: portals, one ConnectionHandler per accepted connection, and a
+/// polite shutdown (ask initiators to log out, let in-flight commands finish).
+public final class ISCSIServer: Sendable {
+    public let environment: ConnectionEnvironment
+    private let group: any EventLoopGroup
+    private let listeners: NIOLockedValueBox<[any Channel]>
+
+    public init(environment: ConnectionEnvironment, group: any EventLoopGroup) {
+        self.environment = environment
+        self.group = group
+        self.listeners = NIOLockedValueBox([])
+    }
+
+    /// Starts listening on a portal; returns the bound address (port 0 picks a free one).
+    @discardableResult
+    public func listen(host: String, port: Int) async throws -> SocketAddress {
+        let environment = self.environment
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let box = DigestSettingsBox()
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUDecoder(settings: box)))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(environment: environment, digestBox: box))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        listeners.withLockedValue { $0.append(channel) }
+        return channel.localAddress!
+    }
+
+    /// Stops accepting, asks every session to log out, waits up to `grace` for them to go,
+    /// then closes what is left. In-flight commands complete on the I/O pool first.
+    public func shutdown(grace: TimeAmount = .seconds(5)) async {
+        let listening = listeners.withLockedValue { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in listening { try? await channel.close() }
+        let seconds = UInt16(max(1, grace.nanoseconds / 1_000_000_000))
+        for channel in environment.sessions.channels {
+            channel.pipeline.fireUserInboundEventTriggered(RequestLogoutEvent(seconds: seconds))
+        }
+        let deadline = NIODeadline.now() + grace
+        while !environment.sessions.channels.isEmpty, NIODeadline.now() < deadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        for channel in environment.sessions.channels { try? await channel.close() }
+    }
+}

@@ -1,0 +1,842 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SCSIEngine
+
+/// What every connection shares: the targets, the session table, the I/O workers.
+public struct ConnectionEnvironment: Sendable {
+    public var catalog: TargetCatalog
+    public var sessions: SessionRegistry
+    public var ioPool: NIOThreadPool
+    public var logger: Logger
+    public var targetPortalGroupTag: UInt16 = 1
+    /// Interval between target NOP-In pings; nil disables them.
+    public var nopInInterval: TimeAmount? = .seconds(30)
+    /// How long a ping may go unanswered before the connection is dropped.
+    public var nopInTimeout: TimeAmount = .seconds(30)
+    /// A connection that has not finished login by then is closed.
+    public var loginTimeout: TimeAmount = .seconds(15)
+    /// Commands an initiator may have queued (CmdSN window).
+    public var commandWindowDepth: UInt32 = 128
+
+    public init(catalog: TargetCatalog, sessions: SessionRegistry, ioPool: NIOThreadPool, logger: Logger) {
+        self.catalog = catalog
+        self.sessions = sessions
+        self.ioPool = ioPool
+        self.logger = logger
+    }
+}
+
+/// Sent down a connection's pipeline to ask the initiator to log out (§11.9, AsyncEvent 1).
+public struct RequestLogoutEvent: Sendable {
+    public var seconds: UInt16
+    public init(seconds: UInt16) { self.seconds = seconds }
+}
+
+/// One iSCSI connection (= one session; we negotiate MaxConnections=1): login, then the
+/// full-feature phase. It decodes nothing itself (PDUDecoder frames) and runs no I/O on the
+/// event loop (the engine runs on `ioPool`); it routes PDUs and keeps the session's books.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = InboundPDU
+    typealias OutboundOut = ByteBuffer
+
+    private enum Phase {
+        case login(LoginStateMachine)
+        case fullFeature
+        case closed
+    }
+
+    private let environment: ConnectionEnvironment
+    private let digestBox: DigestSettingsBox
+    private var logger: Logger
+    private var phase: Phase
+    private var context: ChannelHandlerContext?
+    private var remoteAddress = "?"
+
+    // Session state (full feature phase).
+    private var parameters = NegotiatedParameters()
+    private var device: SCSITarget?
+    private var nexus: NexusID?
+    private var tsih: UInt16 = 0
+    private var registered = false
+    private var window = CommandWindow<PDU>(expCmdSN: 0, depth: 1)
+    private var statSN: UInt32 = 1
+    private var tasks: [UInt32: SCSITask] = [:]
+    private var nextTransferTag: UInt32 = 1
+    private var writer = PDUWriter()
+    private var pendingLogout: PDU?
+    private var pendingTextResponse: (tag: UInt32, remaining: ByteBuffer)?
+    private var loginCmdSN: UInt32?
+    private var loginTimer: Scheduled<Void>?
+    private var pingTimer: RepeatedTask?
+    private var outstandingPing: (tag: UInt32, sent: NIODeadline)?
+    private var needsFlush = false
+
+    init(environment: ConnectionEnvironment, digestBox: DigestSettingsBox) {
+        self.environment = environment
+        self.digestBox = digestBox
+        self.logger = environment.logger
+        self.phase = .login(LoginStateMachine(directory: environment.catalog.directory, remoteAddress: "?",
+                                              targetPortalGroupTag: environment.targetPortalGroupTag))
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        remoteAddress = context.remoteAddress?.ipAddress ?? "?"
+        logger[metadataKey: "peer"] = "\(remoteAddress)"
+        phase = .login(LoginStateMachine(directory: environment.catalog.directory, remoteAddress: remoteAddress,
+                                         targetPortalGroupTag: environment.targetPortalGroupTag))
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        loginTimer = context.eventLoop.scheduleTask(in: environment.loginTimeout) {
+            let handler = loopBound.value
+            if case .login = handler.phase {
+                handler.logger.notice("login timed out")
+                handler.context?.close(promise: nil)
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        pingTimer?.cancel()
+        phase = .closed
+        // In-flight commands finish on their workers; their results are dropped.
+        for key in tasks.keys { tasks[key]?.aborted = true }
+        if registered {
+            let stillOurs = environment.sessions.remove(tsih: tsih, channel: context.channel)
+            if stillOurs, let device, let nexus { device.closeNexus(nexus) }
+            logger.info("session closed")
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.warning("connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let request = event as? RequestLogoutEvent {
+            if case .fullFeature = phase { sendAsyncLogoutRequest(seconds: request.seconds) }
+            flushIfNeeded()
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .pdu(let pdu):
+            switch phase {
+            case .login(var machine):
+                phase = .closed  // not left in two places while the machine runs
+                handleLogin(pdu, machine: &machine)
+            case .fullFeature:
+                handleFullFeature(pdu)
+            case .closed:
+                break
+            }
+        case .dataDigestError(let pdu):
+            // §7.8.1: discard the PDU and reject it; the initiator recovers (ERL 0: by the task failing).
+            logger.warning("data digest error on opcode \(pdu.rawOpcode)")
+            sendReject(.dataDigestError, header: pdu.header)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: - Login phase
+
+    private func handleLogin(_ pdu: PDU, machine: inout LoginStateMachine) {
+        guard pdu.opcode == .loginRequest else {
+            // §6.2: anything else before login completes is a protocol error.
+            logger.warning("opcode \(pdu.rawOpcode) during login; closing")
+            context?.close(promise: nil)
+            return
+        }
+        let flags = pdu.flags
+        let request = LoginRequest(
+            transit: flags & 0x80 != 0, continueFlag: flags & 0x40 != 0,
+            currentStage: (flags >> 2) & 0x03, nextStage: flags & 0x03,
+            versionMax: pdu.byte(2), versionMin: pdu.byte(3),
+            isid: pdu.uint64(8) >> 16, tsih: pdu.uint16(14),
+            initiatorTaskTag: pdu.initiatorTaskTag, cid: pdu.uint16(20),
+            cmdSN: pdu.cmdSN, expStatSN: pdu.expStatSN,
+            data: Array(pdu.data.readableBytesView))
+        if loginCmdSN == nil { loginCmdSN = request.cmdSN }
+
+        // Adding a connection to an existing session (MC/S) is not offered: MaxConnections=1.
+        if request.tsih != 0 {
+            let response = LoginResponse(transit: false, continueFlag: false, currentStage: request.currentStage,
+                                         nextStage: request.nextStage, versionMax: 0, versionActive: 0,
+                                         isid: request.isid, tsih: request.tsih,
+                                         initiatorTaskTag: request.initiatorTaskTag,
+                                         statusClass: 0x02, statusDetail: 0x0A, data: [])
+            sendLoginResponse(response, maxCmdSN: request.cmdSN)
+            flushIfNeeded()
+            context?.close(promise: nil)
+            return
+        }
+
+        switch machine.receiveLoginRequest(request) {
+        case .respond(let response):
+            phase = .login(machine)
+            sendLoginResponse(response, maxCmdSN: request.cmdSN)
+        case .fail(let response):
+            logger.notice("login refused", metadata: ["initiator": "\(parametersHint(request))",
+                                                      "status": "\(response.statusClass)/\(response.statusDetail)"])
+            sendLoginResponse(response, maxCmdSN: request.cmdSN)
+            flushIfNeeded()
+            context?.close(promise: nil)
+        case .complete(var response, let negotiated):
+            guard let context, establishSession(negotiated, channel: context.channel) else {
+                response.transit = false
+                response.statusClass = 0x03  // target error: the target went away mid-login
+                response.statusDetail = 0x00
+                sendLoginResponse(response, maxCmdSN: request.cmdSN)
+                flushIfNeeded()
+                self.context?.close(promise: nil)
+                return
+            }
+            response.tsih = tsih
+            sendLoginResponse(response, maxCmdSN: window.maxCmdSN)
+            flushIfNeeded()
+            // Digests apply from the first full-feature PDU on, both ways (§13.1).
+            let digests = DigestSettings(header: negotiated.headerDigest, data: negotiated.dataDigest)
+            digestBox.digests = digests
+            digestBox.maxRecvDataSegmentLength = Int(negotiated.maxRecvDataSegmentLength)
+            writer.digests = digests
+            phase = .fullFeature
+            loginTimer?.cancel()
+            startPings()
+        }
+    }
+
+    private func parametersHint(_ request: LoginRequest) -> String {
+        // The initiator name is in the text; the ISID identifies the attempt without it.
+        "isid 0x" + String(request.isid, radix: 16)
+    }
+
+    private func establishSession(_ negotiated: NegotiatedParameters, channel: any Channel) -> Bool {
+        parameters = negotiated
+        if negotiated.sessionType == .normal {
+            guard let device = environment.catalog.device(named: negotiated.targetName) else { return false }
+            self.device = device
+            nexus = device.openNexus(ITNexus(initiatorName: negotiated.initiatorName, isid: negotiated.isid,
+                                             targetName: negotiated.targetName,
+                                             targetPortalGroupTag: environment.targetPortalGroupTag))
+        }
+        let (tsih, replaced) = environment.sessions.register(negotiated, remoteAddress: remoteAddress, channel: channel)
+        self.tsih = tsih
+        registered = true
+        if let replaced {
+            // Session reinstatement (§6.3.5): the old session's connection is closed.
+            logger.info("reinstating session of the same ISID")
+            replaced.close(promise: nil)
+        }
+        window = CommandWindow(expCmdSN: loginCmdSN ?? 0, depth: environment.commandWindowDepth)
+        logger[metadataKey: "initiator"] = "\(negotiated.initiatorName)"
+        logger[metadataKey: "tsih"] = "\(tsih)"
+        logger.info("session established", metadata: [
+            "type": "\(negotiated.sessionType)", "target": "\(negotiated.targetName)",
+            "headerDigest": "\(negotiated.headerDigest)", "dataDigest": "\(negotiated.dataDigest)",
+        ])
+        return true
+    }
+
+    private func sendLoginResponse(_ response: LoginResponse, maxCmdSN: UInt32) {
+        guard let context else { return }
+        var header = OutboundHeader(.loginResponse, flags: 0, allocator: context.channel.allocator)
+        header.flags = (response.transit ? 0x80 : 0) | (response.continueFlag ? 0x40 : 0)
+            | (response.currentStage & 0x03) << 2 | (response.nextStage & 0x03)
+        header.set(response.versionMax, at: 2)
+        header.set(response.versionActive, at: 3)
+        header.set(response.isid << 16 | UInt64(response.tsih), at: 8)
+        header.setInitiatorTaskTag(response.initiatorTaskTag)
+        header.setSequenceNumbers(statSN: statSN, expCmdSN: loginCmdSN ?? 0, maxCmdSN: maxCmdSN)
+        statSN &+= 1
+        header.set(response.statusClass, at: 36)
+        header.set(response.statusDetail, at: 37)
+        var data = context.channel.allocator.buffer(capacity: response.data.count)
+        data.writeBytes(response.data)
+        send(header, data: data)
+    }
+
+    // MARK: - Full feature phase
+
+    private func handleFullFeature(_ pdu: PDU) {
+        guard let opcode = pdu.opcode else {
+            sendReject(.commandNotSupported, header: pdu.header)
+            return
+        }
+        switch opcode {
+        case .nopOut:
+            if pdu.initiatorTaskTag == WireConstants.reservedTag {
+                // An answer to our ping (§11.18): nothing to send back.
+                if let ping = outstandingPing, ping.tag == pdu.targetTransferTag { outstandingPing = nil }
+            } else {
+                admit(pdu)
+            }
+        case .scsiCommand, .taskManagementRequest, .textRequest, .logoutRequest:
+            admit(pdu)
+        case .dataOut:
+            handleDataOut(pdu)
+        case .snackRequest:
+            // ErrorRecoveryLevel 0: no SNACK support (§11.16, §7.1.4).
+            sendReject(.protocolError, header: pdu.header)
+        case .loginRequest:
+            sendReject(.protocolError, header: pdu.header)
+        default:
+            sendReject(.commandNotSupported, header: pdu.header)
+        }
+    }
+
+    /// Orders non-immediate commands by CmdSN before acting on them.
+    private func admit(_ pdu: PDU) {
+        switch window.receive(cmdSN: pdu.cmdSN, immediate: pdu.isImmediate, item: pdu) {
+        case .deliver:
+            deliver(pdu)
+            while case .fullFeature = phase, let next = window.nextHeld() { deliver(next) }
+        case .held:
+            logger.debug("CmdSN \(pdu.cmdSN) held for ordering")
+        case .ignored:
+            logger.debug("CmdSN \(pdu.cmdSN) outside the window; ignored")
+        }
+    }
+
+    private func deliver(_ pdu: PDU) {
+        switch pdu.opcode {
+        case .scsiCommand: startCommand(pdu)
+        case .nopOut: answerNopOut(pdu)
+        case .taskManagementRequest: handleTaskManagement(pdu)
+        case .textRequest: handleText(pdu)
+        case .logoutRequest: handleLogout(pdu)
+        default: break
+        }
+    }
+
+    private func answerNopOut(_ pdu: PDU) {
+        guard let context else { return }
+        var header = OutboundHeader(.nopIn, allocator: context.channel.allocator)
+        header.setLUN(pdu.lunField)
+        header.setInitiatorTaskTag(pdu.initiatorTaskTag)
+        header.setTargetTransferTag(WireConstants.reservedTag)
+        header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        send(header, data: pdu.data)  // ping data is echoed (§11.19)
+    }
+
+    // MARK: SCSI commands
+
+    private func startCommand(_ pdu: PDU) {
+        guard let device, let nexus else {
+            // Discovery sessions carry no SCSI commands (§4.3).
+            sendReject(.protocolError, header: pdu.header)
+            return
+        }
+        _ = device
+        _ = nexus
+        let flags = pdu.flags
+        let itt = pdu.initiatorTaskTag
+        guard tasks[itt] == nil else {
+            sendReject(.taskInProgress, header: pdu.header)
+            return
+        }
+        let isRead = flags & 0x40 != 0
+        let isWrite = flags & 0x20 != 0
+        let edtl = Int(pdu.uint32(20))
+        let immediate = pdu.data.readableBytes
+        if immediate > 0 && (!isWrite || !parameters.immediateData) {
+            sendReject(.protocolError, header: pdu.header)
+            return
+        }
+        var task = SCSITask(initiatorTaskTag: itt, lunField: pdu.lunField, lun: LUNEncoding.decode(pdu.lunField),
+                            cmdSN: pdu.cmdSN, attribute: TaskAttribute(rawValue: flags & 0x07) ?? .simple,
+                            isRead: isRead, isWrite: isWrite, expectedLength: edtl, command: pdu,
+                            state: .collectingData)
+        if isWrite && edtl > immediate {
+            var transfer = WriteTransfer(
+                expectedLength: edtl, immediateLength: immediate, commandFinal: pdu.isFinal,
+                limits: .init(initialR2T: parameters.initialR2T, firstBurstLength: Int(parameters.firstBurstLength),
+                              maxBurstLength: Int(parameters.maxBurstLength),
+                              maxOutstandingR2T: Int(parameters.maxOutstandingR2T)))
+            let buffer = AlignedBuffer(count: edtl)
+            pdu.data.withUnsafeReadableBytes { immediateBytes in
+                buffer.bytes.copyMemory(from: immediateBytes)
+            }
+            task.writeBuffer = buffer
+            let r2ts = transfer.solicit(nextTag: { self.allocateTransferTag() })
+            task.write = transfer
+            tasks[itt] = task
+            for r2t in r2ts { sendR2T(r2t, task: task) }
+            return
+        }
+        execute(task)
+    }
+
+    private func handleDataOut(_ pdu: PDU) {
+        let itt = pdu.initiatorTaskTag
+        guard var task = tasks[itt], task.state == .collectingData, var transfer = task.write,
+              let buffer = task.writeBuffer else {
+            // Data for a task that was aborted or never existed: drop it.
+            logger.debug("Data-Out for unknown task 0x\(String(itt, radix: 16))")
+            return
+        }
+        let length = pdu.data.readableBytes
+        let offset: Int
+        do {
+            offset = try transfer.receiveDataOut(targetTransferTag: pdu.targetTransferTag, offset: Int(pdu.uint32(40)),
+                                                 length: length, dataSN: pdu.uint32(36), final: pdu.isFinal)
+        } catch {
+            // Out-of-order data at ERL 0 is a protocol error; the task cannot complete (§7.1.4).
+            logger.warning("bad Data-Out (\(error)) for task 0x\(String(itt, radix: 16)); dropping the connection")
+            sendReject(.protocolError, header: pdu.header)
+            flushIfNeeded()
+            context?.close(promise: nil)
+            return
+        }
+        pdu.data.withUnsafeReadableBytes { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[offset..<(offset + length)]).copyMemory(from: bytes)
+        }
+        task.write = transfer
+        if transfer.isComplete {
+            execute(task)
+            return
+        }
+        let r2ts = transfer.solicit(nextTag: { self.allocateTransferTag() })
+        task.write = transfer
+        tasks[itt] = task
+        for r2t in r2ts { sendR2T(r2t, task: task) }
+    }
+
+    private func allocateTransferTag() -> UInt32 {
+        defer {
+            nextTransferTag &+= 1
+            if nextTransferTag == WireConstants.reservedTag { nextTransferTag = 1 }
+        }
+        return nextTransferTag
+    }
+
+    private func sendR2T(_ r2t: WriteTransfer.Solicitation, task: SCSITask) {
+        guard let context else { return }
+        var header = OutboundHeader(.readyToTransfer, allocator: context.channel.allocator)
+        header.setLUN(task.lunField)
+        header.setInitiatorTaskTag(task.initiatorTaskTag)
+        header.setTargetTransferTag(r2t.targetTransferTag)
+        // R2T carries StatSN without advancing it (§11.8.3).
+        header.setSequenceNumbers(statSN: statSN, expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        header.set(r2t.r2tSN, at: 36)
+        header.set(UInt32(r2t.offset), at: 40)
+        header.set(UInt32(r2t.length), at: 44)
+        send(header, data: nil)
+    }
+
+    /// Hands a command whose data is complete to an I/O worker.
+    private func execute(_ task: SCSITask) {
+        guard let context, let device, let nexus else { return }
+        var task = task
+        task.state = .executing
+        tasks[task.initiatorTaskTag] = task
+        window.commandStarted()
+        let itt = task.initiatorTaskTag
+        let command = task.command
+        let writeBuffer = task.writeBuffer
+        let readLength = task.isRead ? task.expectedLength : 0
+        let writeLength = task.isWrite ? task.expectedLength : 0
+        let attribute = task.attribute
+        let lun = task.lun
+        let allocator = context.channel.allocator
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        environment.ioPool.runIfActive(eventLoop: context.eventLoop) {
+            CommandExecution.run(device: device, nexus: nexus, lun: lun, attribute: attribute, command: command,
+                                 writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength,
+                                 allocator: allocator)
+        }.whenComplete { outcome in
+            loopBound.value.commandFinished(itt, outcome)
+        }
+    }
+
+    private func commandFinished(_ itt: UInt32, _ outcome: Result<CommandExecution.Outcome, any Error>) {
+        window.commandFinished()
+        defer {
+            completeLogoutIfIdle()
+            flushIfNeeded()
+        }
+        guard let task = tasks.removeValue(forKey: itt), !task.aborted, case .fullFeature = phase else { return }
+        switch outcome {
+        case .success(let result):
+            sendStatus(for: task, result: result.result, dataIn: result.dataIn)
+        case .failure(let error):
+            logger.error("command could not run: \(error)")
+            sendSCSIResponse(for: task, status: .good, sense: [], serviceResponse: .targetFailure,
+                             residualFlags: 0, residual: 0, dataPDUs: 0)
+        }
+    }
+
+    /// Data-In PDUs (status collapsed into the last when possible, §11.7.4) or a SCSI Response.
+    private func sendStatus(for task: SCSITask, result: SCSICommandResult, dataIn: ByteBuffer?) {
+        let expected = task.expectedLength
+        var residualFlags: UInt8 = 0
+        var residual = 0
+        if result.transferLength > expected {
+            residualFlags = 0x04  // O: overflow
+            residual = result.transferLength - expected
+        } else if result.transferLength < expected {
+            residualFlags = 0x02  // U: underflow
+            residual = expected - result.transferLength
+        }
+        var dataPDUs: UInt32 = 0
+        if task.isRead, var data = dataIn, data.readableBytes > 0, let context {
+            let total = data.readableBytes
+            let segment = Int(parameters.maxXmitDataSegmentLength)
+            let burst = Int(parameters.maxBurstLength)
+            let collapse = result.status == .good && result.sense.isEmpty
+            var offset = 0
+            while offset < total {
+                let burstEnd = min((offset / burst + 1) * burst, total)
+                let length = min(segment, burstEnd - offset)
+                let chunk = data.readSlice(length: length)!
+                let last = offset + length == total
+                var header = OutboundHeader(.dataIn, flags: 0, allocator: context.channel.allocator)
+                var flags: UInt8 = (offset + length == burstEnd) ? 0x80 : 0
+                header.setLUN(task.lunField)
+                header.setInitiatorTaskTag(task.initiatorTaskTag)
+                header.setTargetTransferTag(WireConstants.reservedTag)
+                if last && collapse {
+                    flags |= 0x80 | 0x01 | residualFlags
+                    header.set(result.status.rawValue, at: 3)
+                    header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+                    header.set(UInt32(truncatingIfNeeded: residual), at: 44)
+                } else {
+                    header.set(window.expCmdSN, at: 28)
+                    header.set(window.maxCmdSN, at: 32)
+                }
+                header.flags = flags
+                header.set(dataPDUs, at: 36)
+                header.set(UInt32(offset), at: 40)
+                send(header, data: chunk)
+                dataPDUs += 1
+                offset += length
+            }
+            if collapse { return }
+        }
+        sendSCSIResponse(for: task, status: result.status, sense: result.sense, serviceResponse: .commandCompleted,
+                         residualFlags: residualFlags, residual: residual, dataPDUs: dataPDUs)
+    }
+
+    private func sendSCSIResponse(for task: SCSITask, status: SCSIStatus, sense: [UInt8],
+                                  serviceResponse: SCSIServiceResponse, residualFlags: UInt8, residual: Int,
+                                  dataPDUs: UInt32) {
+        guard let context else { return }
+        var header = OutboundHeader(.scsiResponse, flags: 0x80 | residualFlags, allocator: context.channel.allocator)
+        header.set(serviceResponse.rawValue, at: 2)
+        header.set(status.rawValue, at: 3)
+        header.setInitiatorTaskTag(task.initiatorTaskTag)
+        header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        header.set(dataPDUs, at: 36)
+        header.set(UInt32(truncatingIfNeeded: residual), at: 44)
+        var data: ByteBuffer?
+        if !sense.isEmpty {
+            // Sense data travels behind a two-byte SenseLength (§11.4.7.2).
+            var buffer = context.channel.allocator.buffer(capacity: sense.count + 2)
+            buffer.writeInteger(UInt16(sense.count))
+            buffer.writeBytes(sense)
+            data = buffer
+        }
+        send(header, data: data)
+    }
+
+    // MARK: Task management
+
+    private func handleTaskManagement(_ pdu: PDU) {
+        let function = pdu.flags & 0x7F
+        let lun = LUNEncoding.decode(pdu.lunField)
+        var response: TaskManagementResponseCode = .functionComplete
+        var closeAfter = false
+        if let device, let nexus {
+            let lunExists = device.logicalUnitNumbers.contains(lun)
+            switch TaskManagementCode(rawValue: function) {
+            case .abortTask:
+                let referenced = pdu.uint32(20)
+                if let task = tasks[referenced] {
+                    abort(task)
+                } else {
+                    // §11.5.1: a task never received (RefCmdSN not yet delivered) counts as aborted.
+                    let refCmdSN = pdu.uint32(32)
+                    response = (refCmdSN &- window.expCmdSN) < 0x8000_0000 ? .functionComplete : .taskDoesNotExist
+                }
+            case .abortTaskSet, .clearTaskSet:
+                if !lunExists { response = .lunDoesNotExist; break }
+                for task in tasks.values where task.lun == lun { abort(task) }
+                _ = device.taskManagement(function == 2 ? .abortTaskSet : .clearTaskSet, lun: lun, nexus: nexus)
+            case .logicalUnitReset:
+                if !lunExists { response = .lunDoesNotExist; break }
+                for task in tasks.values where task.lun == lun { abort(task) }
+                response = map(device.taskManagement(.logicalUnitReset, lun: lun, nexus: nexus))
+            case .targetWarmReset:
+                for task in tasks.values { abort(task) }
+                response = map(device.taskManagement(.targetWarmReset, lun: lun, nexus: nexus))
+            case .targetColdReset:
+                for task in tasks.values { abort(task) }
+                response = map(device.taskManagement(.targetColdReset, lun: lun, nexus: nexus))
+                closeAfter = true  // a cold reset also drops the connection (§11.5.1)
+            case .clearACA:
+                if !lunExists { response = .lunDoesNotExist; break }
+                response = map(device.taskManagement(.clearACA, lun: lun, nexus: nexus))
+            case .taskReassign:
+                response = .reassignmentNotSupported
+            case nil:
+                response = .functionRejected
+            }
+        } else {
+            response = .functionRejected
+        }
+        guard let context else { return }
+        var header = OutboundHeader(.taskManagementResponse, allocator: context.channel.allocator)
+        header.set(response.rawValue, at: 2)
+        header.setInitiatorTaskTag(pdu.initiatorTaskTag)
+        header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        send(header, data: nil)
+        if closeAfter {
+            flushIfNeeded()
+            context.close(promise: nil)
+        }
+    }
+
+    private func map(_ response: TaskManagementResponse) -> TaskManagementResponseCode {
+        switch response {
+        case .functionComplete: .functionComplete
+        case .functionRejected: .functionRejected
+        case .lunDoesNotExist: .lunDoesNotExist
+        case .functionNotSupported: .functionNotSupported
+        }
+    }
+
+    /// A task waiting for data is dropped now; one on a worker has its result dropped.
+    private func abort(_ task: SCSITask) {
+        switch task.state {
+        case .collectingData:
+            tasks.removeValue(forKey: task.initiatorTaskTag)
+        case .executing:
+            tasks[task.initiatorTaskTag]?.aborted = true
+        }
+    }
+
+    // MARK: Text and logout
+
+    private func handleText(_ pdu: PDU) {
+        guard let context else { return }
+        var payload: ByteBuffer
+        if pdu.targetTransferTag != WireConstants.reservedTag, let pending = pendingTextResponse,
+           pending.tag == pdu.targetTransferTag {
+            // The initiator asks for the next part of a long answer (§11.10.4).
+            payload = pending.remaining
+        } else {
+            let answer = sendTargetsResponse(request: Array(pdu.data.readableBytesView),
+                                             directory: environment.catalog.directory,
+                                             initiatorName: parameters.initiatorName, remoteAddress: remoteAddress,
+                                             sessionTarget: parameters.sessionType == .normal ? parameters.targetName : nil)
+            payload = context.channel.allocator.buffer(capacity: answer.count)
+            payload.writeBytes(answer)
+        }
+        pendingTextResponse = nil
+        let limit = Int(parameters.maxXmitDataSegmentLength)
+        let part = payload.readSlice(length: min(limit, payload.readableBytes))!
+        var header = OutboundHeader(.textResponse, flags: 0, allocator: context.channel.allocator)
+        if payload.readableBytes > 0 {
+            let tag = allocateTransferTag()
+            pendingTextResponse = (tag, payload)
+            header.flags = 0x40  // C: more to come
+            header.setTargetTransferTag(tag)
+        } else {
+            header.flags = 0x80  // F
+            header.setTargetTransferTag(WireConstants.reservedTag)
+        }
+        header.setLUN(pdu.lunField)
+        header.setInitiatorTaskTag(pdu.initiatorTaskTag)
+        header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        send(header, data: part)
+    }
+
+    private func handleLogout(_ pdu: PDU) {
+        let reason = pdu.flags & 0x7F
+        if reason == LogoutReason.removeConnectionForRecovery.rawValue {
+            sendLogoutResponse(pdu, response: .recoveryNotSupported)
+            return
+        }
+        // Tasks still waiting for data cannot finish; those on workers are awaited (§11.14).
+        for task in tasks.values where task.state == .collectingData { abort(task) }
+        pendingLogout = pdu
+        completeLogoutIfIdle()
+    }
+
+    private func completeLogoutIfIdle() {
+        guard let pdu = pendingLogout, !tasks.values.contains(where: { !$0.aborted }) else { return }
+        pendingLogout = nil
+        sendLogoutResponse(pdu, response: .closedSuccessfully)
+        flushIfNeeded()
+        phase = .closed
+        context?.close(promise: nil)
+    }
+
+    private func sendLogoutResponse(_ pdu: PDU, response: LogoutResponseCode) {
+        guard let context else { return }
+        var header = OutboundHeader(.logoutResponse, allocator: context.channel.allocator)
+        header.set(response.rawValue, at: 2)
+        header.setInitiatorTaskTag(pdu.initiatorTaskTag)
+        header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        header.set(UInt16(0), at: 40)  // Time2Wait
+        header.set(UInt16(0), at: 42)  // Time2Retain
+        send(header, data: nil)
+    }
+
+    // MARK: Target-initiated PDUs
+
+    private func sendAsyncLogoutRequest(seconds: UInt16) {
+        guard let context else { return }
+        var header = OutboundHeader(.asyncMessage, allocator: context.channel.allocator)
+        header.setInitiatorTaskTag(WireConstants.reservedTag)
+        header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        header.set(AsyncEvent.logoutRequested.rawValue, at: 36)
+        header.set(seconds, at: 42)  // Parameter3: time to logout
+        send(header, data: nil)
+    }
+
+    private func startPings() {
+        guard let context, let interval = environment.nopInInterval else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timeout = environment.nopInTimeout
+        pingTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            loopBound.value.ping(timeout: timeout)
+        }
+    }
+
+    private func ping(timeout: TimeAmount) {
+        guard case .fullFeature = phase, let context else { return }
+        if let outstanding = outstandingPing {
+            if NIODeadline.now() - outstanding.sent >= timeout {
+                logger.warning("NOP-In ping not answered; dropping the connection")
+                context.close(promise: nil)
+            }
+            return
+        }
+        let tag = allocateTransferTag()
+        outstandingPing = (tag, .now())
+        var header = OutboundHeader(.nopIn, allocator: context.channel.allocator)
+        header.setInitiatorTaskTag(WireConstants.reservedTag)
+        header.setTargetTransferTag(tag)
+        // An unsolicited NOP-In carries StatSN without advancing it (§11.19.3).
+        header.setSequenceNumbers(statSN: statSN, expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        send(header, data: nil)
+        flushIfNeeded()
+    }
+
+    private func sendReject(_ reason: RejectReason, header rejected: ByteBuffer) {
+        guard let context else { return }
+        var header = OutboundHeader(.reject, allocator: context.channel.allocator)
+        header.set(reason.rawValue, at: 2)
+        header.setInitiatorTaskTag(WireConstants.reservedTag)
+        header.setSequenceNumbers(statSN: nextStatSN(), expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        send(header, data: rejected)  // the data segment is the rejected PDU's header (§11.17.2)
+    }
+
+    // MARK: - Output
+
+    private func nextStatSN() -> UInt32 {
+        defer { statSN &+= 1 }
+        return statSN
+    }
+
+    private func send(_ header: OutboundHeader, data: ByteBuffer?) {
+        guard let context else { return }
+        let (head, body, trailer) = writer.encode(header, data: data, allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(head), promise: nil)
+        if let body { context.write(wrapOutboundOut(body), promise: nil) }
+        if let trailer { context.write(wrapOutboundOut(trailer), promise: nil) }
+        needsFlush = true
+    }
+
+    private func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+}
+
+/// The part of a command that runs on an I/O worker: the engine call with caller-owned memory.
+enum CommandExecution {
+    struct Outcome: Sendable {
+        var result: SCSICommandResult
+        var dataIn: ByteBuffer?
+    }
+
+    static func run(device: SCSITarget, nexus: NexusID, lun: UInt64, attribute: TaskAttribute, command: PDU,
+                    writeBuffer: AlignedBuffer?, writeLength: Int, readLength: Int,
+                    allocator: ByteBufferAllocator) -> Outcome {
+        command.header.withUnsafeReadableBytes { header in
+            let cdb = UnsafeRawBufferPointer(rebasing: header[32..<48])
+            if command.additionalHeaders.readableBytes > 0 {
+                let extended = extendedCDB(cdb, command.additionalHeaders)
+                return extended.withUnsafeBytes { cdb in
+                    run(device: device, nexus: nexus, lun: lun, attribute: attribute, cdb: cdb, command: command,
+                        writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength, allocator: allocator)
+                }
+            }
+            return run(device: device, nexus: nexus, lun: lun, attribute: attribute, cdb: cdb, command: command,
+                       writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength, allocator: allocator)
+        }
+    }
+
+    private static func run(device: SCSITarget, nexus: NexusID, lun: UInt64, attribute: TaskAttribute,
+                            cdb: UnsafeRawBufferPointer, command: PDU, writeBuffer: AlignedBuffer?,
+                            writeLength: Int, readLength: Int, allocator: ByteBufferAllocator) -> Outcome {
+        func withDataOut<T>(_ body: (IOVectors) -> T) -> T {
+            if let writeBuffer {
+                return body(IOVectors(UnsafeMutableRawBufferPointer(rebasing: writeBuffer.bytes[0..<writeLength])))
+            }
+            // All data came as immediate data: use the receive buffer itself (no copy).
+            return command.data.withUnsafeReadableBytes { bytes in
+                body(IOVectors(UnsafeMutableRawBufferPointer(mutating: bytes)))
+            }
+        }
+        guard readLength > 0 else {
+            let result = withDataOut { dataOut in
+                device.execute(cdb: cdb, lun: lun, nexus: nexus, attribute: attribute, dataOut: dataOut, dataIn: .empty)
+            }
+            return Outcome(result: result, dataIn: nil)
+        }
+        var dataIn = allocator.buffer(capacity: readLength)
+        var result = SCSICommandResult(status: .good)
+        dataIn.writeWithUnsafeMutableBytes(minimumWritableBytes: readLength) { space in
+            let target = UnsafeMutableRawBufferPointer(rebasing: space[0..<readLength])
+            result = withDataOut { dataOut in
+                device.execute(cdb: cdb, lun: lun, nexus: nexus, attribute: attribute, dataOut: dataOut,
+                               dataIn: IOVectors(target))
+            }
+            return min(result.dataInCount, readLength)
+        }
+        return Outcome(result: result, dataIn: dataIn)
+    }
+
+    /// CDBs longer than 16 bytes continue in an Extended CDB AHS (type 1, §11.3.5).
+    private static func extendedCDB(_ basic: UnsafeRawBufferPointer, _ ahs: ByteBuffer) -> [UInt8] {
+        var cdb = Array(basic)
+        var ahs = ahs
+        while ahs.readableBytes >= 4, let length = ahs.readInteger(as: UInt16.self),
+              let type = ahs.readInteger(as: UInt8.self), ahs.readInteger(as: UInt8.self) != nil {
+            let padded = (Int(length) + 3) & ~3
+            guard padded - 1 <= ahs.readableBytes + 1 else { break }
+            let body = ahs.readSlice(length: min(padded - 1, ahs.readableBytes)) ?? ByteBuffer()
+            if type == 1 { cdb += body.readableBytesView.prefix(Int(length) - 1) }
+        }
+        return cdb
+    }
+}

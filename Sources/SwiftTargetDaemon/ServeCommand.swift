@@ -1,0 +1,149 @@
+import ArgumentParser
+import Backstores
+import Foundation
+import ISCSIFabric
+import Logging
+import NIOCore
+import NIOPosix
+import SCSIEngine
+
+/// `swift-targetd serve`: the quick start. One target, LUNs from `--lun`, in the foreground.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve one target with the given LUNs until SIGTERM/SIGINT.",
+        discussion: """
+            Example:
+              swift-targetd serve --listen 127.0.0.1:3260 --target iqn.2026-11.org.example:disk1 \\
+                  --lun file:./disk.img,size=1G --lun sparse:./thin.img,size=20G --lun raw:/dev/loop0
+            LUN specs: KIND:PATH[,size=N[K|M|G|T]][,ro][,direct] with KIND file, sparse or raw.
+            """
+    )
+
+    @Option(help: "Portal to listen on, HOST:PORT (IPv6 as [ADDR]:PORT). Repeat for more portals.")
+    var listen: [String] = ["127.0.0.1:3260"]
+
+    @Option(help: "Target name (IQN).")
+    var target: String = "iqn.2026-11.org.swifttarget:disk1"
+
+    @Option(name: .customLong("lun"), help: "A logical unit, LUN 0, 1, ... in order (KIND:PATH[,size=…][,ro][,direct]).")
+    var luns: [String] = []
+
+    @Option(help: "Require one-way CHAP: USER:SECRET (the secret never appears in logs).")
+    var chap: String?
+
+    @Option(name: .customLong("mutual-chap"), help: "Mutual CHAP: the USER:SECRET the target answers with.")
+    var mutualChap: String?
+
+    @Option(help: "Seconds between NOP-In pings (0 disables).")
+    var nopInterval: Int = 30
+
+    @Option(help: "I/O worker threads.")
+    var ioThreads: Int = 8
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard !luns.isEmpty else { throw ValidationError("give at least one --lun KIND:PATH[,size=…]") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard IQN.isValid(target) else { throw ValidationError("'\(target)' is not a valid iSCSI name (iqn.YYYY-MM.reversed.domain[:id] or eui.16HEX)") }
+        if mutualChap != nil && chap == nil { throw ValidationError("--mutual-chap needs --chap as well") }
+        guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "swift-targetd")
+
+        let portals = try listen.map { try Portal.parse($0) }
+        let authentication = try Self.authentication(chap: chap, mutual: mutualChap, logger: logger)
+
+        // Open every LUN before listening: a bad path fails the start, not the first login.
+        let device = SCSITarget(name: target)
+        var stores: [any BlockStore] = []
+        for (index, text) in luns.enumerated() {
+            let spec: BackstoreSpec
+            do { spec = try BackstoreSpec.parse(text) } catch {
+                throw CleanExit.message("--lun \(text): \(error)")
+            }
+            let store: any BlockStore
+            do { store = try openBackstore(spec) } catch {
+                for opened in stores { opened.close() }
+                throw DaemonError("LUN \(index) (\(text)): \(error)")
+            }
+            stores.append(store)
+            let identity = LUNIdentity(target: target, lun: UInt64(index), path: spec.path)
+            try device.addLogicalUnit(UInt64(index), store: store, configuration: LogicalUnitConfiguration(
+                serialNumber: identity.serialNumber, uniqueID: identity.uniqueID, readOnly: spec.readOnly))
+        }
+
+        var settings = TargetLoginSettings()
+        settings.targetPortalGroupTag = 1
+        let access = TargetAccess(name: target, authentication: authentication, settings: settings,
+                                  portals: portals.map { "\($0.advertised),1" })
+        let catalog = TargetCatalog(targets: [ServedTarget(access: access, device: device)],
+                                    discoveryAuthentication: authentication)
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let ioPool = NIOThreadPool(numberOfThreads: ioThreads)
+        ioPool.start()
+        var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: ioPool, logger: logger)
+        environment.nopInInterval = nopInterval > 0 ? .seconds(Int64(nopInterval)) : nil
+        let server = ISCSIServer(environment: environment, group: group)
+        for portal in portals {
+            do {
+                try await server.listen(host: portal.host, port: portal.port)
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                throw DaemonError("cannot listen on \(portal.advertised): the port is already in use")
+            } catch {
+                throw DaemonError("cannot listen on \(portal.advertised): \(error)")
+            }
+            logger.info("listening", metadata: ["portal": "\(portal.advertised)"])
+        }
+        for (index, text) in luns.enumerated() {
+            print("iscsi://\(portals[0].advertised)/\(target)/\(index)    (\(text))")
+        }
+        fflush(stdout)
+
+        await SignalWaiter.waitForTermination()
+        logger.notice("shutting down: asking initiators to log out")
+        await server.shutdown(grace: .seconds(5))
+        try? await ioPool.shutdownGracefully()
+        for store in stores {
+            do { try store.flush() } catch { logger.error("flush failed: \(error)") }
+            store.close()
+        }
+        try? await group.shutdownGracefully()
+        logger.notice("stopped")
+    }
+
+    static func authentication(chap: String?, mutual: String?, logger: Logger) throws -> AuthenticationPolicy {
+        guard let chap else { return .none }
+        let incoming = try Credential.parse(chap, option: "--chap")
+        var policy = AuthenticationPolicy(incomingUsers: [incoming.user: incoming.secret])
+        if let mutual {
+            let outgoing = try Credential.parse(mutual, option: "--mutual-chap")
+            guard outgoing.secret != incoming.secret else {
+                throw DaemonError("--mutual-chap must use a different secret than --chap (RFC 7143 §12.1.3)")
+            }
+            policy.outgoingUser = (outgoing.user, outgoing.secret)
+        }
+        for (name, secret) in [(incoming.user, incoming.secret)] + (policy.outgoingUser.map { [($0.name, $0.secret)] } ?? [])
+        where secret.utf8.count < 12 {
+            logger.warning("CHAP secret of '\(name)' is shorter than 12 bytes; Windows initiators refuse it")
+        }
+        return policy
+    }
+}
+
+/// An error for the admin: printed as is, exit status 1.
+struct DaemonError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct SwiftTargetd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swift-targetd",
+        abstract: "SwiftTarget: export files, sparse images and block devices as iSCSI logical units.",
+        subcommands: [ServeCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
