@@ -19,11 +19,36 @@ int clinuxio_blk_discard(int fd, uint64_t offset, uint64_t length) {
     return ioctl(fd, BLKDISCARD, range) == 0 ? 0 : -errno;
 }
 
+int clinuxio_blk_zeroout(int fd, uint64_t offset, uint64_t length) {
+    uint64_t range[2] = { offset, length };
+    return ioctl(fd, BLKZEROOUT, range) == 0 ? 0 : -errno;
+}
+
 int clinuxio_punch_hole(int fd, uint64_t offset, uint64_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
+}
+
+int clinuxio_zero_range(int fd, uint64_t offset, uint64_t length) {
+    return fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
+}
+
+int clinuxio_allocate(int fd, uint64_t offset, uint64_t length) {
+    return fallocate(fd, 0, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
 }
 
 int clinuxio_open_direct(const char *path, int flags, int mode) {
     int fd = open(path, flags | O_DIRECT | O_CLOEXEC, mode);
     return fd >= 0 ? fd : -errno;
+}
+
+int clinuxio_open(const char *path, int flags, int mode) {
+    int fd;
+    do {
+        fd = open(path, flags | O_CLOEXEC, mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd >= 0 ? fd : -errno;
+}
+
+int clinuxio_o_direct_flag(void) {
+    return O_DIRECT;
 }

@@ -10,9 +10,19 @@ int clinuxio_blk_getsize64(int fd, uint64_t *bytes);
 int clinuxio_blk_logical_block_size(int fd, int *bytes);
 /// Discards a byte range on a block device (BLKDISCARD). Returns 0 or -errno.
 int clinuxio_blk_discard(int fd, uint64_t offset, uint64_t length);
+/// Zeroes a byte range on a block device in the kernel (BLKZEROOUT). Returns 0 or -errno.
+int clinuxio_blk_zeroout(int fd, uint64_t offset, uint64_t length);
 /// Punches a hole in a file, keeping its size (fallocate PUNCH_HOLE|KEEP_SIZE). 0 or -errno.
 int clinuxio_punch_hole(int fd, uint64_t offset, uint64_t length);
+/// Zeroes a range of a file, keeping its size (fallocate ZERO_RANGE|KEEP_SIZE). 0 or -errno.
+int clinuxio_zero_range(int fd, uint64_t offset, uint64_t length);
+/// Allocates a range of a file (fallocate mode 0, may extend the file). 0 or -errno.
+int clinuxio_allocate(int fd, uint64_t offset, uint64_t length);
 /// Opens with O_DIRECT added to `flags` (O_DIRECT needs _GNU_SOURCE). Returns fd or -errno.
 int clinuxio_open_direct(const char *path, int flags, int mode);
+/// Opens `path` with `flags` | O_CLOEXEC (no varargs for Swift). Returns fd or -errno.
+int clinuxio_open(const char *path, int flags, int mode);
+/// The O_DIRECT flag value (a _GNU_SOURCE macro).
+int clinuxio_o_direct_flag(void);
 
 #endif
