@@ -106,10 +106,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
             logger.info("listening", metadata: ["portal": "\(portal.advertised)"])
         }
+        var urls = ""
         for (index, text) in luns.enumerated() {
-            print("iscsi://\(portals[0].advertised)/\(target)/\(index)    (\(text))")
+            urls += "iscsi://\(portals[0].advertised)/\(target)/\(index)    (\(text))\n"
         }
-        fflush(stdout)
+        FileHandle.standardOutput.write(Data(urls.utf8))
 
         await SignalWaiter.waitForTermination()
         logger.notice("shutting down: asking initiators to log out")

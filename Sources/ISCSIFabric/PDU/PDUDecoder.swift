@@ -81,11 +81,13 @@ public struct PDUDecoder: ByteToMessageDecoder {
         let ahs = buffer.getSlice(at: start + WireConstants.basicHeaderLength, length: ahsLength)!
         let dataStart = headerEnd + headerDigestLength
         let data = buffer.getSlice(at: dataStart, length: dataLength)!
+        let expectedDataDigest = dataDigestLength > 0
+            ? buffer.getInteger(at: dataStart + paddedData, endianness: .little, as: UInt32.self)! : 0
         buffer.moveReaderIndex(forwardBy: total)
 
         let pdu = PDU(header: header, additionalHeaders: ahs, data: data)
         if dataDigestLength > 0 {
-            let expected = buffer.getInteger(at: dataStart + paddedData, endianness: .little, as: UInt32.self)!
+            let expected = expectedDataDigest
             let actual = data.withUnsafeReadableBytes { raw in
                 padded(CRC32C.checksum(raw), dataLength: dataLength)
             }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs libiscsi's iscsi-test-cu (an independent initiator) over ALL tests against a live
+# swift-targetd, scores the log with CUnit's own verdicts, and fails when a test from the
+# committed pass list (Tests/Conformance/passlist-NAME.txt) no longer passes.
+#
+# Usage: scripts/conformance.sh NAME KIND [--chap] [--multipath] [--update]
+#   NAME  label for logs and the pass list (file, sparse, loop, chap, multipath)
+#   KIND  file | sparse | loop   (loop needs root: a 256 MiB loop device)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+name=$1; kind=$2; shift 2
+chap=0; multipath=0; update=0
+for a in "$@"; do
+  case $a in --chap) chap=1;; --multipath) multipath=1;; --update) update=1;; *) echo "unknown option $a" >&2; exit 2;; esac
+done
+bin=${SWIFT_TARGETD:-$here/.build/debug/swift-targetd}
+out=${ARTIFACTS:-$here/ci-artifacts}/conformance
+mkdir -p "$out"
+work=$(mktemp -d /tmp/swtgt-conf.XXXXXX)
+port=$((13000 + RANDOM % 2000))
+iqn=iqn.2026-11.org.swifttarget:conformance-$name
+loopdev=""
+cleanup() {
+  [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  [ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+case $kind in
+  file)   lun="file:$work/disk.img,size=256M";;
+  sparse) lun="sparse:$work/thin.img,size=256M";;
+  loop)   truncate -s 256M "$work/loop.img"; loopdev=$(losetup --find --show "$work/loop.img"); lun="raw:$loopdev";;
+  *) echo "unknown kind $kind" >&2; exit 2;;
+esac
+args=(serve --listen 127.0.0.1:$port --target "$iqn" --lun "$lun" --log-level warning)
+userinfo=""
+if [ $chap = 1 ]; then
+  args+=(--chap conformance:s3cret-pass-12)
+  userinfo="conformance%s3cret-pass-12@"
+fi
+"$bin" "${args[@]}" > "$out/daemon-$name.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+url="iscsi://${userinfo}127.0.0.1:$port/$iqn/0"
+urls=("$url"); [ $multipath = 1 ] && urls+=("$url")
+log="$out/iscsi-test-cu-$name.log"
+timeout 900 iscsi-test-cu --dataloss --test=ALL "${urls[@]}" > "$log" 2>&1 || true
+kill -0 "$pid" 2>/dev/null || { echo "swift-targetd died during the suite:"; tail -20 "$out/daemon-$name.log"; exit 1; }
+python3 "$here/../shared/tools/cu-score.py" "$log" "$out/score-$name.json" --families > "$out/score-$name.txt"
+totals=$(tail -1 "$out/score-$name.txt")
+echo "conformance[$name]: $totals"
+passlist=$here/Tests/Conformance/passlist-$name.txt
+python3 - "$out/score-$name.json" "$passlist" "$update" <<'PY'
+import json, sys
+score = json.load(open(sys.argv[1])); path = sys.argv[2]; update = sys.argv[3] == "1"
+passed = sorted(k for k, v in score.items() if v == "passed")
+if update:
+    open(path, "w").write("\n".join(passed) + "\n"); print(f"wrote {len(passed)} tests to {path}"); sys.exit(0)
+try:
+    required = [l.strip() for l in open(path) if l.strip() and not l.startswith("#")]
+except FileNotFoundError:
+    print(f"no pass list at {path}"); sys.exit(1)
+lost = [t for t in required if score.get(t) != "passed"]
+new = [t for t in passed if t not in required]
+if new: print(f"newly passing (add to the list with --update): {' '.join(new)}")
+if lost:
+    print(f"REGRESSION: {len(lost)} listed tests no longer pass: {' '.join(lost)}"); sys.exit(1)
+print(f"all {len(required)} listed tests pass")
+PY

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every test: unit tests per module (incl. a real loop device when root), then libiscsi's
+# iscsi-test-cu conformance suite against the daemon on a file, a sparse image, a loop
+# device, over CHAP, and with two URLs (MultipathIO). Installs missing Debian packages.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+"$here/scripts/install-deps.sh"
+swift build
+swift test 2>&1 | tee /tmp/swift-test.log | grep -E '^(✔|✘|􀟈|Test run|.*error:)|tests? (passed|failed)' | tail -40
+grep -qE 'Test run with [0-9]+ tests? .*passed' /tmp/swift-test.log || { echo "unit tests failed"; grep -E '✘|error' /tmp/swift-test.log | head -60; exit 1; }
+status=0
+scripts/conformance.sh file file || status=1
+scripts/conformance.sh sparse sparse || status=1
+if [ "$(id -u)" = 0 ]; then scripts/conformance.sh loop loop || status=1; else echo "conformance[loop]: needs root for losetup"; status=1; fi
+scripts/conformance.sh chap file --chap || status=1
+scripts/conformance.sh multipath file --multipath || status=1
+exit $status
