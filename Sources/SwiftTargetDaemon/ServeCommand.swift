@@ -35,6 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("mutual-chap"), help: "Mutual CHAP: the USER:SECRET the target answers with.")
     var mutualChap: String?
 
+    @Option(help: "Digests the target accepts, comma separated: None, CRC32C (the initiator picks among them).")
+    var digests: String = "None,CRC32C"
+
     @Option(help: "Seconds between NOP-In pings (0 disables).")
     var nopInterval: Int = 30
 
@@ -49,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard IQN.isValid(target) else { throw ValidationError("'\(target)' is not a valid iSCSI name (iqn.YYYY-MM.reversed.domain[:id] or eui.16HEX)") }
         if mutualChap != nil && chap == nil { throw ValidationError("--mutual-chap needs --chap as well") }
+        guard !digestList.isEmpty else { throw ValidationError("--digests takes None and/or CRC32C, comma separated") }
         guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
     }
 
@@ -85,10 +89,12 @@ struct ServeCommand: AsyncParsableCommand {
 
         var settings = TargetLoginSettings()
         settings.targetPortalGroupTag = 1
+        settings.headerDigests = digestList
+        settings.dataDigests = digestList
         let access = TargetAccess(name: target, authentication: authentication, settings: settings,
                                   portals: portals.map { "\($0.advertised),1" })
         let catalog = TargetCatalog(targets: [ServedTarget(access: access, device: device)],
-                                    discoveryAuthentication: authentication)
+                                    discoveryAuthentication: authentication, discoverySettings: settings)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let ioPool = NIOThreadPool(numberOfThreads: ioThreads)
@@ -122,6 +128,19 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try? await group.shutdownGracefully()
         logger.notice("stopped")
+    }
+
+    /// `--digests` in canonical spelling; empty when it names anything else.
+    var digestList: [String] {
+        var list: [String] = []
+        for item in digests.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+            switch item {
+            case "none": list.append("None")
+            case "crc32c": list.append("CRC32C")
+            default: return []
+            }
+        }
+        return list
     }
 
     static func authentication(chap: String?, mutual: String?, logger: Logger) throws -> AuthenticationPolicy {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): swift-targetd against tgtd, side by side in this session, on the
+# same backing file, through libiscsi's iscsi-perf and qemu-img bench over iscsi://.
+# Alternates the two targets per round and prints medians and our/tgtd ratios for:
+#   rr4k   4k random read QD32            iscsi-perf -m 32 -b 8 -r
+#   rw4k   4k random write QD32           qemu-img bench -w -d 32 -s 4k, stride 1 MiB+4 KiB (wraps)
+#   sr128k 128k sequential read QD32      iscsi-perf -m 32 -b 256
+#   sw1m   1M sequential write QD8        qemu-img bench -w -d 8 -s 1M
+# Both targets negotiate no digests (tgtd's default), so the comparison is like for like.
+# Usage: scripts/benchmark.sh [rounds]   (default 3; needs root for tgtd)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${1:-3}
+"$here/scripts/install-deps.sh"
+command -v tgtd >/dev/null || { apt-get install -y -qq --no-install-recommends tgt >/dev/null; }
+(cd "$here" && swift build -c release --product swift-targetd >/dev/null)
+work=$(mktemp -d /tmp/swtgt-bench.XXXXXX)
+img=$work/bench.img
+fallocate -l 1G "$img"
+ours_iqn=iqn.2026-11.org.swifttarget:bench
+tgt_iqn=iqn.2026-11.org.tgt:bench
+cleanup() {
+  [ -n "${ours:-}" ] && kill -TERM "$ours" 2>/dev/null && wait "$ours" 2>/dev/null || true
+  tgtadm -C 7 --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1 || true
+  tgtadm -C 7 --op delete --mode system --force >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+tgtd -f -C 7 --iscsi portal=127.0.0.1:3271 >"$work/tgtd.log" 2>&1 &
+sleep 1
+tgtadm -C 7 --lld iscsi --op new --mode target --tid 1 -T "$tgt_iqn"
+tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$img"
+tgtadm -C 7 --lld iscsi --op bind --mode target --tid 1 -I ALL
+"$here/.build/release/swift-targetd" serve --listen 127.0.0.1:3272 --target "$ours_iqn" \
+  --lun "file:$img" --digests None --log-level warning >"$work/ours.log" 2>&1 &
+ours=$!
+sleep 1
+A="iscsi://127.0.0.1:3271/$tgt_iqn/1"
+B="iscsi://127.0.0.1:3272/$ours_iqn/0"
+
+run() { # url workload -> number (IOPS or MB/s)
+  case $2 in
+    rr4k)  timeout 8 iscsi-perf -m 32 -b 8 -r -t 6 "$1" 2>&1 | tr '\r' '\n' | grep -o 'iops average [0-9]*' | tail -1 | awk '{print $3}';;
+    sr128k) timeout 8 iscsi-perf -m 32 -b 256 -t 6 "$1" 2>&1 | tr '\r' '\n' | grep -o 'iops average [0-9]* ([0-9]* MB/s)' | tail -1 | sed 's/.*(\([0-9]*\) MB.*/\1/';;
+    rw4k)  s=$(date +%s.%N); qemu-img bench -w -f raw -c 60000 -d 32 -s 4k -S 1052672 -t none "$1" >/dev/null 2>&1 || { echo 0; return; }; e=$(date +%s.%N); echo "60000/($e-$s)" | bc;;
+    sw1m)  s=$(date +%s.%N); qemu-img bench -w -f raw -c 2000 -d 8 -s 1M -t none "$1" >/dev/null 2>&1 || { echo 0; return; }; e=$(date +%s.%N); echo "2000/($e-$s)" | bc;;
+  esac
+}
+unit() { case $1 in rr4k|rw4k) echo IOPS;; *) echo MB/s;; esac; }
+printf '%-7s %12s %12s %7s   (%s rounds, medians)\n' workload tgtd swift-targetd ratio "$rounds"
+for w in rr4k rw4k sr128k sw1m; do
+  a=(); b=()
+  for _ in $(seq "$rounds"); do a+=("$(run "$A" $w)"); b+=("$(run "$B" $w)"); done
+  ma=$(printf '%s\n' "${a[@]}" | sort -n | sed -n "$(( (rounds+1)/2 ))p")
+  mb=$(printf '%s\n' "${b[@]}" | sort -n | sed -n "$(( (rounds+1)/2 ))p")
+  ratio=$(echo "scale=2; ${mb:-0}/${ma:-1}" | bc 2>/dev/null || echo "?")
+  printf '%-7s %12s %12s %7s   %s  tgtd=[%s] ours=[%s]\n' "$w" "$ma" "$mb" "$ratio" "$(unit $w)" "${a[*]}" "${b[*]}"
+done
