@@ -1,0 +1,207 @@
+import Backstores
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SCSIEngine
+import Testing
+@testable import ISCSIFabric
+
+/// The whole target on a real TCP socket with a real file, driven by `TestInitiator`.
+final class RunningTarget: @unchecked Sendable {
+    static let targetName = "iqn.2026-11.org.swifttarget:e2e"
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let pool = NIOThreadPool(numberOfThreads: 2)
+    let server: ISCSIServer
+    let port: Int
+    let directory: URL
+    let store: any BlockStore
+
+    init(authentication: AuthenticationPolicy = .none, settings: TargetLoginSettings = TargetLoginSettings()) async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("swtgt-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = try openBackstore(BackstoreSpec(kind: .file, path: directory.appendingPathComponent("disk.img").path,
+                                                size: 16 << 20))
+        let device = SCSITarget(name: Self.targetName)
+        try device.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(serialNumber: "e2e0001", uniqueID: 0x1234))
+        let access = TargetAccess(name: Self.targetName, authentication: authentication, settings: settings,
+                                  portals: ["127.0.0.1:3260,1"])
+        let catalog = TargetCatalog(targets: [ServedTarget(access: access, device: device)])
+        pool.start()
+        var logger = Logger(label: "e2e")
+        logger.logLevel = .critical
+        var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: pool, logger: logger)
+        environment.nopInInterval = nil
+        server = ISCSIServer(environment: environment, group: group)
+        port = try await server.listen(host: "127.0.0.1", port: 0).port!
+    }
+
+    func stop() async {
+        await server.shutdown(grace: .milliseconds(200))
+        try? await pool.shutdownGracefully()
+        store.close()
+        try? await group.shutdownGracefully()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+@Suite(.serialized) struct EndToEndTests {
+    @Test func loginThenInquiry() async throws {
+        let target = try await RunningTarget()
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        let login = try initiator.login(target: RunningTarget.targetName)
+        #expect(login.opcode == 0x23)
+        #expect(login.header[36] == 0 && login.header[37] == 0)
+        #expect(login.flags == 0x80 | 1 << 2 | 3)  // T, CSG=operational, NSG=full feature
+        #expect(login.u16(14) != 0)  // TSIH assigned
+
+        let tag = try initiator.command(cdb: [0x12, 0, 0, 0, 36, 0], read: 36)
+        let dataIn = try initiator.receive()
+        #expect(dataIn.opcode == 0x25)
+        #expect(dataIn.flags & 0x81 == 0x81)  // F and S: status collapsed into the Data-In
+        #expect(dataIn.header[3] == 0)  // GOOD
+        #expect(dataIn.u32(16) == tag)
+        #expect(dataIn.u32(40) == 0)  // buffer offset
+        #expect(dataIn.data.count == 36)
+        #expect(String(decoding: dataIn.data[8..<16], as: UTF8.self) == "SWIFTTGT")
+    }
+
+    @Test func writeThroughR2TThenReadBackByteExact() async throws {
+        let target = try await RunningTarget()
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        _ = try initiator.login(target: RunningTarget.targetName)
+
+        let length = 128 * 1024
+        let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let lba: UInt32 = 100
+        let blocks = UInt16(length / 512)
+        let write10: [UInt8] = [0x2A, 0, UInt8(lba >> 24), UInt8(lba >> 16 & 0xFF), UInt8(lba >> 8 & 0xFF), UInt8(lba & 0xFF),
+                                0, UInt8(blocks >> 8), UInt8(blocks & 0xFF), 0]
+        let tag = try initiator.command(cdb: write10, write: length, immediate: Array(payload[0..<8192]))
+        let r2t = try initiator.receive()
+        #expect(r2t.opcode == 0x31)
+        #expect(r2t.u32(16) == tag)
+        #expect(r2t.u32(36) == 0)  // R2TSN
+        #expect(r2t.u32(40) == 8192)  // buffer offset
+        #expect(r2t.u32(44) == UInt32(length - 8192))  // desired length
+        let ttt = r2t.u32(20)
+        var offset = 8192
+        var dataSN: UInt32 = 0
+        while offset < length {
+            let chunk = min(65536, length - offset)
+            try initiator.dataOut(tag: tag, ttt: ttt, dataSN: dataSN, offset: offset,
+                                  data: Array(payload[offset..<offset + chunk]), final: offset + chunk == length)
+            offset += chunk
+            dataSN += 1
+        }
+        let response = try initiator.receive()
+        #expect(response.opcode == 0x21)
+        #expect(response.header[2] == 0 && response.header[3] == 0)
+        #expect(response.u32(16) == tag)
+        #expect(response.u32(44) == 0)  // no residual
+
+        let read10: [UInt8] = [0x28] + write10[1...]
+        let readTag = try initiator.command(cdb: read10, read: length)
+        var received: [UInt8] = []
+        var expectedDataSN: UInt32 = 0
+        while true {
+            let pdu = try initiator.receive()
+            #expect(pdu.opcode == 0x25)
+            #expect(pdu.u32(16) == readTag)
+            #expect(pdu.u32(36) == expectedDataSN)
+            #expect(Int(pdu.u32(40)) == received.count)
+            #expect(pdu.data.count <= 65536)  // our MaxRecvDataSegmentLength
+            expectedDataSN += 1
+            received += pdu.data
+            if pdu.flags & 0x01 != 0 {
+                #expect(pdu.header[3] == 0)
+                break
+            }
+        }
+        #expect(received == payload)
+    }
+
+    @Test func nopOutIsEchoedAndUnknownOpcodeRejected() async throws {
+        let target = try await RunningTarget()
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        _ = try initiator.login(target: RunningTarget.targetName)
+
+        var nop = [UInt8](repeating: 0, count: 48)
+        nop[0] = 0x40  // immediate NOP-Out
+        nop[1] = 0x80
+        TestInitiator.put(0xABCD, &nop, at: 16)
+        TestInitiator.put(0xFFFF_FFFF, &nop, at: 20)
+        TestInitiator.put(initiator.cmdSN, &nop, at: 24)
+        try initiator.send(header: nop, data: Array("ping".utf8))
+        let nopIn = try initiator.receive()
+        #expect(nopIn.opcode == 0x20)
+        #expect(nopIn.u32(16) == 0xABCD)
+        #expect(nopIn.u32(20) == 0xFFFF_FFFF)
+        #expect(nopIn.data == Array("ping".utf8))
+
+        var bogus = [UInt8](repeating: 0, count: 48)
+        bogus[0] = 0x1C  // no such initiator opcode
+        bogus[1] = 0x80
+        TestInitiator.put(0x77, &bogus, at: 16)
+        try initiator.send(header: bogus)
+        let reject = try initiator.receive()
+        #expect(reject.opcode == 0x3F)
+        #expect(reject.header[2] == 0x05)  // command not supported
+        #expect(reject.u32(16) == 0xFFFF_FFFF)
+        #expect(reject.data.count == 48)
+        #expect(reject.data[0] == 0x1C)
+        #expect(Array(reject.data[16..<20]) == [0, 0, 0, 0x77])
+    }
+
+    @Test func unknownTargetIsRefusedWithNotFound() async throws {
+        let target = try await RunningTarget()
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        let response = try initiator.login(target: "iqn.2026-11.org.swifttarget:nope")
+        #expect(response.opcode == 0x23)
+        #expect(response.header[36] == 0x02)
+        #expect(response.header[37] == 0x03)
+        #expect(throws: TestInitiator.Failure.closed) { try initiator.receive() }
+    }
+
+    @Test func logoutAnswersThenCloses() async throws {
+        let target = try await RunningTarget()
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        _ = try initiator.login(target: RunningTarget.targetName)
+        var logout = [UInt8](repeating: 0, count: 48)
+        logout[0] = 0x46  // immediate Logout Request
+        logout[1] = 0x80  // close the session
+        TestInitiator.put(0x99, &logout, at: 16)
+        TestInitiator.put(initiator.cmdSN, &logout, at: 24)
+        try initiator.send(header: logout)
+        let response = try initiator.receive()
+        #expect(response.opcode == 0x26)
+        #expect(response.header[2] == 0)
+        #expect(response.u32(16) == 0x99)
+        #expect(throws: TestInitiator.Failure.closed) { try initiator.receive() }
+    }
+
+    @Test func discoveryListsTheTarget() async throws {
+        let target = try await RunningTarget()
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        let login = try initiator.login(target: nil)
+        #expect(login.header[36] == 0)
+        var text = [UInt8](repeating: 0, count: 48)
+        text[0] = 0x44  // immediate Text Request
+        text[1] = 0x80
+        TestInitiator.put(0x55, &text, at: 16)
+        TestInitiator.put(0xFFFF_FFFF, &text, at: 20)
+        TestInitiator.put(initiator.cmdSN, &text, at: 24)
+        try initiator.send(header: text, data: TestInitiator.text([("SendTargets", "All")]))
+        let response = try initiator.receive()
+        #expect(response.opcode == 0x24)
+        #expect(response.flags & 0x80 != 0)
+        #expect(response.text["TargetName"] == RunningTarget.targetName)
+        #expect(response.text["TargetAddress"] == "127.0.0.1:3260,1")
+    }
+}
