@@ -27,7 +27,7 @@ final class TestInitiator {
         }
     }
 
-    enum Failure: Error { case connect(Int32), closed, io(Int32) }
+    enum Failure: Error, Equatable { case connect(Int32), closed, io(Int32) }
 
     let fd: Int32
     var cmdSN: UInt32 = 1
@@ -106,7 +106,7 @@ final class TestInitiator {
         for i in 0..<4 { header[offset + i] = UInt8(value >> (24 - 8 * UInt32(i)) & 0xFF) }
     }
 
-    static func put(_ value: UInt16, _ header: inout [UInt8], at offset: Int) {
+    static func put16(_ value: UInt16, _ header: inout [UInt8], at offset: Int) {
         header[offset] = UInt8(value >> 8)
         header[offset + 1] = UInt8(value & 0xFF)
     }
