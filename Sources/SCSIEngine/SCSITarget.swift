@@ -1,4 +1,5 @@
 import Backstores
+import Synchronization
 
 /// A SCSI target device: the set of logical units one target name exports, the nexuses
 /// that talk to it, and the command dispatcher. Thread-safe; `execute` is blocking
@@ -7,35 +8,114 @@ public final class SCSITarget: Sendable {
     /// The target name (IQN); used for the target port identifiers in VPD 0x83.
     public let name: String
 
+    struct State {
+        var units: [UInt64: LogicalUnit] = [:]
+        var nexuses: [NexusID: ITNexus] = [:]
+        var ids: [ITNexus: NexusID] = [:]
+        /// Nexuses currently logged in (a closed one keeps its ID for reinstatement).
+        var open: Set<NexusID> = []
+        var nextID: UInt32 = 1
+    }
+    let state = Mutex(State())
+
     public init(name: String) {
         self.name = name
     }
 
+    public enum ConfigurationError: Error, Sendable, Equatable {
+        case lunInUse(UInt64)
+        case lunOutOfRange(UInt64)
+        case invalidBlockSize(Int)
+    }
+
     /// Adds a logical unit at `lun`. Other nexuses see REPORTED LUNS DATA HAS CHANGED.
     public func addLogicalUnit(_ lun: UInt64, store: any BlockStore, configuration: LogicalUnitConfiguration) throws {
-        fatalError("SCSIEngine: not implemented yet")
+        // Single-level LUN addressing (SAM-5 4.6.7): peripheral (< 256) or flat space (< 16384).
+        guard lun < 16384 else { throw ConfigurationError.lunOutOfRange(lun) }
+        let bs = store.logicalBlockSize
+        guard bs >= 512, bs.nonzeroBitCount == 1 else { throw ConfigurationError.invalidBlockSize(bs) }
+        let unit = LogicalUnit(lun: lun, store: store, configuration: configuration)
+        let others = try state.withLock { s throws(ConfigurationError) -> [LogicalUnit] in
+            if s.units[lun] != nil { throw .lunInUse(lun) }
+            let others = Array(s.units.values)
+            s.units[lun] = unit
+            return others
+        }
+        for u in others { u.queueUnitAttention(.reportedLunsDataHasChanged) }
     }
 
     /// Removes a logical unit; returns its store so the caller can close it.
     @discardableResult
     public func removeLogicalUnit(_ lun: UInt64) -> (any BlockStore)? {
-        fatalError("SCSIEngine: not implemented yet")
+        let (removed, others) = state.withLock { s -> (LogicalUnit?, [LogicalUnit]) in
+            let r = s.units.removeValue(forKey: lun)
+            return (r, Array(s.units.values))
+        }
+        guard let removed else { return nil }
+        for u in others { u.queueUnitAttention(.reportedLunsDataHasChanged) }
+        return removed.store
     }
 
     /// LUNs in ascending order.
     public var logicalUnitNumbers: [UInt64] {
-        fatalError("SCSIEngine: not implemented yet")
+        state.withLock { $0.units.keys.sorted() }
     }
 
     /// Registers a nexus at login. The same identity gets the same ID (session reinstatement).
     public func openNexus(_ nexus: ITNexus) -> NexusID {
-        fatalError("SCSIEngine: not implemented yet")
+        state.withLock { s in
+            let id = Self.id(for: nexus, in: &s)
+            s.open.insert(id)
+            return id
+        }
+    }
+
+    private static func id(for nexus: ITNexus, in s: inout State) -> NexusID {
+        if let id = s.ids[nexus] { return id }
+        let id = NexusID(rawValue: s.nextID)
+        s.nextID &+= 1
+        s.ids[nexus] = id
+        s.nexuses[id] = nexus
+        return id
+    }
+
+    /// The ID of a nexus that may not have logged in yet (REGISTER AND MOVE names one).
+    func nexusID(for nexus: ITNexus) -> NexusID {
+        state.withLock { s in Self.id(for: nexus, in: &s) }
+    }
+
+    func identity(of id: NexusID) -> ITNexus? {
+        state.withLock { $0.nexuses[id] }
+    }
+
+    /// All known nexus identities whose initiator port name matches (for TransportIDs).
+    func nexuses(initiatorPort: String?, initiatorName: String, targetPortalGroupTag: UInt16?) -> [NexusID] {
+        state.withLock { s in
+            s.nexuses.filter { (_, n) in
+                n.targetName == name
+                    && n.initiatorName.lowercased() == initiatorName.lowercased()
+                    && (initiatorPort == nil || n.initiatorPortName.lowercased() == initiatorPort!.lowercased())
+                    && (targetPortalGroupTag == nil || n.targetPortalGroupTag == targetPortalGroupTag!)
+            }.map(\.key).sorted { $0.rawValue < $1.rawValue }
+        }
     }
 
     /// The nexus is gone (logout, connection loss): RESERVE(6/10) reservations it holds are
     /// released; persistent reservations stay.
     public func closeNexus(_ id: NexusID) {
-        fatalError("SCSIEngine: not implemented yet")
+        let units = state.withLock { s -> [LogicalUnit] in
+            s.open.remove(id)
+            return Array(s.units.values)
+        }
+        for u in units {
+            u.state.withLock { s in
+                if s.legacyHolder == id { s.legacyHolder = nil }
+            }
+        }
+    }
+
+    func unit(_ lun: UInt64) -> LogicalUnit? {
+        state.withLock { $0.units[lun] }
     }
 
     /// Runs one command to completion. `dataOut` holds the bytes the initiator sent (may be
@@ -43,16 +123,103 @@ public final class SCSITarget: Sendable {
     /// is the fabric's expected transfer length).
     public func execute(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
                         attribute: TaskAttribute, dataOut: IOVectors, dataIn: IOVectors) -> SCSICommandResult {
-        fatalError("SCSIEngine: not implemented yet")
+        let (unit, identity) = state.withLock { s in (s.units[lun], s.nexuses[nexus]) }
+        let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus,
+                                 identity: identity ?? ITNexus(initiatorName: "", isid: 0, targetName: name),
+                                 dataOut: dataOut, dataIn: dataIn, target: self)
+        if cdb.isEmpty { return SCSIError.invalidOpcode.result }
+        if let unit { return unit.execute(ctx) }
+        return executeWithoutUnit(ctx)
+    }
+
+    /// A LUN with nothing behind it (SPC-4 4.6.4 / SAM-5 5.9.5).
+    private func executeWithoutUnit(_ ctx: CommandContext) -> SCSICommandResult {
+        do throws(SCSIError) {
+            switch ctx.cdb[0] {
+            case Opcode.inquiry:
+                if ctx.cdb[1] & 0x03 != 0 || ctx.cdb[2] != 0 { throw SCSIError.logicalUnitNotSupported }
+                var data = [UInt8](repeating: 0, count: 36)
+                data[0] = 0x7F // peripheral qualifier 3, device type 0x1F
+                data[2] = 0x06
+                data[3] = 0x12
+                data[4] = 31
+                let alloc = Int(ctx.cdb.u16(3))
+                let n = min(data.count, alloc)
+                let copied = ctx.dataIn.copyIn(Array(data.prefix(n)))
+                return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)
+            case Opcode.reportLuns:
+                return try reportLuns(ctx, unit: nil)
+            case Opcode.requestSense:
+                // Sense data describing the missing LU, with GOOD status (SPC-4 6.39).
+                let sense = SCSIError.logicalUnitNotSupported.senseBytes
+                let n = min(sense.count, Int(ctx.cdb[4]))
+                let copied = ctx.dataIn.copyIn(Array(sense.prefix(n)))
+                return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)
+            default:
+                throw SCSIError.logicalUnitNotSupported
+            }
+        } catch {
+            return error.result
+        }
+    }
+
+    /// REPORT LUNS (SPC-4 6.33).
+    func reportLuns(_ ctx: CommandContext, unit: LogicalUnit?) throws(SCSIError) -> SCSICommandResult {
+        let select = ctx.cdb[2]
+        let alloc = Int(ctx.cdb.u32(6))
+        guard select <= 2 else { throw SCSIError.invalidCDB(byte: 2) }
+        guard alloc >= 16 else { throw SCSIError.invalidCDB(byte: 6) }
+        // Select 1 asks for well-known LUs only; we have none.
+        let luns = select == 1 ? [] : logicalUnitNumbers
+        var w = ByteWriter(capacity: 8 + luns.count * 8)
+        w.u32(UInt32(luns.count * 8))
+        w.u32(0)
+        for l in luns {
+            if l < 256 { w.u8(0); w.u8(UInt8(l)) } else { w.u8(0x40 | UInt8(l >> 8)); w.u8(UInt8(l & 0xFF)) }
+            w.zeros(6)
+        }
+        unit?.state.withLock { $0.unitAttentions.remove(.reportedLunsDataHasChanged, for: ctx.nexus) }
+        let n = min(w.count, alloc)
+        let copied = ctx.dataIn.copyIn(n == w.count ? w.bytes : Array(w.bytes.prefix(n)))
+        return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)
     }
 
     /// Engine side of a task management function (resets, unit attentions).
     public func taskManagement(_ function: TaskManagementFunction, lun: UInt64, nexus: NexusID) -> TaskManagementResponse {
-        fatalError("SCSIEngine: not implemented yet")
+        switch function {
+        case .abortTask, .abortTaskSet, .clearTaskSet:
+            // Aborting tasks is the fabric's job; nothing of ours is queued.
+            return unit(lun) == nil && function != .abortTask ? .lunDoesNotExist : .functionComplete
+        case .clearACA:
+            // NACA is never accepted, so there is never an ACA to clear.
+            return .functionRejected
+        case .logicalUnitReset:
+            guard let u = unit(lun) else { return .lunDoesNotExist }
+            u.reset(asc: .busDeviceResetOccurred, by: nexus)
+            return .functionComplete
+        case .targetWarmReset, .targetColdReset:
+            // SAM-5 6.3: warm reset -> TARGET RESET OCCURRED (29/02), cold -> POWER ON (29/01).
+            let asc = function == .targetWarmReset ? ASC(0x29, 0x02) : ASC(0x29, 0x01)
+            for u in state.withLock({ Array($0.units.values) }) { u.reset(asc: asc, by: nexus) }
+            return .functionComplete
+        }
     }
 
     /// Signals that the store's capacity changed (after `refreshSize`): CAPACITY DATA HAS CHANGED.
     public func capacityChanged(lun: UInt64) {
-        fatalError("SCSIEngine: not implemented yet")
+        unit(lun)?.queueUnitAttention(.capacityDataHasChanged)
+    }
+}
+
+extension LogicalUnit {
+    /// LU reset (SAM-5 6.3.3, SPC-4 5.13.2): RESERVE(6/10) reservations are released, mode
+    /// pages return to defaults (we do not save them), persistent reservations stay, and
+    /// every other nexus gets the reset unit attention.
+    func reset(asc: ASC, by nexus: NexusID) {
+        state.withLock { s in
+            s.legacyHolder = nil
+            s.mode = defaults
+            s.unitAttentions.replaceAll(with: asc, except: nexus)
+        }
     }
 }

@@ -1,0 +1,181 @@
+import Backstores
+import Synchronization
+
+/// Per-LU state that commands of several nexuses share; guarded by `LogicalUnit.state`.
+struct LogicalUnitState: Sendable {
+    var mode: ModePages
+    var pr = PersistentReservations()
+    /// Holder of a RESERVE(6)/RESERVE(10) reservation (SPC-2 5.5.1).
+    var legacyHolder: NexusID?
+    var unitAttentions = UnitAttentions()
+    var stopped = false
+}
+
+/// What one command sees of the world besides the LU.
+struct CommandContext {
+    let cdb: ByteReader
+    let nexus: NexusID
+    let identity: ITNexus
+    let dataOut: IOVectors
+    let dataIn: IOVectors
+    unowned let target: SCSITarget
+}
+
+/// The LU settings the command handlers read without the lock (captured at dispatch).
+struct CommandSnapshot {
+    var writeCacheEnabled: Bool
+    var softwareWriteProtect: Bool
+}
+
+/// One logical unit: a store, its configuration and the shared state. Commands run
+/// concurrently; the mutex is held only for state checks, never across I/O.
+final class LogicalUnit: Sendable {
+    let lun: UInt64
+    let store: any BlockStore
+    let configuration: LogicalUnitConfiguration
+    let defaults: ModePages
+    let state: Mutex<LogicalUnitState>
+    let ioLock = IOLock()
+
+    init(lun: UInt64, store: any BlockStore, configuration: LogicalUnitConfiguration) {
+        self.lun = lun
+        self.store = store
+        self.configuration = configuration
+        defaults = ModePages(writeCacheEnabled: configuration.writeCacheEnabled)
+        state = Mutex(LogicalUnitState(mode: defaults))
+    }
+
+    var blockSize: Int { store.logicalBlockSize }
+    var blockCount: UInt64 { store.byteCount / UInt64(store.logicalBlockSize) }
+    var isThin: Bool { store.isThinProvisioned }
+
+    /// Reads a single CDB, checks unit attentions and reservations, and runs the command.
+    func execute(_ ctx: CommandContext) -> SCSICommandResult {
+        let op = ctx.cdb[0]
+        let info = CommandInfo.lookup(op, ctx.cdb)
+        do throws(SCSIError) {
+            let snapshot = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> CommandSnapshot in
+                s.unitAttentions.contact(ctx.nexus)
+                if info?.reportsUnitAttention ?? true, let asc = s.unitAttentions.pop(ctx.nexus) {
+                    throw SCSIError.unitAttention(asc)
+                }
+                if let info {
+                    if let holder = s.legacyHolder, holder != ctx.nexus, !info.allowedUnderReserve {
+                        throw SCSIError.reservationConflict
+                    }
+                    if !s.pr.allows(ctx.nexus, access: info.access) { throw SCSIError.reservationConflict }
+                }
+                return CommandSnapshot(writeCacheEnabled: s.mode.writeCacheEnabled,
+                                       softwareWriteProtect: s.mode.softwareWriteProtect)
+            }
+            guard let info else { throw SCSIError.invalidOpcode }
+            if ctx.cdb.count < info.length { throw SCSIError.invalidOpcode }
+            // NACA and LINK are not supported (SAM-5 5.2 control byte).
+            let control = ctx.cdb[info.length - 1]
+            if control & 0x01 != 0 { throw SCSIError.invalidCDB(byte: info.length - 1, bit: 0) }
+            if control & 0x04 != 0 { throw SCSIError.invalidCDB(byte: info.length - 1, bit: 2) }
+            return try dispatch(op, ctx, snapshot)
+        } catch {
+            return error.result
+        }
+    }
+
+    private func dispatch(_ op: UInt8, _ ctx: CommandContext, _ snap: CommandSnapshot) throws(SCSIError) -> SCSICommandResult {
+        switch op {
+        case Opcode.testUnitReady: return SCSICommandResult(status: .good)
+        case Opcode.inquiry: return try inquiry(ctx)
+        case Opcode.requestSense: return requestSense(ctx)
+        case Opcode.reportLuns: return try ctx.target.reportLuns(ctx, unit: self)
+        case Opcode.modeSense6, Opcode.modeSense10: return try modeSense(ctx)
+        case Opcode.modeSelect6, Opcode.modeSelect10: return try modeSelect(ctx)
+        case Opcode.reserve6, Opcode.reserve10: return try reserve(ctx)
+        case Opcode.release6, Opcode.release10: return try release(ctx)
+        case Opcode.maintenanceIn: return try maintenanceIn(ctx)
+        case Opcode.persistentReserveIn: return try persistentReserveIn(ctx)
+        case Opcode.persistentReserveOut: return try persistentReserveOut(ctx)
+        case Opcode.startStopUnit: return try startStopUnit(ctx)
+        case Opcode.readCapacity10: return try readCapacity10(ctx)
+        case Opcode.serviceActionIn16:
+            switch ctx.cdb[1] & 0x1F {
+            case ServiceAction.readCapacity16: return try readCapacity16(ctx)
+            case ServiceAction.getLBAStatus: return try getLBAStatus(ctx)
+            default: throw SCSIError.invalidCDB(byte: 1, bit: 4)
+            }
+        case Opcode.read6, Opcode.read10, Opcode.read12, Opcode.read16: return try read(ctx)
+        case Opcode.write6, Opcode.write10, Opcode.write12, Opcode.write16: return try write(ctx, snap)
+        case Opcode.writeAndVerify10, Opcode.writeAndVerify12, Opcode.writeAndVerify16: return try write(ctx, snap, verify: true)
+        case Opcode.verify10, Opcode.verify12, Opcode.verify16: return try verify(ctx)
+        case Opcode.preFetch10, Opcode.preFetch16: return try preFetch(ctx)
+        case Opcode.synchronizeCache10, Opcode.synchronizeCache16: return try synchronizeCache(ctx)
+        case Opcode.writeSame10, Opcode.writeSame16: return try writeSame(ctx, snap)
+        case Opcode.unmap: return try unmap(ctx, snap)
+        case Opcode.compareAndWrite: return try compareAndWrite(ctx, snap)
+        default: throw SCSIError.invalidOpcode
+        }
+    }
+
+    /// DATA PROTECT for writes to a read-only or software-write-protected LU.
+    func checkWritable(_ snap: CommandSnapshot) throws(SCSIError) {
+        if configuration.readOnly || store.isReadOnly || snap.softwareWriteProtect { throw SCSIError.writeProtected }
+    }
+
+    /// Copies a small answer into data-in, truncated to the allocation length.
+    func answer(_ bytes: [UInt8], allocationLength: Int, _ ctx: CommandContext) -> SCSICommandResult {
+        let n = min(bytes.count, allocationLength)
+        let copied = n == bytes.count ? ctx.dataIn.copyIn(bytes) : ctx.dataIn.copyIn(Array(bytes.prefix(n)))
+        return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)
+    }
+
+    /// Queues a unit attention for every nexus that knows this LU except `except`.
+    func queueUnitAttention(_ asc: ASC, except: NexusID? = nil) {
+        state.withLock { $0.unitAttentions.queueForAll(asc, except: except) }
+    }
+}
+
+/// Static facts about an operation code used before dispatch.
+struct CommandInfo {
+    /// CDB length.
+    var length: Int
+    /// Kind of medium access for reservation conflicts.
+    var access: MediumAccess
+    /// False for INQUIRY, REPORT LUNS, REQUEST SENSE (SPC-4 5.14 / SAM-5 5.14).
+    var reportsUnitAttention = true
+    /// Commands a non-holder may still run under RESERVE(6/10) (SPC-2 5.5.1 table 10).
+    var allowedUnderReserve = false
+
+    static func lookup(_ op: UInt8, _ cdb: ByteReader) -> CommandInfo? {
+        switch op {
+        case Opcode.inquiry: return CommandInfo(length: 6, access: .none, reportsUnitAttention: false, allowedUnderReserve: true)
+        case Opcode.reportLuns: return CommandInfo(length: 12, access: .none, reportsUnitAttention: false, allowedUnderReserve: true)
+        case Opcode.requestSense: return CommandInfo(length: 6, access: .none, reportsUnitAttention: false, allowedUnderReserve: true)
+        case Opcode.testUnitReady: return CommandInfo(length: 6, access: .none)
+        case Opcode.modeSense6: return CommandInfo(length: 6, access: .read)
+        case Opcode.modeSense10: return CommandInfo(length: 10, access: .read)
+        case Opcode.modeSelect6: return CommandInfo(length: 6, access: .write)
+        case Opcode.modeSelect10: return CommandInfo(length: 10, access: .write)
+        case Opcode.reserve6: return CommandInfo(length: 6, access: .none)
+        case Opcode.reserve10: return CommandInfo(length: 10, access: .none)
+        case Opcode.release6: return CommandInfo(length: 6, access: .none, allowedUnderReserve: true)
+        case Opcode.release10: return CommandInfo(length: 10, access: .none, allowedUnderReserve: true)
+        case Opcode.maintenanceIn: return CommandInfo(length: 12, access: .none, allowedUnderReserve: true)
+        case Opcode.persistentReserveIn: return CommandInfo(length: 10, access: .none)
+        case Opcode.persistentReserveOut: return CommandInfo(length: 10, access: .none)
+        case Opcode.startStopUnit: return CommandInfo(length: 6, access: .write)
+        case Opcode.readCapacity10: return CommandInfo(length: 10, access: .none)
+        case Opcode.serviceActionIn16:
+            // GET LBA STATUS reads metadata: treated as a read (SBC-3 table 13).
+            return CommandInfo(length: 16, access: cdb[1] & 0x1F == ServiceAction.getLBAStatus ? .read : .none)
+        case Opcode.read6: return CommandInfo(length: 6, access: .read)
+        case Opcode.read10, Opcode.verify10, Opcode.preFetch10: return CommandInfo(length: 10, access: .read)
+        case Opcode.read12, Opcode.verify12: return CommandInfo(length: 12, access: .read)
+        case Opcode.read16, Opcode.verify16, Opcode.preFetch16: return CommandInfo(length: 16, access: .read)
+        case Opcode.write6: return CommandInfo(length: 6, access: .write)
+        case Opcode.write10, Opcode.writeAndVerify10, Opcode.synchronizeCache10, Opcode.writeSame10, Opcode.unmap:
+            return CommandInfo(length: 10, access: .write)
+        case Opcode.write12, Opcode.writeAndVerify12: return CommandInfo(length: 12, access: .write)
+        case Opcode.write16, Opcode.writeAndVerify16, Opcode.synchronizeCache16, Opcode.writeSame16, Opcode.compareAndWrite:
+            return CommandInfo(length: 16, access: .write)
+        default: return nil
+        }
+    }
+}
