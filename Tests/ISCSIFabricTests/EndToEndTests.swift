@@ -52,8 +52,8 @@ final class RunningTarget: @unchecked Sendable {
         let initiator = try TestInitiator(port: target.port)
         let login = try initiator.login(target: RunningTarget.targetName)
         #expect(login.opcode == 0x23)
-        #expect(login.header[36] == 0 && login.header[37] == 0)
-        #expect(login.flags == 0x80 | 1 << 2 | 3)  // T, CSG=operational, NSG=full feature
+        #expect(login.header[36] == 0 && login.header[37] == 0, "\(login.text)")
+        #expect(login.flags == 0x80 | 1 << 2 | 3, "\(login.text)")  // T, CSG=operational, NSG=full feature
         #expect(login.u16(14) != 0)  // TSIH assigned
 
         let tag = try initiator.command(cdb: [0x12, 0, 0, 0, 36, 0], read: 36)

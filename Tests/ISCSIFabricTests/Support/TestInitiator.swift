@@ -129,10 +129,23 @@ final class TestInitiator {
         if let target { keys.append(("TargetName", target)) }
         let first = try loginRequest(csg: 0, nsg: 1, transit: true, keys: keys)
         guard first.header[36] == 0 else { return first }
-        return try loginRequest(csg: 1, nsg: 3, transit: true, keys: [
+        let sent = [
             ("HeaderDigest", "None"), ("DataDigest", "None"), ("InitialR2T", "Yes"), ("ImmediateData", "Yes"),
             ("MaxRecvDataSegmentLength", "65536"), ("MaxBurstLength", "262144"), ("FirstBurstLength", "65536"),
-        ] + extra)
+        ] + extra
+        var response = try loginRequest(csg: 1, nsg: 3, transit: true, keys: sent)
+        var negotiated = Set(sent.map(\.0))
+        // The target may offer keys of its own (T=0); accept them as offered and go on.
+        var rounds = 0
+        let declarative: Set = ["MaxRecvDataSegmentLength", "TargetPortalGroupTag", "TargetAlias", "TargetAddress"]
+        while response.header[36] == 0, response.flags & 0x80 == 0, rounds < 4 {
+            let answers = response.text.filter { !declarative.contains($0.key) && !negotiated.contains($0.key) }
+                .map { ($0.key, $0.value) }
+            negotiated.formUnion(answers.map(\.0))
+            response = try loginRequest(csg: 1, nsg: 3, transit: true, keys: answers)
+            rounds += 1
+        }
+        return response
     }
 
     /// A SCSI Command PDU.
