@@ -75,6 +75,10 @@ import Testing
         expectSense(short, 5, 0x0E03)
         #expect(short.result.transferLength == 1024)
         expectGood(h.run(caw(0, 0)))
+        // Data-out longer than 2 x NUMBER OF LOGICAL BLOCKS: the split is ambiguous.
+        let long = h.run(caw(0, 1), dataOut: [UInt8](repeating: 0, count: 4 * 512))
+        expectSense(long, 5, 0x2400)
+        #expect(long.sks == [0xC0, 0, 13])
     }
 
     @Test func concurrentCompareAndWriteIsAtomic() async {

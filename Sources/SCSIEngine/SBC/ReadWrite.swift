@@ -183,6 +183,11 @@ extension LogicalUnit {
         if ctx.dataOut.count < 2 * half {
             return SCSICommandResult(status: .checkCondition, sense: SCSIError.shortDataOut.senseBytes, transferLength: 2 * half)
         }
+        // More data than NUMBER OF LOGICAL BLOCKS covers means the CDB and the data disagree
+        // on the split between verify and write data: refuse (libiscsi InvalidDataOutSize).
+        if ctx.dataOut.count > 2 * half {
+            return SCSICommandResult(status: .checkCondition, sense: SCSIError.invalidCDB(byte: 13).senseBytes, transferLength: 2 * half)
+        }
         let data = ctx.dataOut.gather(2 * half)
         let base = r.lba * UInt64(bs)
         let durable = r.fua || !snap.writeCacheEnabled
