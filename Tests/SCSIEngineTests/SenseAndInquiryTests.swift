@@ -107,7 +107,8 @@ import Testing
         #expect(Array(d[12 ... 15]) == be32(0x800))            // optimal transfer length
         #expect(Array(d[20 ... 23]) == be32(0x40_0000))        // max unmap LBA count
         #expect(Array(d[24 ... 27]) == be32(256))              // max unmap descriptors
-        #expect(Array(d[28 ... 31]) == be32(1))                // granularity
+        #expect(Array(d[6 ... 7]) == [0, 8])                   // transfer granularity: 4 KiB
+        #expect(Array(d[28 ... 31]) == be32(8))                // unmap granularity: 4 KiB
         #expect(Array(d[36 ... 43]) == be64(0x40_0000))        // max write same length
     }
 

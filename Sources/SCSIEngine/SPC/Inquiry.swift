@@ -99,14 +99,15 @@ extension LogicalUnit {
         var w = ByteWriter(capacity: 64)
         w.u8(0)                                       // WSNZ 0: WRITE SAME with 0 blocks means to the end
         w.u8(EngineLimits.maxCompareAndWriteBlocks)
-        w.u16(1)                                      // optimal transfer length granularity
+        let perPhysical = UInt32(1) << UInt32(physicalExponent)
+        w.u16(UInt16(perPhysical))                    // optimal transfer length granularity
         w.u32(EngineLimits.maxTransferBlocks)
         w.u32(EngineLimits.optimalTransferBlocks)
         w.u32(EngineLimits.maxTransferBlocks)         // maximum prefetch length
         if isThin {
             w.u32(EngineLimits.maxUnmapLBACount)
             w.u32(EngineLimits.maxUnmapDescriptors)
-            w.u32(1)                                  // optimal unmap granularity
+            w.u32(perPhysical)                        // optimal unmap granularity: a physical block
             w.u32(0)                                  // UGAVALID 0
         } else {
             w.zeros(16)
