@@ -1,6 +1,20 @@
 import Backstores
 import Synchronization
 
+// Behaviour choices worth knowing when wiring a fabric (see also the tests):
+// - Data-out shorter than the CDB needs (WRITE family, WRITE SAME, COMPARE AND WRITE,
+//   UNMAP, PR OUT): CHECK CONDITION ILLEGAL REQUEST / INVALID FIELD IN INFORMATION UNIT
+//   (05/0E03) and nothing is written; libiscsi's write residual tests accept this or GOOD.
+//   `transferLength` still says what the CDB wanted, so the fabric can set the overflow
+//   residual. Longer data-out: only the CDB's length is used (underflow residual), except
+//   COMPARE AND WRITE, where it is INVALID FIELD IN CDB (libiscsi InvalidDataOutSize).
+// - Data-in capacity smaller than the data: what fits is copied, `transferLength` is the
+//   full length (capped by the allocation length for allocation-length commands).
+// - Unit attentions: 29/00 on the first command of a nexus to each LU; a LUN reset queues
+//   29/03 for the other nexuses, TARGET WARM RESET 29/02, TARGET COLD RESET 29/01; both
+//   release RESERVE(6/10) and restore default mode pages; persistent reservations stay.
+// - PRE-FETCH answers GOOD (no cache to stage into), never CONDITION MET.
+
 /// A SCSI target device: the set of logical units one target name exports, the nexuses
 /// that talk to it, and the command dispatcher. Thread-safe; `execute` is blocking
 /// (it does the backstore I/O) and is called from I/O worker threads.

@@ -99,7 +99,7 @@ import Testing
         ctl[2] = 0
         ctl[8] |= 0x08
         expectGood(h.run(CDB.modeSelect6(ctl.count), dataOut: ctl))
-        expectSense(h.run(CDB.write10(0, 1), dataOut: [UInt8](repeating: 0, count: 512)), 7, 0x2700)
+        expectSense(h.run(CDB.write10(0, 1), dataOut: [UInt8](repeating: 0, count: 512)), 7, 0x2702)
         #expect(h.run(CDB.modeSense6(page: 0x0A), dataIn: 255).data[2] & 0x80 != 0)
     }
 

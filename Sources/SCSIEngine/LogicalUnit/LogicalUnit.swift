@@ -116,7 +116,8 @@ final class LogicalUnit: Sendable {
 
     /// DATA PROTECT for writes to a read-only or software-write-protected LU.
     func checkWritable(_ snap: CommandSnapshot) throws(SCSIError) {
-        if configuration.readOnly || store.isReadOnly || snap.softwareWriteProtect { throw SCSIError.writeProtected }
+        if configuration.readOnly || store.isReadOnly { throw SCSIError.writeProtected }
+        if snap.softwareWriteProtect { throw SCSIError(key: SenseKey.dataProtect, asc: .softwareWriteProtected) }
     }
 
     /// Copies a small answer into data-in, truncated to the allocation length.
