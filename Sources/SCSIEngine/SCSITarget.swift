@@ -137,10 +137,8 @@ public final class SCSITarget: Sendable {
     /// is the fabric's expected transfer length).
     public func execute(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
                         attribute: TaskAttribute, dataOut: IOVectors, dataIn: IOVectors) -> SCSICommandResult {
-        let (unit, identity) = state.withLock { s in (s.units[lun], s.nexuses[nexus]) }
-        let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus,
-                                 identity: identity ?? ITNexus(initiatorName: "", isid: 0, targetName: name),
-                                 dataOut: dataOut, dataIn: dataIn, target: self)
+        let unit = state.withLock { $0.units[lun] }
+        let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
         if cdb.isEmpty { return SCSIError.invalidOpcode.result }
         if let unit { return unit.execute(ctx) }
         return executeWithoutUnit(ctx)

@@ -15,10 +15,14 @@ struct LogicalUnitState: Sendable {
 struct CommandContext {
     let cdb: ByteReader
     let nexus: NexusID
-    let identity: ITNexus
     let dataOut: IOVectors
     let dataIn: IOVectors
     unowned let target: SCSITarget
+
+    /// Looked up only by the few commands that need names (VPD 0x83, PR), not per I/O.
+    var identity: ITNexus {
+        target.identity(of: nexus) ?? ITNexus(initiatorName: "", isid: 0, targetName: target.name)
+    }
 }
 
 /// The LU settings the command handlers read without the lock (captured at dispatch).
@@ -161,7 +165,9 @@ struct CommandInfo {
         case Opcode.maintenanceIn: return CommandInfo(length: 12, access: .none, allowedUnderReserve: true)
         case Opcode.persistentReserveIn: return CommandInfo(length: 10, access: .none)
         case Opcode.persistentReserveOut: return CommandInfo(length: 10, access: .none)
-        case Opcode.startStopUnit: return CommandInfo(length: 6, access: .write)
+        case Opcode.startStopUnit:
+            // Only START=1 with POWER CONDITION 0 is allowed under reservations (SBC-3 table 13).
+            return CommandInfo(length: 6, access: cdb[4] & 0xF1 == 0x01 ? .none : .write)
         case Opcode.readCapacity10: return CommandInfo(length: 10, access: .none)
         case Opcode.serviceActionIn16:
             // GET LBA STATUS reads metadata: treated as a read (SBC-3 table 13).
