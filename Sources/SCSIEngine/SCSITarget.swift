@@ -98,6 +98,15 @@ public final class SCSITarget: Sendable {
         state.withLock { s in Self.id(for: nexus, in: &s) }
     }
 
+    /// Target portal group tags seen on nexuses of this target, ascending.
+    func portalGroupTags(including tag: UInt16) -> [UInt16] {
+        state.withLock { s in
+            var tags = Set(s.nexuses.values.filter { $0.targetName == name }.map(\.targetPortalGroupTag))
+            tags.insert(tag)
+            return tags.sorted()
+        }
+    }
+
     func identity(of id: NexusID) -> ITNexus? {
         state.withLock { $0.nexuses[id] }
     }

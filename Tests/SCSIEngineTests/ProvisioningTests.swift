@@ -51,6 +51,11 @@ import Testing
         expectSense(h.run(ws10(0, 1, unmap: true), dataOut: block), 5, 0x2400)
         expectSense(h.run(ws10(99, 2), dataOut: block), 5, 0x2100)
         expectSense(h.run(ws10(0, 1), dataOut: []), 5, 0x0E03)
+        expectSense(h.run(ws10(0, 1), dataOut: [UInt8](repeating: 0, count: 256)), 5, 0x0E03)
+        let long = h.run(ws10(0, 1), dataOut: [UInt8](repeating: 1, count: 1024))
+        expectSense(long, 5, 0x0E03)
+        #expect(long.result.transferLength == 512)
+        #expect(h.store.bytes(0 ..< 512) == [UInt8](repeating: 0, count: 512))
         let ro = Harness(readOnly: true)
         expectSense(ro.run(ws10(0, 1), dataOut: block), 7, 0x2700)
     }

@@ -126,6 +126,25 @@ import Testing
         #expect(Array(h.run(rsoc(options: 1, opcode: 0xC7), dataIn: 512).data) == [0, 0x01, 0, 0])
     }
 
+    @Test func reportTargetPortGroups() {
+        let h = Harness()
+        _ = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:c", isid: 3, targetName: h.target.name, targetPortalGroupTag: 2))
+        let o = h.run([0xA3, 0x0A, 0, 0, 0, 0] + be32(256) + [0, 0], dataIn: 256)
+        expectGood(o)
+        #expect(o.data == be32(24) + [0x80, 0x01, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]
+                                    + [0x80, 0x01, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2])
+        let ext = h.run([0xA3, 0x2A, 0, 0, 0, 0] + be32(8) + [0, 0], dataIn: 256)
+        #expect(ext.data == be32(28) + [0x10, 0, 0, 0])
+        let four = h.run([0xA3, 0x0A, 0, 0, 0, 0] + be32(4) + [0, 0], dataIn: 256)
+        #expect(four.data == be32(24))
+    }
+
+    @Test func readDefectData() {
+        let h = Harness()
+        #expect(h.run([0x37, 0, 0x0D, 0, 0, 0, 0, 0, 32, 0], dataIn: 32).data == [0, 0x0D, 0, 0])
+        #expect(h.run([0xB7, 0x0D, 0, 0, 0, 0] + be32(32) + [0, 0], dataIn: 32).data == [0, 0x0D, 0, 0, 0, 0, 0, 0])
+    }
+
     @Test func taskManagementFunctions() {
         let h = Harness()
         #expect(h.run([0xA3, 0x0D, 0, 0, 0, 0] + be32(4) + [0, 0], dataIn: 16).data == [0xDA, 0, 0, 0])

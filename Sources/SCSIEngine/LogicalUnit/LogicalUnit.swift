@@ -99,6 +99,7 @@ final class LogicalUnit: Sendable {
         case Opcode.persistentReserveOut: return try persistentReserveOut(ctx)
         case Opcode.startStopUnit: return try startStopUnit(ctx)
         case Opcode.readCapacity10: return try readCapacity10(ctx)
+        case Opcode.readDefectData10, Opcode.readDefectData12: return try readDefectData(ctx)
         case Opcode.serviceActionIn16:
             switch ctx.cdb[1] & 0x1F {
             case ServiceAction.readCapacity16: return try readCapacity16(ctx)
@@ -169,6 +170,8 @@ struct CommandInfo {
             // Only START=1 with POWER CONDITION 0 is allowed under reservations (SBC-3 table 13).
             return CommandInfo(length: 6, access: cdb[4] & 0xF1 == 0x01 ? .none : .write)
         case Opcode.readCapacity10: return CommandInfo(length: 10, access: .none)
+        case Opcode.readDefectData10: return CommandInfo(length: 10, access: .read)
+        case Opcode.readDefectData12: return CommandInfo(length: 12, access: .read)
         case Opcode.serviceActionIn16:
             // GET LBA STATUS reads metadata: treated as a read (SBC-3 table 13).
             return CommandInfo(length: 16, access: cdb[1] & 0x1F == ServiceAction.getLBAStatus ? .read : .none)
