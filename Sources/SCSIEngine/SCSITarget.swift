@@ -11,7 +11,7 @@ import Synchronization
 // - Data-in capacity smaller than the data: what fits is copied, `transferLength` is the
 //   full length (capped by the allocation length for allocation-length commands).
 // - Unit attentions: 29/00 on the first command of a nexus to each LU; a LUN reset queues
-//   29/03 for the other nexuses, TARGET WARM RESET 29/02, TARGET COLD RESET 29/01; both
+//   29/03 for every nexus (the issuer too), TARGET WARM RESET 29/02, TARGET COLD RESET 29/01; both
 //   release RESERVE(6/10) and restore default mode pages; persistent reservations stay.
 // - PRE-FETCH answers GOOD (no cache to stage into), never CONDITION MET.
 
@@ -235,12 +235,13 @@ public final class SCSITarget: Sendable {
 extension LogicalUnit {
     /// LU reset (SAM-5 6.3.3, SPC-4 5.13.2): RESERVE(6/10) reservations are released, mode
     /// pages return to defaults (we do not save them), persistent reservations stay, and
-    /// every other nexus gets the reset unit attention.
+    /// every nexus, the issuing one included (SAM-5 6.3.3; libiscsi MultipathIO.Reset checks
+    /// every path), gets the reset unit attention.
     func reset(asc: ASC, by nexus: NexusID) {
         state.withLock { s in
             s.legacyHolder = nil
             s.mode = defaults
-            s.unitAttentions.replaceAll(with: asc, except: nexus)
+            s.unitAttentions.replaceAll(with: asc)
         }
     }
 }

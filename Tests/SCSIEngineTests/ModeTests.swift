@@ -137,6 +137,7 @@ import Testing
         let params = [0, 0, 0, 0] + cachingPage(wce: false)
         expectGood(h.run(CDB.modeSelect6(params.count), dataOut: params))
         #expect(h.target.taskManagement(.logicalUnitReset, lun: 0, nexus: h.a) == .functionComplete)
+        expectSense(h.run(CDB.tur), 6, 0x2903)
         #expect(h.run(CDB.modeSense6(page: 0x08, dbd: true), dataIn: 255).data[6] == 0x04)
     }
 }

@@ -259,6 +259,7 @@ import Testing
         h.target.closeNexus(h.a)
         #expect(h.target.taskManagement(.logicalUnitReset, lun: 0, nexus: h.b) == .functionComplete)
         expectSense(h.run(CDB.tur, nexus: h.a), 6, 0x2903)
+        expectSense(h.run(CDB.tur, nexus: h.b), 6, 0x2903)
         #expect(h.run(CDB.read10(0, 1), nexus: h.b, dataIn: 512).status == .reservationConflict)
     }
 }

@@ -36,11 +36,11 @@ import Testing
         let h = Harness()
         h.target.capacityChanged(lun: 0)
         #expect(h.target.taskManagement(.logicalUnitReset, lun: 0, nexus: h.a) == .functionComplete)
-        // The reset replaces what was pending for the other nexuses.
+        // The reset replaces what was pending, for every nexus including the issuer.
         expectSense(h.run(CDB.tur, nexus: h.b), 6, 0x2903)
         expectGood(h.run(CDB.tur, nexus: h.b))
-        // The issuing nexus keeps its own pending conditions.
-        expectSense(h.run(CDB.tur), 6, 0x2A09)
+        expectSense(h.run(CDB.tur), 6, 0x2903)
+        expectGood(h.run(CDB.tur))
         #expect(h.target.taskManagement(.logicalUnitReset, lun: 9, nexus: h.a) == .lunDoesNotExist)
         #expect(h.target.taskManagement(.targetWarmReset, lun: 0, nexus: h.a) == .functionComplete)
         expectSense(h.run(CDB.tur, nexus: h.b), 6, 0x2902)
@@ -77,6 +77,7 @@ import Testing
         expectGood(h.run(reserve6, nexus: h.b))
         _ = h.target.taskManagement(.logicalUnitReset, lun: 0, nexus: h.a)
         expectSense(h.run(CDB.tur, nexus: h.b), 6, 0x2903)
+        expectSense(h.run(CDB.tur), 6, 0x2903)
         expectGood(h.run(reserve6))
     }
 
