@@ -117,7 +117,7 @@ import Testing
         let h = Harness()
         let read10 = h.run(rsoc(options: 1, opcode: 0x28), dataIn: 512)
         #expect(Array(read10.data[0 ..< 4]) == [0, 0x03, 0, 10])
-        #expect(read10.data[4] == 0x28)
+        #expect(Array(read10.data[4 ... 5]) == [0x28, 0x18]) // DPO/FUA usable (MODE SENSE DPOFUA=1)
         #expect(read10.data.count == 14)
         expectSense(h.run(rsoc(options: 1, opcode: 0x9E), dataIn: 512), 5, 0x2400)
         let rc16 = h.run(rsoc(options: 2, opcode: 0x9E, sa: 0x10, rctd: true), dataIn: 512)

@@ -73,7 +73,17 @@ struct SupportedCommand {
         var u = [UInt8](repeating: 0xFF, count: length)
         u[0] = opcode
         u[length - 1] = 0x00
-        if serviceAction != nil { u[1] = opcode == Opcode.persistentReserveOut || opcode == Opcode.persistentReserveIn ? 0x1F : 0x1F }
+        if serviceAction != nil { u[1] = 0x1F }
+        switch opcode {
+        case Opcode.read10, Opcode.read12, Opcode.read16, Opcode.write10, Opcode.write12, Opcode.write16,
+             Opcode.compareAndWrite:
+            u[1] = 0x18 // DPO, FUA; no protection fields
+        case Opcode.verify10, Opcode.verify12, Opcode.verify16: u[1] = 0x16 // DPO, BYTCHK
+        case Opcode.writeAndVerify10, Opcode.writeAndVerify12, Opcode.writeAndVerify16: u[1] = 0x12 // DPO, BYTCHK
+        case Opcode.writeSame10: u[1] = 0x08 // UNMAP
+        case Opcode.writeSame16: u[1] = 0x09 // UNMAP, NDOB
+        default: break
+        }
         return u
     }
 }
