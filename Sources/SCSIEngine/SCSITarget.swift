@@ -199,7 +199,12 @@ public final class SCSITarget: Sendable {
             if l < 256 { w.u8(0); w.u8(UInt8(l)) } else { w.u8(0x40 | UInt8(l >> 8)); w.u8(UInt8(l & 0xFF)) }
             w.zeros(6)
         }
-        unit?.state.withLock { $0.unitAttentions.remove(.reportedLunsDataHasChanged, for: ctx.nexus) }
+        // The condition belongs to the I_T nexus, whichever LU reported it (SPC-4 6.33).
+        if unit != nil {
+            for u in state.withLock({ Array($0.units.values) }) {
+                u.state.withLock { $0.unitAttentions.remove(.reportedLunsDataHasChanged, for: ctx.nexus) }
+            }
+        }
         let n = min(w.count, alloc)
         let copied = ctx.dataIn.copyIn(n == w.count ? w.bytes : Array(w.bytes.prefix(n)))
         return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)

@@ -102,6 +102,9 @@ import Testing
         let wt = Harness(configuration: .init(serialNumber: "x", uniqueID: 1, writeCacheEnabled: false))
         wt.run(CDB.write16(0, 1), dataOut: block)
         #expect(wt.store.contents.withLock { ($0.plainWrites, $0.durableWrites) } == (0, 1))
+        // Two segments: plain writes and one flush.
+        wt.run(CDB.write16(0, 2), dataOut: block + block, split: 512)
+        #expect(wt.store.contents.withLock { ($0.plainWrites, $0.durableWrites, $0.flushes) } == (2, 1, 1))
     }
 
     @Test func readOnlyLUs() {

@@ -88,12 +88,15 @@ extension LogicalUnit {
         }
         // Write-through when WCE is off; FUA and the verify of WRITE AND VERIFY want media too.
         let durable = r.fua || verify || !snap.writeCacheEnabled
+        // Several segments: one flush at the end instead of one durable write per segment.
+        let perSegmentDurable = durable && ctx.dataOut.more.isEmpty
         let base = r.lba * UInt64(bs)
         do {
             try ioLock.shared { () throws(BackstoreError) in
                 try ctx.dataOut.forEachSegment(upTo: bytes) { (seg, off) throws(BackstoreError) in
-                    try store.write(from: UnsafeRawBufferPointer(seg), at: base + UInt64(off), durable: durable)
+                    try store.write(from: UnsafeRawBufferPointer(seg), at: base + UInt64(off), durable: perSegmentDurable)
                 }
+                if durable && !perSegmentDurable { try store.flush() }
             }
         } catch {
             throw SCSIError.backstore(.write, errno: error.errno)
