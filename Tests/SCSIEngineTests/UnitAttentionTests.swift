@@ -99,7 +99,10 @@ import Testing
         let o = h.run(rsoc(options: 0), dataIn: 8192)
         expectGood(o)
         let len = Int(o.data[0]) << 24 | Int(o.data[1]) << 16 | Int(o.data[2]) << 8 | Int(o.data[3])
-        #expect(len == SupportedCommand.all.count * 8)
+        #expect(len == (SupportedCommand.all.count - 1) * 8) // no UNMAP on a thick LU
+        #expect(Array(h.run(rsoc(options: 1, opcode: 0x42), dataIn: 512).data) == [0, 0x01, 0, 0])
+        let thin = Harness(thin: true).run(rsoc(options: 1, opcode: 0x42), dataIn: 512)
+        #expect(Array(thin.data[0 ..< 4]) == [0, 0x03, 0, 10])
         #expect(o.data.count == 4 + len)
         // Every reported command is actually dispatched (not INVALID OPERATION CODE).
         var i = 4

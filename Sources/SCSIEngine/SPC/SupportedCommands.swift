@@ -115,7 +115,8 @@ extension LogicalUnit {
         var w = ByteWriter(capacity: 1024)
         switch options {
         case 0:
-            let all = SupportedCommand.all
+            // UNMAP exists only on thin-provisioned LUs (it answers INVALID OPERATION CODE elsewhere).
+            let all = SupportedCommand.all.filter { isThin || $0.opcode != Opcode.unmap }
             w.u32(UInt32(all.count * (rctd ? 20 : 8)))
             for c in all {
                 w.u8(c.opcode); w.u8(0); w.u16(c.serviceAction ?? 0); w.u8(0)
@@ -130,7 +131,7 @@ extension LogicalUnit {
                 throw SCSIError.invalidCDB(byte: 2, bit: 2)
             }
             let match = SupportedCommand.all.first {
-                $0.opcode == opcode && (options == 1 || ($0.serviceAction ?? 0) == sa || (options == 3 && !hasSA))
+                (isThin || $0.opcode != Opcode.unmap) && $0.opcode == opcode && (options == 1 || ($0.serviceAction ?? 0) == sa || (options == 3 && !hasSA))
             }
             w.u8(0)
             if let m = match {
