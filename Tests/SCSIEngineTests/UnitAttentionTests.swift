@@ -1,6 +1,29 @@
 import Testing
 @testable import SCSIEngine
 
+@Suite struct UnitAttentionQueueTests {
+    @Test func valueSemantics() {
+        let n = NexusID(rawValue: 1), m = NexusID(rawValue: 2)
+        var q = UnitAttentions()
+        q.queue(.capacityDataHasChanged, for: n) // unknown nexus: dropped, power on will cover it
+        q.contact(n)
+        q.queue(.capacityDataHasChanged, for: n) // behind power on: covered by it
+        #expect(q.pending(n) == [.powerOnOccurred])
+        _ = q.pop(n)
+        q.queue(.modeParametersChanged, for: n)
+        q.queue(.capacityDataHasChanged, for: n)
+        q.queue(.modeParametersChanged, for: n)
+        #expect(q.pending(n) == [.modeParametersChanged, .capacityDataHasChanged])
+        q.contact(m)
+        q.queueForAll(.reportedLunsDataHasChanged, except: n)
+        #expect(q.pending(m) == [.powerOnOccurred])
+        q.replaceAll(with: .busDeviceResetOccurred)
+        #expect(q.pending(n) == [.busDeviceResetOccurred] && q.pending(m) == [.busDeviceResetOccurred])
+        #expect(q.pop(n) == .busDeviceResetOccurred)
+        #expect(q.pop(n) == nil)
+    }
+}
+
 @Suite struct UnitAttentionTests {
     @Test func powerOnOnFirstContactOnly() {
         let h = Harness(clearPowerOn: false)
