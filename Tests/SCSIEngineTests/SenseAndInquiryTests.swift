@@ -78,7 +78,8 @@ import Testing
         #expect(Int(d[2]) << 8 | Int(d[3]) == d.count - 4)
         // NAA 6 descriptor.
         #expect(Array(d[4 ... 7]) == [0x01, 0x03, 0x00, 16])
-        #expect(d[8] >> 4 == 6)
+        // NAA 6 | OUI 0 | vendor specific id = uniqueID >> 28 (36 bits) | extension = uniqueID.
+        #expect(Array(d[8 ..< 16]) == [0x60, 0x00, 0x00, 0x00, 0x12, 0x34, 0x56, 0x78])
         #expect(Array(d[16 ..< 24]) == [0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF])
         // T10 vendor id.
         #expect(Array(d[24 ... 26]) == [0x02, 0x01, 0x00])

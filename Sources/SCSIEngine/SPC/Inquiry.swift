@@ -58,8 +58,8 @@ extension LogicalUnit {
 
     /// NAA 6 (IEEE registered extended) designator from the configured unique ID.
     var naaIdentifier: [UInt8] {
-        // OUI 0x001405-style layout: NAA(4) | OUI(24) | vendor specific ID(36) | extension(64).
-        let oui: UInt64 = 0x00_1405
+        // NAA(4) | IEEE OUI(24) | vendor specific ID(36) | vendor specific extension(64).
+        let oui = UInt64(IdentifierConstants.ieeeOUI)
         let vsid = (configuration.uniqueID >> 28) & 0xF_FFFF_FFFF
         let high = (6 << 60) | (oui << 36) | vsid
         var w = ByteWriter(capacity: 16)
