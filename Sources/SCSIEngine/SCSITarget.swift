@@ -31,6 +31,7 @@ public final class SCSITarget: Sendable {
         var nextID: UInt32 = 1
     }
     let state = Mutex(State())
+    private let abortHandler = Mutex<(@Sendable (UInt64, [NexusID]) -> Void)?>(nil)
 
     public init(name: String) {
         self.name = name
@@ -229,6 +230,18 @@ public final class SCSITarget: Sendable {
             for u in state.withLock({ Array($0.units.values) }) { u.reset(asc: asc, by: nexus) }
             return .functionComplete
         }
+    }
+
+    /// Installs what the fabric does when PERSISTENT RESERVE OUT PREEMPT AND ABORT asks for
+    /// the tasks of other nexuses on a LUN to be aborted (SPC-4 5.13.11.5). Called after the
+    /// reservation state changed, from the thread running the command, without engine locks.
+    public func setAbortHandler(_ handler: @escaping @Sendable (_ lun: UInt64, _ nexuses: [NexusID]) -> Void) {
+        abortHandler.withLock { $0 = handler }
+    }
+
+    func abortTasks(lun: UInt64, nexuses: [NexusID]) {
+        guard !nexuses.isEmpty, let handler = abortHandler.withLock({ $0 }) else { return }
+        handler(lun, nexuses)
     }
 
     /// Signals that the store's capacity changed (after `refreshSize`): CAPACITY DATA HAS CHANGED.

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import SCSIEngine
 
@@ -44,12 +45,16 @@ import Testing
 
     @Test func preemptAndAbortTakesOverTheReservation() {
         let h = Harness()
+        let aborted = Mutex<[(UInt64, [NexusID])]>([])
+        h.target.setAbortHandler { lun, nexuses in aborted.withLock { $0.append((lun, nexuses)) } }
         expectGood(h.run(CDB.prOut(0), dataOut: CDB.prParams(key: 0, sak: 0xA)))
         expectGood(h.run(CDB.prOut(0), nexus: h.b, dataOut: CDB.prParams(key: 0, sak: 0xB)))
         expectGood(h.run(CDB.prOut(1, type: 6), dataOut: CDB.prParams(key: 0xA, sak: 0)))
         #expect(h.run(CDB.read10(0, 1), nexus: h.target.openNexus(ITNexus(initiatorName: "x", isid: 9, targetName: h.target.name)),
                       dataIn: 512).status == .checkCondition) // power on first
         expectGood(h.run(CDB.prOut(5, type: 6), nexus: h.b, dataOut: CDB.prParams(key: 0xB, sak: 0xA)))
+        #expect(aborted.withLock { $0.map(\.0) } == [0])
+        #expect(aborted.withLock { $0.map(\.1) } == [[h.a]])
         let res = h.run(CDB.prIn(1), nexus: h.b, dataIn: 64).data
         #expect(Array(res[8 ..< 16]) == be64(0xB) && res[21] == 6)
         expectSense(h.run(CDB.tur), 6, 0x2A05)
