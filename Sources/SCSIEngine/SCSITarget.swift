@@ -1,6 +1,20 @@
 import Backstores
 import Synchronization
 
+// Behaviour choices worth knowing when wiring a fabric (see also the tests):
+// - Data-out shorter than the CDB needs (WRITE family, WRITE SAME, COMPARE AND WRITE,
+//   UNMAP, PR OUT): CHECK CONDITION ILLEGAL REQUEST / INVALID FIELD IN INFORMATION UNIT
+//   (05/0E03) and nothing is written; libiscsi's write residual tests accept this or GOOD.
+//   `transferLength` still says what the CDB wanted, so the fabric can set the overflow
+//   residual. Longer data-out: only the CDB's length is used (underflow residual), except
+//   COMPARE AND WRITE, where it is INVALID FIELD IN CDB (libiscsi InvalidDataOutSize).
+// - Data-in capacity smaller than the data: what fits is copied, `transferLength` is the
+//   full length (capped by the allocation length for allocation-length commands).
+// - Unit attentions: 29/00 on the first command of a nexus to each LU; a LUN reset queues
+//   29/03 for every nexus (the issuer too), TARGET WARM RESET 29/02, TARGET COLD RESET 29/01; both
+//   release RESERVE(6/10) and restore default mode pages; persistent reservations stay.
+// - PRE-FETCH answers GOOD (no cache to stage into), never CONDITION MET.
+
 /// A SCSI target device: the set of logical units one target name exports, the nexuses
 /// that talk to it, and the command dispatcher. Thread-safe; `execute` is blocking
 /// (it does the backstore I/O) and is called from I/O worker threads.
@@ -17,6 +31,7 @@ public final class SCSITarget: Sendable {
         var nextID: UInt32 = 1
     }
     let state = Mutex(State())
+    private let abortHandler = Mutex<(@Sendable (UInt64, [NexusID]) -> Void)?>(nil)
 
     public init(name: String) {
         self.name = name
@@ -84,6 +99,15 @@ public final class SCSITarget: Sendable {
         state.withLock { s in Self.id(for: nexus, in: &s) }
     }
 
+    /// Target portal group tags seen on nexuses of this target, ascending.
+    func portalGroupTags(including tag: UInt16) -> [UInt16] {
+        state.withLock { s in
+            var tags = Set(s.nexuses.values.filter { $0.targetName == name }.map(\.targetPortalGroupTag))
+            tags.insert(tag)
+            return tags.sorted()
+        }
+    }
+
     func identity(of id: NexusID) -> ITNexus? {
         state.withLock { $0.nexuses[id] }
     }
@@ -123,10 +147,8 @@ public final class SCSITarget: Sendable {
     /// is the fabric's expected transfer length).
     public func execute(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
                         attribute: TaskAttribute, dataOut: IOVectors, dataIn: IOVectors) -> SCSICommandResult {
-        let (unit, identity) = state.withLock { s in (s.units[lun], s.nexuses[nexus]) }
-        let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus,
-                                 identity: identity ?? ITNexus(initiatorName: "", isid: 0, targetName: name),
-                                 dataOut: dataOut, dataIn: dataIn, target: self)
+        let unit = state.withLock { $0.units[lun] }
+        let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
         if cdb.isEmpty { return SCSIError.invalidOpcode.result }
         if let unit { return unit.execute(ctx) }
         return executeWithoutUnit(ctx)
@@ -178,7 +200,12 @@ public final class SCSITarget: Sendable {
             if l < 256 { w.u8(0); w.u8(UInt8(l)) } else { w.u8(0x40 | UInt8(l >> 8)); w.u8(UInt8(l & 0xFF)) }
             w.zeros(6)
         }
-        unit?.state.withLock { $0.unitAttentions.remove(.reportedLunsDataHasChanged, for: ctx.nexus) }
+        // The condition belongs to the I_T nexus, whichever LU reported it (SPC-4 6.33).
+        if unit != nil {
+            for u in state.withLock({ Array($0.units.values) }) {
+                u.state.withLock { $0.unitAttentions.remove(.reportedLunsDataHasChanged, for: ctx.nexus) }
+            }
+        }
         let n = min(w.count, alloc)
         let copied = ctx.dataIn.copyIn(n == w.count ? w.bytes : Array(w.bytes.prefix(n)))
         return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)
@@ -205,6 +232,18 @@ public final class SCSITarget: Sendable {
         }
     }
 
+    /// Installs what the fabric does when PERSISTENT RESERVE OUT PREEMPT AND ABORT asks for
+    /// the tasks of other nexuses on a LUN to be aborted (SPC-4 5.13.11.5). Called after the
+    /// reservation state changed, from the thread running the command, without engine locks.
+    public func setAbortHandler(_ handler: @escaping @Sendable (_ lun: UInt64, _ nexuses: [NexusID]) -> Void) {
+        abortHandler.withLock { $0 = handler }
+    }
+
+    func abortTasks(lun: UInt64, nexuses: [NexusID]) {
+        guard !nexuses.isEmpty, let handler = abortHandler.withLock({ $0 }) else { return }
+        handler(lun, nexuses)
+    }
+
     /// Signals that the store's capacity changed (after `refreshSize`): CAPACITY DATA HAS CHANGED.
     public func capacityChanged(lun: UInt64) {
         unit(lun)?.queueUnitAttention(.capacityDataHasChanged)
@@ -214,12 +253,13 @@ public final class SCSITarget: Sendable {
 extension LogicalUnit {
     /// LU reset (SAM-5 6.3.3, SPC-4 5.13.2): RESERVE(6/10) reservations are released, mode
     /// pages return to defaults (we do not save them), persistent reservations stay, and
-    /// every other nexus gets the reset unit attention.
+    /// every nexus, the issuing one included (SAM-5 6.3.3; libiscsi MultipathIO.Reset checks
+    /// every path), gets the reset unit attention.
     func reset(asc: ASC, by nexus: NexusID) {
         state.withLock { s in
             s.legacyHolder = nil
             s.mode = defaults
-            s.unitAttentions.replaceAll(with: asc, except: nexus)
+            s.unitAttentions.replaceAll(with: asc)
         }
     }
 }

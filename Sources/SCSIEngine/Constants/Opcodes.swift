@@ -13,6 +13,8 @@ enum Opcode {
     static let sendDiagnostic: UInt8 = 0x1D         // SPC-4 6.42
     static let preventAllowMediumRemoval: UInt8 = 0x1E
     static let readCapacity10: UInt8 = 0x25         // SBC-3 5.15
+    static let readDefectData10: UInt8 = 0x37       // SBC-3 5.17
+    static let readDefectData12: UInt8 = 0xB7       // SBC-3 5.18
     static let read10: UInt8 = 0x28                 // SBC-3 5.10
     static let write10: UInt8 = 0x2A                // SBC-3 5.32
     static let writeAndVerify10: UInt8 = 0x2E       // SBC-3 5.35
@@ -50,6 +52,7 @@ enum Opcode {
 enum ServiceAction {
     static let readCapacity16: UInt8 = 0x10         // under SERVICE ACTION IN(16)
     static let getLBAStatus: UInt8 = 0x12           // under SERVICE ACTION IN(16)
+    static let reportTargetPortGroups: UInt8 = 0x0A // under MAINTENANCE IN (SPC-4 6.36)
     static let reportSupportedOpcodes: UInt8 = 0x0C // under MAINTENANCE IN
     static let reportSupportedTMFs: UInt8 = 0x0D    // under MAINTENANCE IN
 }

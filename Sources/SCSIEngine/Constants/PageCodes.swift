@@ -18,6 +18,13 @@ enum ModePageCode {
     static let allPages: UInt8 = 0x3F
 }
 
+/// Identifier building blocks (SPC-4 7.8.6.6.5, NAA IEEE Registered Extended).
+enum IdentifierConstants {
+    /// The company ID in the NAA 6 designator. No OUI is registered for the project yet;
+    /// replace this when one is. The LU's `uniqueID` alone keeps designators distinct.
+    static let ieeeOUI: UInt32 = 0x00_0000
+}
+
 /// Limits this engine advertises in VPD 0xB0 (SBC-3 6.5.3) and enforces.
 enum EngineLimits {
     /// Maximum transfer length in blocks for READ/WRITE (also the B0 maximum).

@@ -30,6 +30,7 @@ struct ASC: Equatable, Sendable {
     static let invalidFieldInParameterList = ASC(0x26, 0x00)
     static let invalidReleaseOfPersistentReservation = ASC(0x26, 0x04)
     static let writeProtected = ASC(0x27, 0x00)
+    static let softwareWriteProtected = ASC(0x27, 0x02)
     static let spaceAllocationFailedWriteProtect = ASC(0x27, 0x07)
     static let powerOnOccurred = ASC(0x29, 0x00)
     static let busDeviceResetOccurred = ASC(0x29, 0x03)

@@ -15,10 +15,14 @@ struct LogicalUnitState: Sendable {
 struct CommandContext {
     let cdb: ByteReader
     let nexus: NexusID
-    let identity: ITNexus
     let dataOut: IOVectors
     let dataIn: IOVectors
     unowned let target: SCSITarget
+
+    /// Looked up only by the few commands that need names (VPD 0x83, PR), not per I/O.
+    var identity: ITNexus {
+        target.identity(of: nexus) ?? ITNexus(initiatorName: "", isid: 0, targetName: target.name)
+    }
 }
 
 /// The LU settings the command handlers read without the lock (captured at dispatch).
@@ -95,6 +99,7 @@ final class LogicalUnit: Sendable {
         case Opcode.persistentReserveOut: return try persistentReserveOut(ctx)
         case Opcode.startStopUnit: return try startStopUnit(ctx)
         case Opcode.readCapacity10: return try readCapacity10(ctx)
+        case Opcode.readDefectData10, Opcode.readDefectData12: return try readDefectData(ctx)
         case Opcode.serviceActionIn16:
             switch ctx.cdb[1] & 0x1F {
             case ServiceAction.readCapacity16: return try readCapacity16(ctx)
@@ -116,7 +121,8 @@ final class LogicalUnit: Sendable {
 
     /// DATA PROTECT for writes to a read-only or software-write-protected LU.
     func checkWritable(_ snap: CommandSnapshot) throws(SCSIError) {
-        if configuration.readOnly || store.isReadOnly || snap.softwareWriteProtect { throw SCSIError.writeProtected }
+        if configuration.readOnly || store.isReadOnly { throw SCSIError.writeProtected }
+        if snap.softwareWriteProtect { throw SCSIError(key: SenseKey.dataProtect, asc: .softwareWriteProtected) }
     }
 
     /// Copies a small answer into data-in, truncated to the allocation length.
@@ -160,8 +166,12 @@ struct CommandInfo {
         case Opcode.maintenanceIn: return CommandInfo(length: 12, access: .none, allowedUnderReserve: true)
         case Opcode.persistentReserveIn: return CommandInfo(length: 10, access: .none)
         case Opcode.persistentReserveOut: return CommandInfo(length: 10, access: .none)
-        case Opcode.startStopUnit: return CommandInfo(length: 6, access: .write)
+        case Opcode.startStopUnit:
+            // Only START=1 with POWER CONDITION 0 is allowed under reservations (SBC-3 table 13).
+            return CommandInfo(length: 6, access: cdb[4] & 0xF1 == 0x01 ? .none : .write)
         case Opcode.readCapacity10: return CommandInfo(length: 10, access: .none)
+        case Opcode.readDefectData10: return CommandInfo(length: 10, access: .read)
+        case Opcode.readDefectData12: return CommandInfo(length: 12, access: .read)
         case Opcode.serviceActionIn16:
             // GET LBA STATUS reads metadata: treated as a read (SBC-3 table 13).
             return CommandInfo(length: 16, access: cdb[1] & 0x1F == ServiceAction.getLBAStatus ? .read : .none)

@@ -105,7 +105,8 @@ extension LogicalUnit {
             if p[20] & 0x01 != 0 { throw SCSIError.invalidParameter(byte: 20, bit: 0) } // APTPL
         }
 
-        try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) in
+        let preempted = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> [NexusID] in
+            var lost: [NexusID] = []
             do throws(PersistentReservations.Failure) {
                 switch action {
                 case PROutAction.register, PROutAction.registerAndIgnoreExistingKey:
@@ -115,7 +116,7 @@ extension LogicalUnit {
                 case PROutAction.release: try s.pr.release(ctx.nexus, key: key, type: type)
                 case PROutAction.clear: try s.pr.clear(ctx.nexus, key: key)
                 case PROutAction.preempt, PROutAction.preemptAndAbort:
-                    try s.pr.preempt(ctx.nexus, key: key, serviceActionKey: sak, type: type)
+                    lost = try s.pr.preempt(ctx.nexus, key: key, serviceActionKey: sak, type: type)
                 default:
                     try s.pr.registerAndMove(ctx.nexus, key: key, serviceActionKey: sak,
                                              destination: destination!, unregister: unreg)
@@ -132,6 +133,11 @@ extension LogicalUnit {
             }
             for (n, asc) in s.pr.unitAttentions { s.unitAttentions.queue(asc, for: n) }
             s.pr.unitAttentions.removeAll()
+            return lost
+        }
+        // PREEMPT AND ABORT: the preempted nexuses' tasks are the fabric's to abort (SPC-4 5.13.11.5).
+        if action == PROutAction.preemptAndAbort && !preempted.isEmpty {
+            ctx.target.abortTasks(lun: lun, nexuses: preempted.filter { $0 != ctx.nexus })
         }
         return SCSICommandResult(status: .good, transferLength: length)
     }

@@ -48,7 +48,9 @@ extension LogicalUnit {
         try checkWritable(snap)
         let bs = blockSize
         let wanted = ndob ? 0 : bs
-        if ctx.dataOut.count < wanted {
+        // Exactly one block (none with NDOB): any other amount is a mismatch between the
+        // CDB and the data-out (libiscsi WriteSame*.InvalidDataOutSize).
+        if ctx.dataOut.count != wanted {
             return SCSICommandResult(status: .checkCondition, sense: SCSIError.shortDataOut.senseBytes, transferLength: wanted)
         }
         if r.blocks == 0 { return SCSICommandResult(status: .good, transferLength: wanted) }

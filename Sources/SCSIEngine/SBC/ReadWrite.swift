@@ -88,12 +88,15 @@ extension LogicalUnit {
         }
         // Write-through when WCE is off; FUA and the verify of WRITE AND VERIFY want media too.
         let durable = r.fua || verify || !snap.writeCacheEnabled
+        // Several segments: one flush at the end instead of one durable write per segment.
+        let perSegmentDurable = durable && ctx.dataOut.more.isEmpty
         let base = r.lba * UInt64(bs)
         do {
             try ioLock.shared { () throws(BackstoreError) in
                 try ctx.dataOut.forEachSegment(upTo: bytes) { (seg, off) throws(BackstoreError) in
-                    try store.write(from: UnsafeRawBufferPointer(seg), at: base + UInt64(off), durable: durable)
+                    try store.write(from: UnsafeRawBufferPointer(seg), at: base + UInt64(off), durable: perSegmentDurable)
                 }
+                if durable && !perSegmentDurable { try store.flush() }
             }
         } catch {
             throw SCSIError.backstore(.write, errno: error.errno)
@@ -182,6 +185,11 @@ extension LogicalUnit {
         if half == 0 { return SCSICommandResult(status: .good) }
         if ctx.dataOut.count < 2 * half {
             return SCSICommandResult(status: .checkCondition, sense: SCSIError.shortDataOut.senseBytes, transferLength: 2 * half)
+        }
+        // More data than NUMBER OF LOGICAL BLOCKS covers means the CDB and the data disagree
+        // on the split between verify and write data: refuse (libiscsi InvalidDataOutSize).
+        if ctx.dataOut.count > 2 * half {
+            return SCSICommandResult(status: .checkCondition, sense: SCSIError.invalidCDB(byte: 13).senseBytes, transferLength: 2 * half)
         }
         let data = ctx.dataOut.gather(2 * half)
         let base = r.lba * UInt64(bs)

@@ -58,8 +58,8 @@ extension LogicalUnit {
 
     /// NAA 6 (IEEE registered extended) designator from the configured unique ID.
     var naaIdentifier: [UInt8] {
-        // OUI 0x001405-style layout: NAA(4) | OUI(24) | vendor specific ID(36) | extension(64).
-        let oui: UInt64 = 0x00_1405
+        // NAA(4) | IEEE OUI(24) | vendor specific ID(36) | vendor specific extension(64).
+        let oui = UInt64(IdentifierConstants.ieeeOUI)
         let vsid = (configuration.uniqueID >> 28) & 0xF_FFFF_FFFF
         let high = (6 << 60) | (oui << 36) | vsid
         var w = ByteWriter(capacity: 16)
@@ -99,14 +99,15 @@ extension LogicalUnit {
         var w = ByteWriter(capacity: 64)
         w.u8(0)                                       // WSNZ 0: WRITE SAME with 0 blocks means to the end
         w.u8(EngineLimits.maxCompareAndWriteBlocks)
-        w.u16(1)                                      // optimal transfer length granularity
+        let perPhysical = UInt32(1) << UInt32(physicalExponent)
+        w.u16(UInt16(perPhysical))                    // optimal transfer length granularity
         w.u32(EngineLimits.maxTransferBlocks)
         w.u32(EngineLimits.optimalTransferBlocks)
         w.u32(EngineLimits.maxTransferBlocks)         // maximum prefetch length
         if isThin {
             w.u32(EngineLimits.maxUnmapLBACount)
             w.u32(EngineLimits.maxUnmapDescriptors)
-            w.u32(1)                                  // optimal unmap granularity
+            w.u32(perPhysical)                        // optimal unmap granularity: a physical block
             w.u32(0)                                  // UGAVALID 0
         } else {
             w.zeros(16)

@@ -16,6 +16,7 @@ struct SupportedCommand {
         .init(opcode: Opcode.modeSense6, length: 6),
         .init(opcode: Opcode.startStopUnit, length: 6),
         .init(opcode: Opcode.readCapacity10, length: 10),
+        .init(opcode: Opcode.readDefectData10, length: 10),
         .init(opcode: Opcode.read10, length: 10),
         .init(opcode: Opcode.write10, length: 10),
         .init(opcode: Opcode.writeAndVerify10, length: 10),
@@ -51,9 +52,11 @@ struct SupportedCommand {
         .init(opcode: Opcode.serviceActionIn16, serviceAction: UInt16(ServiceAction.readCapacity16), length: 16),
         .init(opcode: Opcode.serviceActionIn16, serviceAction: UInt16(ServiceAction.getLBAStatus), length: 16),
         .init(opcode: Opcode.reportLuns, length: 12),
+        .init(opcode: Opcode.maintenanceIn, serviceAction: UInt16(ServiceAction.reportTargetPortGroups), length: 12),
         .init(opcode: Opcode.maintenanceIn, serviceAction: UInt16(ServiceAction.reportSupportedOpcodes), length: 12),
         .init(opcode: Opcode.maintenanceIn, serviceAction: UInt16(ServiceAction.reportSupportedTMFs), length: 12),
         .init(opcode: Opcode.read12, length: 12),
+        .init(opcode: Opcode.readDefectData12, length: 12),
         .init(opcode: Opcode.write12, length: 12),
         .init(opcode: Opcode.writeAndVerify12, length: 12),
         .init(opcode: Opcode.verify12, length: 12),
@@ -70,7 +73,17 @@ struct SupportedCommand {
         var u = [UInt8](repeating: 0xFF, count: length)
         u[0] = opcode
         u[length - 1] = 0x00
-        if serviceAction != nil { u[1] = opcode == Opcode.persistentReserveOut || opcode == Opcode.persistentReserveIn ? 0x1F : 0x1F }
+        if serviceAction != nil { u[1] = 0x1F }
+        switch opcode {
+        case Opcode.read10, Opcode.read12, Opcode.read16, Opcode.write10, Opcode.write12, Opcode.write16,
+             Opcode.compareAndWrite:
+            u[1] = 0x18 // DPO, FUA; no protection fields
+        case Opcode.verify10, Opcode.verify12, Opcode.verify16: u[1] = 0x16 // DPO, BYTCHK
+        case Opcode.writeAndVerify10, Opcode.writeAndVerify12, Opcode.writeAndVerify16: u[1] = 0x12 // DPO, BYTCHK
+        case Opcode.writeSame10: u[1] = 0x08 // UNMAP
+        case Opcode.writeSame16: u[1] = 0x09 // UNMAP, NDOB
+        default: break
+        }
         return u
     }
 }
@@ -79,6 +92,7 @@ extension LogicalUnit {
     /// MAINTENANCE IN: REPORT SUPPORTED OPERATION CODES / TASK MANAGEMENT FUNCTIONS.
     func maintenanceIn(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
         switch ctx.cdb[1] & 0x1F {
+        case ServiceAction.reportTargetPortGroups: return try reportTargetPortGroups(ctx)
         case ServiceAction.reportSupportedOpcodes: return try reportSupportedOpcodes(ctx)
         case ServiceAction.reportSupportedTMFs: return try reportSupportedTMFs(ctx)
         default: throw SCSIError.invalidCDB(byte: 1, bit: 4)
@@ -101,7 +115,8 @@ extension LogicalUnit {
         var w = ByteWriter(capacity: 1024)
         switch options {
         case 0:
-            let all = SupportedCommand.all
+            // UNMAP exists only on thin-provisioned LUs (it answers INVALID OPERATION CODE elsewhere).
+            let all = SupportedCommand.all.filter { isThin || $0.opcode != Opcode.unmap }
             w.u32(UInt32(all.count * (rctd ? 20 : 8)))
             for c in all {
                 w.u8(c.opcode); w.u8(0); w.u16(c.serviceAction ?? 0); w.u8(0)
@@ -116,7 +131,7 @@ extension LogicalUnit {
                 throw SCSIError.invalidCDB(byte: 2, bit: 2)
             }
             let match = SupportedCommand.all.first {
-                $0.opcode == opcode && (options == 1 || ($0.serviceAction ?? 0) == sa || (options == 3 && !hasSA))
+                (isThin || $0.opcode != Opcode.unmap) && $0.opcode == opcode && (options == 1 || ($0.serviceAction ?? 0) == sa || (options == 3 && !hasSA))
             }
             w.u8(0)
             if let m = match {
@@ -145,5 +160,44 @@ extension LogicalUnit {
             data = [0xDA, 0x00, 0x00, 0x0C] + [UInt8](repeating: 0, count: 12)
         }
         return answer(data, allocationLength: alloc, ctx)
+    }
+}
+
+extension LogicalUnit {
+    /// REPORT TARGET PORT GROUPS (SPC-4 6.36): one group per target portal group tag, each
+    /// with one port of the same number (as in VPD 0x83), all active/optimized (implicit ALUA).
+    func reportTargetPortGroups(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
+        let format = ctx.cdb[1] >> 5
+        let alloc = Int(ctx.cdb.u32(6))
+        guard format <= 1 else { throw SCSIError.invalidCDB(byte: 1, bit: 7) }
+        let groups = ctx.target.portalGroupTags(including: ctx.identity.targetPortalGroupTag)
+        var w = ByteWriter(capacity: 8 + groups.count * 12)
+        w.u32(0)
+        if format == 1 {
+            w.u8(0x10) // FORMAT TYPE 001b: extended header
+            w.u8(0)    // implicit transition time
+            w.u16(0)
+        }
+        for tag in groups {
+            w.u8(0x80)  // PREF, asymmetric access state 0: active/optimized
+            w.u8(0x01)  // AO_SUP
+            w.u16(tag)
+            w.u8(0); w.u8(0); w.u8(0)
+            w.u8(1)     // target port count
+            w.u16(0); w.u16(tag)
+        }
+        w.set32(0, UInt32(w.count - 4))
+        return answer(w.bytes, allocationLength: alloc, ctx)
+    }
+
+    /// READ DEFECT DATA(10/12) (SBC-3 5.17, 5.18): the defect list is always empty.
+    func readDefectData(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
+        let cdb = ctx.cdb
+        if cdb[0] == Opcode.readDefectData10 {
+            let alloc = Int(cdb.u16(7))
+            return answer([0, cdb[2] & 0x1F, 0, 0], allocationLength: alloc, ctx)
+        }
+        let alloc = Int(cdb.u32(6))
+        return answer([0, cdb[1] & 0x1F, 0, 0, 0, 0, 0, 0], allocationLength: alloc, ctx)
     }
 }

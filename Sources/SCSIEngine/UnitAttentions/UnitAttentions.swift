@@ -5,7 +5,7 @@ struct UnitAttentions: Sendable {
     /// Nexuses that have talked to this LU; the first contact reports POWER ON OCCURRED.
     private var seen: Set<NexusID> = []
 
-    /// Marks first contact; returns true if this is it (and queues 29/00 ahead of all else).
+    /// Marks first contact: the nexus starts with POWER ON OCCURRED (29/00) and nothing else.
     mutating func contact(_ nexus: NexusID) {
         if seen.insert(nexus).inserted {
             // Power on supersedes anything queued earlier (SAM-5 6.3.2).
@@ -46,6 +46,6 @@ struct UnitAttentions: Sendable {
         queues[nexus]?.removeAll { $0 == asc }
     }
 
-    /// Forgets a nexus entirely (not used on logout: a reinstated session keeps its ID).
-    mutating func pending(_ nexus: NexusID) -> [ASC] { queues[nexus] ?? [] }
+    /// Everything queued for a nexus, oldest first.
+    func pending(_ nexus: NexusID) -> [ASC] { queues[nexus] ?? [] }
 }
