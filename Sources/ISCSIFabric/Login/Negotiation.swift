@@ -282,7 +282,10 @@ public struct OperationalNegotiation: Sendable {
                      "MaxBurstLength", "FirstBurstLength", "DefaultTime2Wait", "DefaultTime2Retain",
                      "MaxOutstandingR2T"]
         for key in order where !negotiatedKeys.contains(key) {
-            guard let info = info(key), let mine = targetValue(key) else { continue }
+            guard let info = info(key), var mine = targetValue(key) else { continue }
+            if key == "FirstBurstLength", negotiatedKeys.contains("MaxBurstLength"), let v = Self.number(mine) {
+                mine = String(min(v, parameters.maxBurstLength))
+            }
             if sessionType == .discovery && info.irrelevantInDiscovery { continue }
             if info.function == .list {
                 // Only offer a digest when the default (None) is not acceptable to the target.
