@@ -112,20 +112,20 @@ struct RawDeviceStoreTests {
             model.replaceSubrange(offset..<offset + count, with: data)
         }
         // Read back through every alignment combination.
-        #expect(try readBytes(store, at: 0, count: model.count) == model)
+        #expect(diff(try readBytes(store, at: 0, count: model.count), model) == nil)
         for (offset, count, misalign) in [(0, 4096, 0), (1, 1000, 0), (513, 70_000, 7), (1 << 20, 8192, 1), (2_199_999, 1_600_000, 0)] {
             let out = OffsetBuffer(count: count, misalign: misalign)
             try store.read(into: out.buffer, at: UInt64(offset))
-            #expect(out.bytes == Array(model[offset..<offset + count]), "read \(count) at \(offset) misaligned by \(misalign)")
+            #expect(diff(out.bytes, Array(model[offset..<offset + count])) == nil, "read \(count) at \(offset) misaligned by \(misalign)")
         }
         try store.flush()
         // Reads past the end of the device zero-fill.
-        #expect(try readBytes(store, at: UInt64(size) - 512, count: 1024) == [UInt8](repeating: 0, count: 1024))
+        #expect(diff(try readBytes(store, at: UInt64(size) - 512, count: 1024), [UInt8](repeating: 0, count: 1024)) == nil)
 
         // Discard (aligned middle via BLKDISCARD, unaligned edges zeroed) reads back zeros.
         try store.discard(offset: 1000, length: 3 << 20)
         model.replaceSubrange(1000..<1000 + (3 << 20), with: [UInt8](repeating: 0, count: 3 << 20))
-        #expect(try readBytes(store, at: 0, count: model.count) == model)
+        #expect(diff(try readBytes(store, at: 0, count: model.count), model) == nil)
         #expect(store.supportsDiscard, "loop devices support BLKDISCARD")
         try store.flush()
         // The loop device punched holes in its backing file.
@@ -145,7 +145,7 @@ struct RawDeviceStoreTests {
 
         let ro = try openBackstore(BackstoreSpec(kind: .raw, path: loop.device, readOnly: true, directIO: true))
         #expect(ro.isReadOnly)
-        #expect(try readBytes(ro, at: 8192, count: 4096) == pattern(4096, seed: 40))
+        #expect(diff(try readBytes(ro, at: 8192, count: 4096), pattern(4096, seed: 40)) == nil)
         #expect(backstoreError { try writeBytes(ro, [0], at: 0) }?.errno == EROFS)
         #expect(backstoreError { try ro.discard(offset: 0, length: 4096) }?.errno == EROFS)
         ro.close()
