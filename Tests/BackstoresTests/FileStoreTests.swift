@@ -259,6 +259,45 @@ struct FileStoreTests {
         #expect(error.description.contains("Bad file descriptor"))
     }
 
+    @Test("close() racing in-flight I/O only ever yields EBADF")
+    func closeRace() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let store = try openBackstore(BackstoreSpec(kind: .file, path: dir.file("disk.img"), size: 4 << 20))
+        let data = pattern(64 << 10, seed: 9)
+        try writeBytes(store, data, at: 0)
+        // Plain threads (not the cooperative pool): these loops block in syscalls.
+        let group = DispatchGroup()
+        let failures = LockedList()
+        for worker in 0..<4 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for _ in 0..<100_000 {  // bounded: never hangs the suite
+                    do {
+                        if worker % 2 == 0 {
+                            let back = try readBytes(store, at: 0, count: data.count)
+                            if let d = diff(back, data) { failures.append("read: \(d)") }
+                        } else {
+                            try writeBytes(store, data, at: 0, durable: worker == 3)
+                        }
+                    } catch let error as BackstoreError {
+                        if error.errno != EBADF { failures.append("\(error)") }
+                        return
+                    } catch {
+                        failures.append("\(error)")
+                        return
+                    }
+                }
+                failures.append("worker \(worker) never saw the close")
+            }
+        }
+        usleep(50_000)
+        store.close()
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(failures.items.isEmpty, "\(failures.items)")
+    }
+
     @Test("refreshSize follows an externally grown file")
     func refresh() throws {
         let dir = TempDir()

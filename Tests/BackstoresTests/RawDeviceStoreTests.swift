@@ -132,6 +132,52 @@ struct RawDeviceStoreTests {
         #expect(Int(statPath(loop.backingFile).st_blocks) * 512 < 2 << 20)
     }
 
+    @Test("discard falls back to zeroing when the device cannot discard")
+    func discardFallback() throws {
+        guard let loop = LoopDevice.make() else { return }
+        defer { loop.detach() }
+        let store = try openBackstore(BackstoreSpec(kind: .raw, path: loop.device, directIO: true))
+        defer { store.close() }
+        let raw = try #require(store as? RawDeviceStore)
+        // Same descriptor, but as if discard_max_bytes were 0: BLKZEROOUT / zero writes.
+        let noDiscard = RawDeviceStore(core: raw.core, logicalBlockSize: raw.logicalBlockSize, discardSupported: false)
+        #expect(!noDiscard.supportsDiscard)
+        let data = pattern(1 << 20, seed: 50)
+        try writeBytes(noDiscard, data, at: 0)
+        try noDiscard.discard(offset: 777, length: 300_000)
+        var expected = data
+        expected.replaceSubrange(777..<300_777, with: [UInt8](repeating: 0, count: 300_000))
+        #expect(diff(try readBytes(store, at: 0, count: 1 << 20), expected) == nil)
+    }
+
+    @Test("concurrent sub-block O_DIRECT writes to one block all land")
+    func concurrentPartialBlockWrites() async throws {
+        guard let loop = LoopDevice.make() else { return }
+        defer { loop.detach() }
+        let store = try openBackstore(BackstoreSpec(kind: .raw, path: loop.device, directIO: true))
+        defer { store.close() }
+        let base: UInt64 = 1 << 20
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for round in 0..<32 {
+                        // Each (worker, round) owns one byte of the same two blocks.
+                        let offset = base + UInt64(round * 32 + worker * 4)
+                        try writeBytes(store, [UInt8(worker + 1), UInt8(round + 1)], at: offset)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let back = try readBytes(store, at: base, count: 1024)
+        for worker in 0..<8 {
+            for round in 0..<32 {
+                let i = round * 32 + worker * 4
+                #expect(back[i] == UInt8(worker + 1) && back[i + 1] == UInt8(round + 1), "lost update at \(i)")
+            }
+        }
+    }
+
     @Test("exclusive lock, read-only, wrong kinds, size mismatch")
     func loopDeviceErrors() throws {
         guard let loop = LoopDevice.make() else { return }

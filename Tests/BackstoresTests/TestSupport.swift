@@ -125,3 +125,21 @@ func diff(_ got: [UInt8], _ expected: [UInt8]) -> String? {
     }
     return "lengths differ: got \(got.count), expected \(expected.count)"
 }
+
+/// A list appended to from several threads.
+final class LockedList: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var storage: [String] = []
+
+    func append(_ item: String) {
+        lock.lock()
+        storage.append(item)
+        lock.unlock()
+    }
+
+    var items: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
+}
