@@ -34,7 +34,7 @@ final class AlignedBufferPool: Sendable {
 
     /// Lends a buffer of `chunkSize` bytes aligned to `alignment` (contents undefined).
     func withBuffer<R>(
-        path: String, _ body: (UnsafeMutableRawBufferPointer) throws(BackstoreError) -> R
+        path: String, operation: BackstoreError.Operation = .read, _ body: (UnsafeMutableRawBufferPointer) throws(BackstoreError) -> R
     ) throws(BackstoreError) -> R {
         let chunk: AlignedChunk
         if let cached = cache.withLock({ $0.popLast() }) {
@@ -42,7 +42,7 @@ final class AlignedBufferPool: Sendable {
         } else {
             var raw: UnsafeMutableRawPointer?
             let rc = posix_memalign(&raw, alignment, chunkSize)
-            guard rc == 0, let raw else { throw BackstoreError(.read, errno: ENOMEM, path: path) }
+            guard rc == 0, let raw else { throw BackstoreError(operation, errno: ENOMEM, path: path) }
             chunk = AlignedChunk(base: raw)
         }
         defer {

@@ -75,6 +75,9 @@ final class StoreCore: Sendable {
     let main: FDHandle
     /// Same file opened O_DSYNC (plus O_DIRECT when `direct`): durable writes cost one
     /// pwrite instead of pwrite + fdatasync of every dirty page. Nil when read-only.
+    /// Measured on ext4/virtio (this project's CI box): 4 KiB durable writes took
+    /// ~2.0 ms with O_DSYNC vs ~3.0–3.5 ms with pwrite+fdatasync (64 KiB: 3.4 vs 3.6 ms);
+    /// fdatasync also flushes other commands' dirty pages, O_DSYNC only this write's.
     let durable: FDHandle?
     let direct: DirectIOConfig?
     let pool = AlignedBufferPool()
@@ -172,7 +175,7 @@ final class StoreCore: Sendable {
         let end = (endByte + a - 1) / a * a
         let partial = offset % a != 0 || endByte % a != 0
         let body = { () throws(BackstoreError) -> Int32 in
-            try self.pool.withBuffer(path: self.path) { bounce throws(BackstoreError) -> Int32 in
+            try self.pool.withBuffer(path: self.path, operation: .write) { bounce throws(BackstoreError) -> Int32 in
                 let b = bounce.baseAddress!
                 var pos = start
                 while pos < end {
@@ -217,7 +220,7 @@ final class StoreCore: Sendable {
         if readOnly { throw error(.discard, EROFS) }
         guard length > 0 else { return }
         try checkRange(.discard, offset: offset, count: length)
-        try pool.withBuffer(path: path) { zeros throws(BackstoreError) in
+        try pool.withBuffer(path: path, operation: .discard) { zeros throws(BackstoreError) in
             memset(zeros.baseAddress!, 0, zeros.count)
             var pos = offset
             let end = offset + length

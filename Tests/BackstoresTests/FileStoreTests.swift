@@ -30,7 +30,7 @@ struct FileStoreTests {
         #expect(UInt64(st.st_blocks) * 512 >= 4 << 20, "fully allocated")
         #expect(try store.allocationState(at: 0, limit: .max) == AllocationExtent(mapped: true, length: 4 << 20))
         #expect(try store.allocationState(at: 1000, limit: 10) == AllocationExtent(mapped: true, length: 10))
-        #expect(try readBytes(store, at: 12345, count: 4096) == [UInt8](repeating: 0, count: 4096))
+        #expect(diff(try readBytes(store, at: 12345, count: 4096), [UInt8](repeating: 0, count: 4096)) == nil)
     }
 
     @Test("reopens an existing file with and without a matching size")
@@ -47,7 +47,7 @@ struct FileStoreTests {
         for size: UInt64? in [nil, 1 << 20] {
             let store = try openBackstore(BackstoreSpec(kind: .file, path: path, size: size))
             #expect(store.byteCount == 1 << 20)
-            #expect(try readBytes(store, at: 777, count: data.count) == data)
+            #expect(diff(try readBytes(store, at: 777, count: data.count), data) == nil)
             store.close()
         }
     }
@@ -138,11 +138,11 @@ struct FileStoreTests {
             model.replaceSubrange(offset..<offset + count, with: data)
         }
         for (offset, count) in writes + [(0, size), (17, 3), (size - 3, 3)] {
-            #expect(try readBytes(store, at: UInt64(offset), count: count) == Array(model[offset..<offset + count]),
+            #expect(diff(try readBytes(store, at: UInt64(offset), count: count), Array(model[offset..<offset + count])) == nil,
                     "read \(count) at \(offset)")
         }
         try store.flush()
-        #expect(readFileDirectly(path, at: 0, count: size) == model)
+        #expect(diff(readFileDirectly(path, at: 0, count: size), model) == nil)
         // Zero-length calls are no-ops.
         try store.read(into: UnsafeMutableRawBufferPointer(start: nil, count: 0), at: 5)
         try store.write(from: UnsafeRawBufferPointer(start: nil, count: 0), at: 5, durable: true)
@@ -156,8 +156,8 @@ struct FileStoreTests {
         defer { store.close() }
         let tail = pattern(100, seed: 3)
         try writeBytes(store, tail, at: 8192 - 100)
-        #expect(try readBytes(store, at: 8192 - 100, count: 300) == tail + [UInt8](repeating: 0, count: 200))
-        #expect(try readBytes(store, at: 1 << 30, count: 64) == [UInt8](repeating: 0, count: 64))
+        #expect(diff(try readBytes(store, at: 8192 - 100, count: 300), tail + [UInt8](repeating: 0, count: 200)) == nil)
+        #expect(diff(try readBytes(store, at: 1 << 30, count: 64), [UInt8](repeating: 0, count: 64)) == nil)
     }
 
     @Test("durable writes are visible to another descriptor; read-only stores refuse writes")
@@ -168,16 +168,16 @@ struct FileStoreTests {
         let store = try openBackstore(BackstoreSpec(kind: .file, path: path, size: 1 << 20))
         let data = pattern(12345, seed: 4)
         try writeBytes(store, data, at: 4096, durable: true)
-        #expect(readFileDirectly(path, at: 4096, count: data.count) == data)
+        #expect(diff(readFileDirectly(path, at: 4096, count: data.count), data) == nil)
         try writeBytes(store, data.reversed(), at: 300_000, durable: false)
         try store.flush()
-        #expect(readFileDirectly(path, at: 300_000, count: data.count) == data.reversed())
+        #expect(diff(readFileDirectly(path, at: 300_000, count: data.count), data.reversed()) == nil)
         store.close()
 
         let ro = try openBackstore(BackstoreSpec(kind: .file, path: path, readOnly: true))
         defer { ro.close() }
         #expect(ro.isReadOnly)
-        #expect(try readBytes(ro, at: 4096, count: data.count) == data)
+        #expect(diff(try readBytes(ro, at: 4096, count: data.count), data) == nil)
         #expect(backstoreError { try writeBytes(ro, [1], at: 0) }?.errno == EROFS)
         #expect(backstoreError { try ro.discard(offset: 0, length: 512) }?.errno == EROFS)
         try ro.flush()
@@ -198,12 +198,12 @@ struct FileStoreTests {
         try store.discard(offset: 1000, length: 200_000)
         var expected = data
         expected.replaceSubrange(1000..<201_000, with: [UInt8](repeating: 0, count: 200_000))
-        #expect(try readBytes(store, at: 0, count: size) == expected)
+        #expect(diff(try readBytes(store, at: 0, count: size), expected) == nil)
         #expect(statPath(path).st_blocks == blocksBefore, "plain files stay allocated")
         // Past the end: clamped, never grows the file.
         try store.discard(offset: UInt64(size) - 512, length: 1 << 30)
         #expect(statPath(path).st_size == size)
-        #expect(try readBytes(store, at: UInt64(size) - 512, count: 512) == [UInt8](repeating: 0, count: 512))
+        #expect(diff(try readBytes(store, at: UInt64(size) - 512, count: 512), [UInt8](repeating: 0, count: 512)) == nil)
     }
 
     @Test("zero-write fallback of discard works through the write path")
@@ -215,8 +215,8 @@ struct FileStoreTests {
         try writeBytes(store, pattern(4 << 20, seed: 6), at: 0)
         let core = try #require(store as? FileStore).core
         try core.writeZeros(offset: 3, length: 3 << 20)
-        #expect(try readBytes(store, at: 3, count: 3 << 20) == [UInt8](repeating: 0, count: 3 << 20))
-        #expect(try readBytes(store, at: 0, count: 3) == Array(pattern(4 << 20, seed: 6)[0..<3]))
+        #expect(diff(try readBytes(store, at: 3, count: 3 << 20), [UInt8](repeating: 0, count: 3 << 20)) == nil)
+        #expect(diff(try readBytes(store, at: 0, count: 3), Array(pattern(4 << 20, seed: 6)[0..<3])) == nil)
     }
 
     @Test("an exclusive lock keeps a second opener out", arguments: [BackstoreKind.file, .sparse])
@@ -259,6 +259,45 @@ struct FileStoreTests {
         #expect(error.description.contains("Bad file descriptor"))
     }
 
+    @Test("close() racing in-flight I/O only ever yields EBADF")
+    func closeRace() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let store = try openBackstore(BackstoreSpec(kind: .file, path: dir.file("disk.img"), size: 4 << 20))
+        let data = pattern(64 << 10, seed: 9)
+        try writeBytes(store, data, at: 0)
+        // Plain threads (not the cooperative pool): these loops block in syscalls.
+        let group = DispatchGroup()
+        let failures = LockedList()
+        for worker in 0..<4 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for _ in 0..<100_000 {  // bounded: never hangs the suite
+                    do {
+                        if worker % 2 == 0 {
+                            let back = try readBytes(store, at: 0, count: data.count)
+                            if let d = diff(back, data) { failures.append("read: \(d)") }
+                        } else {
+                            try writeBytes(store, data, at: 0, durable: worker == 3)
+                        }
+                    } catch let error as BackstoreError {
+                        if error.errno != EBADF { failures.append("\(error)") }
+                        return
+                    } catch {
+                        failures.append("\(error)")
+                        return
+                    }
+                }
+                failures.append("worker \(worker) never saw the close")
+            }
+        }
+        usleep(50_000)
+        store.close()
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(failures.items.isEmpty, "\(failures.items)")
+    }
+
     @Test("refreshSize follows an externally grown file")
     func refresh() throws {
         let dir = TempDir()
@@ -287,12 +326,12 @@ struct FileStoreTests {
                         let data = pattern(chunk, seed: offset)
                         try writeBytes(store, data, at: offset, durable: round % 4 == 0)
                         let back = try readBytes(store, at: offset, count: chunk)
-                        #expect(back == data)
+                        #expect(diff(back, data) == nil)
                     }
                 }
             }
             try await group.waitForAll()
         }
-        #expect(try readBytes(store, at: UInt64(5 * 16 + 3) * UInt64(chunk), count: chunk) == pattern(chunk, seed: UInt64((5 * 16 + 3) * chunk)))
+        #expect(diff(try readBytes(store, at: UInt64(5 * 16 + 3) * UInt64(chunk), count: chunk), pattern(chunk, seed: UInt64((5 * 16 + 3) * chunk))) == nil)
     }
 }

@@ -51,7 +51,7 @@ struct SparseImageStoreTests {
         #expect(st.st_mode & 0o777 == 0o600)
         #expect(try store.allocationState(at: 0, limit: .max) == AllocationExtent(mapped: false, length: 20 << 30))
         #expect(try store.allocationState(at: 5 << 30, limit: 4096) == AllocationExtent(mapped: false, length: 4096))
-        #expect(try readBytes(store, at: (10 << 30) + 3, count: 70_000) == [UInt8](repeating: 0, count: 70_000))
+        #expect(diff(try readBytes(store, at: (10 << 30) + 3, count: 70_000), [UInt8](repeating: 0, count: 70_000)) == nil)
         // At or past the end: empty extent.
         #expect(try store.allocationState(at: 20 << 30, limit: 1) == AllocationExtent(mapped: false, length: 0))
     }
@@ -99,8 +99,8 @@ struct SparseImageStoreTests {
         try store.discard(offset: UInt64(start), length: UInt64(length))
         var expected = data
         expected.replaceSubrange(start..<start + length, with: [UInt8](repeating: 0, count: length))
-        #expect(try readBytes(store, at: 0, count: size) == expected)
-        #expect(readFileDirectly(path, at: 0, count: size) == expected)
+        #expect(diff(try readBytes(store, at: 0, count: size), expected) == nil)
+        #expect(diff(readFileDirectly(path, at: 0, count: size), expected) == nil)
         // The whole 4 KiB pages inside were deallocated: 8192 ..< 69632 (16 pages).
         #expect(nextHole(path, from: 0) == 8192)
         #expect(try store.allocationState(at: 8192, limit: .max) == AllocationExtent(mapped: false, length: 69632 - 8192))
@@ -110,14 +110,14 @@ struct SparseImageStoreTests {
 
         // A sub-block discard only zeroes.
         try store.discard(offset: 200_003, length: 10)
-        #expect(try readBytes(store, at: 200_000, count: 16) == Array(data[200_000..<200_003]) + [UInt8](repeating: 0, count: 10) + Array(data[200_013..<200_016]))
+        #expect(diff(try readBytes(store, at: 200_000, count: 16), Array(data[200_000..<200_003]) + [UInt8](repeating: 0, count: 10) + Array(data[200_013..<200_016])) == nil)
         #expect(statPath(path).st_blocks == blocksAfter)
 
         // Discarding everything (and beyond the end) leaves an empty, same-sized file.
         try store.discard(offset: 0, length: UInt64(size) * 4)
         #expect(statPath(path).st_blocks == 0)
         #expect(statPath(path).st_size == size)
-        #expect(try readBytes(store, at: 0, count: size) == [UInt8](repeating: 0, count: size))
+        #expect(diff(try readBytes(store, at: 0, count: size), [UInt8](repeating: 0, count: size)) == nil)
         #expect(try extents(store).map(\.mapped) == [false])
     }
 
@@ -134,7 +134,7 @@ struct SparseImageStoreTests {
         let ro = try openBackstore(BackstoreSpec(kind: .sparse, path: path, size: 64 << 20, readOnly: true))
         defer { ro.close() }
         #expect(ro.isReadOnly)
-        #expect(try readBytes(ro, at: 33 << 20, count: 1000) == pattern(1000, seed: 8))
+        #expect(diff(try readBytes(ro, at: 33 << 20, count: 1000), pattern(1000, seed: 8)) == nil)
         #expect(try ro.allocationState(at: 33 << 20, limit: .max).mapped)
         let mismatch = try #require(openError(BackstoreSpec(kind: .sparse, path: dir.file("thin.img"), size: 32 << 20)))
         #expect(mismatch.reason == .inUse)  // lock is checked before size

@@ -114,3 +114,32 @@ func which(_ name: String) -> String? {
     }
     return nil
 }
+
+/// nil when equal, else a short description of the first difference (keeps failure
+/// output readable instead of dumping megabyte arrays).
+func diff(_ got: [UInt8], _ expected: [UInt8]) -> String? {
+    if got == expected { return nil }
+    let common = min(got.count, expected.count)
+    if let i = (0..<common).first(where: { got[$0] != expected[$0] }) {
+        return "first difference at byte \(i): got \(got[i]), expected \(expected[i]) (lengths \(got.count)/\(expected.count))"
+    }
+    return "lengths differ: got \(got.count), expected \(expected.count)"
+}
+
+/// A list appended to from several threads.
+final class LockedList: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var storage: [String] = []
+
+    func append(_ item: String) {
+        lock.lock()
+        storage.append(item)
+        lock.unlock()
+    }
+
+    var items: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
+}
