@@ -29,7 +29,7 @@ final class RunningTarget: @unchecked Sendable {
         let catalog = TargetCatalog(targets: [ServedTarget(access: access, device: device)])
         pool.start()
         var logger = Logger(label: "e2e")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["SWTGT_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: pool, logger: logger)
         environment.nopInInterval = nil
         server = ISCSIServer(environment: environment, group: group)
@@ -73,6 +73,17 @@ final class RunningTarget: @unchecked Sendable {
         let initiator = try TestInitiator(port: target.port)
         _ = try initiator.login(target: RunningTarget.targetName)
 
+        // The first command of a new I_T nexus reports POWER ON OCCURRED (06/29/00).
+        let tur = try initiator.command(cdb: [0, 0, 0, 0, 0, 0])
+        let attention = try initiator.receive()
+        #expect(attention.opcode == 0x21)
+        #expect(attention.u32(16) == tur)
+        #expect(attention.header[3] == 0x02)  // CHECK CONDITION
+        #expect(attention.data.count == 2 + 18)  // SenseLength + fixed-format sense
+        #expect(attention.data[2] == 0x70)
+        #expect(attention.data[2 + 2] & 0x0F == 0x06)  // UNIT ATTENTION
+        #expect(attention.data[2 + 12] == 0x29 && attention.data[2 + 13] == 0x00)
+
         let length = 128 * 1024
         let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let lba: UInt32 = 100
@@ -108,7 +119,10 @@ final class RunningTarget: @unchecked Sendable {
         var expectedDataSN: UInt32 = 0
         while true {
             let pdu = try initiator.receive()
-            #expect(pdu.opcode == 0x25)
+            guard pdu.opcode == 0x25 else {
+                Issue.record("expected Data-In, got opcode \(pdu.opcode) status \(pdu.header[3])")
+                break
+            }
             #expect(pdu.u32(16) == readTag)
             #expect(pdu.u32(36) == expectedDataSN)
             #expect(Int(pdu.u32(40)) == received.count)
