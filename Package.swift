@@ -20,6 +20,22 @@ let package = Package(
         // Linux-only syscalls Swift cannot call directly (ioctl is variadic).
         .target(name: "CLinuxIO", path: "CModules/CLinuxIO"),
         .target(name: "Backstores", dependencies: ["CLinuxIO"]),
+        // TCMU ring (mmap of /dev/uioN, mailbox barriers) and the TCM-USER netlink family via libnl.
+        .target(
+            name: "CTCMU",
+            path: "CModules/CTCMU",
+            cSettings: [.unsafeFlags(["-I/usr/include/libnl3"])],
+            linkerSettings: [.linkedLibrary("nl-genl-3"), .linkedLibrary("nl-3")]
+        ),
+        .target(
+            name: "TCMU",
+            dependencies: [
+                "CTCMU", "SCSIEngine", "Backstores",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The configuration model shared by the daemon, the CLI, the API and the web console.
+        .target(name: "TargetConfig"),
         .target(name: "SCSIEngine", dependencies: ["Backstores"]),
         .target(
             name: "ISCSIFabric",
@@ -35,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "SwiftTargetDaemon",
             dependencies: [
-                "ISCSIFabric", "SCSIEngine", "Backstores",
+                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "TargetConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -43,6 +59,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BackstoresTests", dependencies: ["Backstores"]),
+        .testTarget(name: "TCMUTests", dependencies: ["TCMU", "CTCMU", "SCSIEngine", "Backstores"]),
+        .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
         .testTarget(name: "SCSIEngineTests", dependencies: ["SCSIEngine", "Backstores"]),
         .testTarget(
             name: "ISCSIFabricTests",
