@@ -66,13 +66,20 @@ import Testing
         #expect(o.sks == [0xCF, 0, 1])
     }
 
-    @Test func shortDataOutIsRejectedAndNothingWritten() {
+    @Test func shortDataOutWritesOnlyTheBlocksThatCame() {
         let h = Harness()
-        h.store.fill(0 ..< 1024, with: 0x55)
-        let o = h.run(CDB.write10(0, 2), dataOut: [UInt8](repeating: 0xAA, count: 512))
-        expectSense(o, 5, 0x0E03)
+        h.store.fill(0 ..< 1536, with: 0x55)
+        // Two blocks in the CDB, one and a half blocks of data: one block is written.
+        let o = h.run(CDB.write10(0, 2), dataOut: [UInt8](repeating: 0xAA, count: 768))
+        expectGood(o)
         #expect(o.result.transferLength == 1024)
-        #expect(h.store.bytes(0 ..< 1024) == [UInt8](repeating: 0x55, count: 1024))
+        #expect(h.store.bytes(0 ..< 512) == [UInt8](repeating: 0xAA, count: 512))
+        #expect(h.store.bytes(512 ..< 1536) == [UInt8](repeating: 0x55, count: 1024))
+        // No data at all: nothing written, GOOD, the whole length is residual for the fabric.
+        let none = h.run(CDB.write10(1, 1))
+        expectGood(none)
+        #expect(none.result.transferLength == 512)
+        #expect(h.store.bytes(512 ..< 1024) == [UInt8](repeating: 0x55, count: 512))
     }
 
     @Test func longerDataOutWritesOnlyTheCDBLength() {

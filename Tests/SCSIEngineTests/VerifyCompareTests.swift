@@ -75,6 +75,8 @@ import Testing
         expectSense(short, 5, 0x0E03)
         #expect(short.result.transferLength == 1024)
         expectGood(h.run(caw(0, 0)))
+        // Zero blocks with data: a count that wrapped (256 in one byte); refused.
+        expectSense(h.run(caw(0, 0), dataOut: [UInt8](repeating: 0, count: 2 * 256 * 512)), 5, 0x2400)
         // Data-out longer than 2 x NUMBER OF LOGICAL BLOCKS: the split is ambiguous.
         let long = h.run(caw(0, 1), dataOut: [UInt8](repeating: 0, count: 4 * 512))
         expectSense(long, 5, 0x2400)

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SCSIEngine
 
 /// The listening side: portals, one ConnectionHandler per accepted connection, and a
 /// polite shutdown (ask initiators to log out, let in-flight commands finish).
@@ -14,6 +15,18 @@ public final class ISCSIServer: Sendable {
         self.environment = environment
         self.group = group
         self.listeners = NIOLockedValueBox([])
+        for target in environment.catalog.targets { attach(target.device) }
+    }
+
+    /// Lets the engine abort other sessions' tasks (PREEMPT AND ABORT, SPC-4 5.13.11.2.4).
+    public func attach(_ device: SCSITarget) {
+        let sessions = environment.sessions
+        let name = device.name
+        device.setAbortHandler { lun, nexuses in
+            for channel in sessions.channels(of: nexuses, target: name) {
+                channel.pipeline.fireUserInboundEventTriggered(AbortTasksEvent(lun: lun))
+            }
+        }
     }
 
     /// Starts listening on a portal; returns the bound address (port 0 picks a free one).

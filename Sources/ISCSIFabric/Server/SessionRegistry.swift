@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import SCSIEngine
 
 /// What an administrator sees of a live session.
 public struct SessionSummary: Sendable {
@@ -24,6 +25,7 @@ public final class SessionRegistry: Sendable {
         var key: Key
         var summary: SessionSummary
         var channel: any Channel
+        var nexus: NexusID?
     }
 
     private let state = NIOLockedValueBox<(nextTSIH: UInt16, entries: [UInt16: Entry])>((1, [:]))
@@ -32,7 +34,8 @@ public final class SessionRegistry: Sendable {
 
     /// Registers a new session; returns its TSIH and the channel of the session it
     /// reinstates, which the caller closes.
-    func register(_ parameters: NegotiatedParameters, remoteAddress: String, channel: any Channel) -> (tsih: UInt16, replaced: (any Channel)?) {
+    func register(_ parameters: NegotiatedParameters, remoteAddress: String, channel: any Channel,
+                  nexus: NexusID?) -> (tsih: UInt16, replaced: (any Channel)?) {
         let key = Key(initiatorName: parameters.initiatorName, isid: parameters.isid, targetName: parameters.targetName)
         return state.withLockedValue { state in
             var replaced: (any Channel)?
@@ -47,7 +50,7 @@ public final class SessionRegistry: Sendable {
             let summary = SessionSummary(tsih: tsih, initiatorName: parameters.initiatorName, isid: parameters.isid,
                                          targetName: parameters.targetName, remoteAddress: remoteAddress,
                                          parameters: parameters)
-            state.entries[tsih] = Entry(key: key, summary: summary, channel: channel)
+            state.entries[tsih] = Entry(key: key, summary: summary, channel: channel, nexus: nexus)
             return (tsih, replaced)
         }
     }
@@ -65,6 +68,15 @@ public final class SessionRegistry: Sendable {
 
     public var sessions: [SessionSummary] {
         state.withLockedValue { $0.entries.values.map(\.summary).sorted { $0.tsih < $1.tsih } }
+    }
+
+    /// Connections of the given nexuses on a target (for PREEMPT AND ABORT).
+    func channels(of nexuses: [NexusID], target: String) -> [any Channel] {
+        state.withLockedValue { state in
+            state.entries.values.filter { entry in
+                entry.key.targetName == target && entry.nexus.map(nexuses.contains) == true
+            }.map(\.channel)
+        }
     }
 
     var channels: [any Channel] {

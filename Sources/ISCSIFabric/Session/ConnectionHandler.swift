@@ -28,6 +28,11 @@ public struct ConnectionEnvironment: Sendable {
 }
 
 /// Sent down a connection's pipeline to ask the initiator to log out (§11.9, AsyncEvent 1).
+/// Sent to a connection whose tasks on a LUN another nexus preempted (PREEMPT AND ABORT).
+struct AbortTasksEvent: Sendable {
+    var lun: UInt64
+}
+
 public struct RequestLogoutEvent: Sendable {
     public var seconds: UInt16
     public init(seconds: UInt16) { self.seconds = seconds }
@@ -122,7 +127,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let request = event as? RequestLogoutEvent {
+        if let abort = event as? AbortTasksEvent {
+            for task in tasks.values where task.lun == abort.lun { self.abort(task) }
+        } else if let request = event as? RequestLogoutEvent {
             if case .fullFeature = phase { sendAsyncLogoutRequest(seconds: request.seconds) }
             flushIfNeeded()
         } else {
@@ -235,7 +242,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                                              targetName: negotiated.targetName,
                                              targetPortalGroupTag: environment.targetPortalGroupTag))
         }
-        let (tsih, replaced) = environment.sessions.register(negotiated, remoteAddress: remoteAddress, channel: channel)
+        let (tsih, replaced) = environment.sessions.register(negotiated, remoteAddress: remoteAddress, channel: channel,
+                                                             nexus: nexus)
         self.tsih = tsih
         registered = true
         if let replaced {
@@ -396,11 +404,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             offset = try transfer.receiveDataOut(targetTransferTag: pdu.targetTransferTag, offset: Int(pdu.uint32(40)),
                                                  length: length, dataSN: pdu.uint32(36), final: pdu.isFinal)
         } catch {
-            // Out-of-order data at ERL 0 is a protocol error; the task cannot complete (§7.1.4).
-            logger.warning("bad Data-Out (\(error)) for task 0x\(String(itt, radix: 16)); dropping the connection")
-            sendReject(.protocolError, header: pdu.header)
-            flushIfNeeded()
-            context?.close(promise: nil)
+            // A sequence error ends the task, not the session: the command fails with ABORTED
+            // COMMAND and later Data-Out for it is dropped (ERL 0 has no recovery, §7.1.4.2).
+            logger.warning("bad Data-Out (\(error)) for task 0x\(String(itt, radix: 16)); failing the command")
+            tasks.removeValue(forKey: itt)
+            let ascq: UInt8 = error == .unknownTransferTag ? 0x01 : 0x05
+            sendSCSIResponse(for: task, status: .checkCondition, sense: Self.abortedCommandSense(asc: 0x4B, ascq: ascq),
+                             serviceResponse: .commandCompleted, residualFlags: 0, residual: 0, dataPDUs: 0)
             return
         }
         pdu.data.withUnsafeReadableBytes { bytes in
@@ -415,6 +425,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         task.write = transfer
         tasks[itt] = task
         for r2t in r2ts { sendR2T(r2t, task: task) }
+    }
+
+    /// Fixed-format sense, ABORTED COMMAND with the given additional sense code (SPC-4 4.5.3).
+    static func abortedCommandSense(asc: UInt8, ascq: UInt8) -> [UInt8] {
+        var sense = [UInt8](repeating: 0, count: 18)
+        sense[0] = 0x70
+        sense[2] = 0x0B
+        sense[7] = 10
+        sense[12] = asc
+        sense[13] = ascq
+        return sense
     }
 
     private func allocateTransferTag() -> UInt32 {

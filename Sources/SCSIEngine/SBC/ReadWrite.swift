@@ -79,13 +79,11 @@ extension LogicalUnit {
         let bs = blockSize
         let bytes = Int(r.blocks) * bs
         if bytes == 0 { return SCSICommandResult(status: .good) }
-        // Fewer bytes than the CDB asks for: refuse rather than write what never came
-        // (libiscsi test_write_residuals accepts GOOD or INVALID FIELD IN INFORMATION UNIT).
-        if ctx.dataOut.count < bytes {
-            var e = SCSIError.shortDataOut
-            e.status = .checkCondition
-            return SCSICommandResult(status: .checkCondition, sense: e.senseBytes, transferLength: bytes)
-        }
+        // Fewer bytes than the CDB asks for (the fabric's expected length was shorter): write the
+        // whole blocks that came and nothing else; the fabric reports the rest as residual
+        // overflow (RFC 7143 §11.4.5.1; libiscsi iSCSIResiduals.Write*Residuals).
+        let received = min(bytes, ctx.dataOut.count / bs * bs)
+        if received == 0 { return SCSICommandResult(status: .good, transferLength: bytes) }
         // Write-through when WCE is off; FUA and the verify of WRITE AND VERIFY want media too.
         let durable = r.fua || verify || !snap.writeCacheEnabled
         // Several segments: one flush at the end instead of one durable write per segment.
@@ -93,7 +91,7 @@ extension LogicalUnit {
         let base = r.lba * UInt64(bs)
         do {
             try ioLock.shared { () throws(BackstoreError) in
-                try ctx.dataOut.forEachSegment(upTo: bytes) { (seg, off) throws(BackstoreError) in
+                try ctx.dataOut.forEachSegment(upTo: received) { (seg, off) throws(BackstoreError) in
                     try store.write(from: UnsafeRawBufferPointer(seg), at: base + UInt64(off), durable: perSegmentDurable)
                 }
                 if durable && !perSegmentDurable { try store.flush() }
@@ -182,7 +180,12 @@ extension LogicalUnit {
         try checkWritable(snap)
         let bs = blockSize
         let half = Int(r.blocks) * bs
-        if half == 0 { return SCSICommandResult(status: .good) }
+        if half == 0 {
+            // Zero blocks with data attached: the count wrapped (e.g. 256 in one byte) or the
+            // CDB and the data disagree; nothing sane to compare (libiscsi CompareAndWrite.Simple).
+            if ctx.dataOut.count > 0 { throw SCSIError.invalidCDB(byte: 13) }
+            return SCSICommandResult(status: .good)
+        }
         if ctx.dataOut.count < 2 * half {
             return SCSICommandResult(status: .checkCondition, sense: SCSIError.shortDataOut.senseBytes, transferLength: 2 * half)
         }
