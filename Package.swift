@@ -68,6 +68,7 @@ let package = Package(
                 "ISCSIFabric", "SCSIEngine", "Backstores",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ],

@@ -17,7 +17,8 @@ final class RunningTarget: @unchecked Sendable {
     let directory: URL
     let store: any BlockStore
 
-    init(authentication: AuthenticationPolicy = .none, settings: TargetLoginSettings = TargetLoginSettings()) async throws {
+    init(authentication: AuthenticationPolicy = .none, settings: TargetLoginSettings = TargetLoginSettings(),
+         nopInInterval: TimeAmount? = nil, nopInTimeout: TimeAmount = .seconds(30)) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("swtgt-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try openBackstore(BackstoreSpec(kind: .file, path: directory.appendingPathComponent("disk.img").path,
@@ -31,7 +32,8 @@ final class RunningTarget: @unchecked Sendable {
         var logger = Logger(label: "e2e")
         logger.logLevel = ProcessInfo.processInfo.environment["SWTGT_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: pool, logger: logger)
-        environment.nopInInterval = nil
+        environment.nopInInterval = nopInInterval
+        environment.nopInTimeout = nopInTimeout
         server = ISCSIServer(environment: environment, group: group)
         port = try await server.listen(host: "127.0.0.1", port: 0).port!
     }
@@ -217,5 +219,81 @@ final class RunningTarget: @unchecked Sendable {
         #expect(response.flags & 0x80 != 0)
         #expect(response.text["TargetName"] == RunningTarget.targetName)
         #expect(response.text["TargetAddress"] == "127.0.0.1:3260,1")
+    }
+
+    @Test func shutdownAsksInitiatorsToLogOut() async throws {
+        let target = try await RunningTarget()
+        let initiator = try TestInitiator(port: target.port)
+        _ = try initiator.login(target: RunningTarget.targetName)
+        let stopping = Task { await target.stop() }
+        let message = try initiator.receive()
+        #expect(message.opcode == 0x32)  // Async Message
+        #expect(message.header[36] == 1)  // AsyncEvent: target requests logout
+        #expect(message.u32(16) == 0xFFFF_FFFF)
+        #expect(message.u16(42) >= 1)  // Parameter3: seconds to log out in
+        await stopping.value
+    }
+
+    @Test func unansweredPingsDropTheConnection() async throws {
+        let target = try await RunningTarget(nopInInterval: .milliseconds(100), nopInTimeout: .milliseconds(250))
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        _ = try initiator.login(target: RunningTarget.targetName)
+        let ping = try initiator.receive()
+        #expect(ping.opcode == 0x20)  // NOP-In
+        #expect(ping.u32(16) == 0xFFFF_FFFF)  // target-initiated: no ITT
+        #expect(ping.u32(20) != 0xFFFF_FFFF)  // a TTT to answer with
+        // Not answering: the target gives up on the connection.
+        #expect(throws: TestInitiator.Failure.closed) { try initiator.receive() }
+    }
+
+    @Test func answeredPingsKeepTheConnection() async throws {
+        let target = try await RunningTarget(nopInInterval: .milliseconds(100), nopInTimeout: .milliseconds(250))
+        defer { Task { await target.stop() } }
+        let initiator = try TestInitiator(port: target.port)
+        _ = try initiator.login(target: RunningTarget.targetName)
+        for _ in 0..<5 {
+            let ping = try initiator.receive()
+            #expect(ping.opcode == 0x20)
+            var pong = [UInt8](repeating: 0, count: 48)
+            pong[0] = 0x40
+            pong[1] = 0x80
+            TestInitiator.put(0xFFFF_FFFF, &pong, at: 16)
+            TestInitiator.put(ping.u32(20), &pong, at: 20)
+            TestInitiator.put(initiator.cmdSN, &pong, at: 24)
+            try initiator.send(header: pong)
+        }
+        // Still alive: a command gets its answer.
+        let tag = try initiator.command(cdb: [0x12, 0, 0, 0, 36, 0], read: 36)
+        var answer = try initiator.receive()
+        while answer.opcode == 0x20 { answer = try initiator.receive() }
+        #expect(answer.opcode == 0x25)
+        #expect(answer.u32(16) == tag)
+    }
+
+    @Test func chapLoginWithTheRightSecretOnlyAndIdenticalFailures() async throws {
+        let target = try await RunningTarget(authentication: AuthenticationPolicy(incomingUsers: ["alice": "correct-horse-12"]))
+        defer { Task { await target.stop() } }
+        func attempt(user: String, secret: String) throws -> TestInitiator.Received {
+            let initiator = try TestInitiator(port: target.port)
+            let first = try initiator.loginRequest(csg: 0, nsg: 1, transit: false, keys: [
+                ("InitiatorName", "iqn.2026-11.org.test:initiator"), ("SessionType", "Normal"),
+                ("TargetName", RunningTarget.targetName), ("AuthMethod", "CHAP,None")])
+            #expect(first.text["AuthMethod"] == "CHAP")
+            let challenge = try initiator.loginRequest(csg: 0, nsg: 1, transit: false, keys: [("CHAP_A", "5")])
+            let id = UInt8(challenge.text["CHAP_I"] ?? "0") ?? 0
+            let c = TestCHAP.bytes(hex: challenge.text["CHAP_C"] ?? "")
+            let r = TestCHAP.md5([id] + Array(secret.utf8) + c)
+            return try initiator.loginRequest(csg: 0, nsg: 1, transit: true, keys: [
+                ("CHAP_N", user), ("CHAP_R", "0x" + r.map { String(format: "%02x", $0) }.joined())])
+        }
+        let good = try attempt(user: "alice", secret: "correct-horse-12")
+        #expect(good.header[36] == 0)
+        let wrongSecret = try attempt(user: "alice", secret: "wrong-horse-123")
+        let unknownUser = try attempt(user: "mallory", secret: "correct-horse-12")
+        #expect(wrongSecret.header[36] == 0x02 && wrongSecret.header[37] == 0x01)
+        // The same answer whether the user exists or not: nothing to probe names with.
+        #expect(unknownUser.header[36...37] == wrongSecret.header[36...37])
+        #expect(unknownUser.data == wrongSecret.data)
     }
 }

@@ -31,14 +31,15 @@ import Testing
         expectGood(h.run(ws10(2, 4, unmap: true), dataOut: [UInt8](repeating: 0, count: 512)))
         #expect(h.store.contents.withLock { $0.discards.map { [$0.0, $0.1] } } == [[1024, 2048]])
         #expect(h.store.bytes(1024 ..< 3072) == [UInt8](repeating: 0, count: 2048))
-        // Non-zero pattern with UNMAP: written, not discarded.
+        // Non-zero pattern with UNMAP: deallocated all the same (LIO's choice; reads give zeros).
+        h.run(CDB.write10(2, 1), dataOut: [UInt8](repeating: 1, count: 512))
         expectGood(h.run(ws10(2, 1, unmap: true), dataOut: [UInt8](repeating: 3, count: 512)))
-        #expect(h.store.bytes(1024 ..< 1536) == [UInt8](repeating: 3, count: 512))
+        #expect(h.store.bytes(1024 ..< 1536) == [UInt8](repeating: 0, count: 512))
         // NDOB: zeros without a data-out buffer.
         let n = h.run(ws16(0, 2, unmap: true, ndob: true))
         expectGood(n)
         #expect(n.result.transferLength == 0)
-        #expect(h.store.contents.withLock { $0.discards.count } == 2)
+        #expect(h.store.contents.withLock { $0.discards.count } == 3)
     }
 
     @Test func invalidRequests() {

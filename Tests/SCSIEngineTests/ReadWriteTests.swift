@@ -51,10 +51,10 @@ import Testing
     }
 
     @Test func transferLengthAboveMaximum() {
-        let h = Harness(blocks: 0x10000)
-        let o = h.run(CDB.read10(0, 0x4001), dataIn: 0)
+        let h = Harness(blocks: 0x2_0000)
+        let o = h.run(CDB.read16(0, 0x1_0001), dataIn: 0)
         expectSense(o, 5, 0x2400)
-        #expect(o.sks == [0xC0, 0, 7])
+        #expect(o.sks == [0xC0, 0, 10])
     }
 
     @Test func protectionFieldsRejected() {
@@ -166,7 +166,7 @@ import Testing
         expectSense(h.run([0x25, 0, 0, 0, 0, 1, 0, 0, 0, 0], dataIn: 8), 5, 0x2400)
         let r16 = h.run([0x9E, 0x10] + be64(0) + be32(32) + [0, 0], dataIn: 32)
         #expect(r16.data.count == 32)
-        #expect(Array(r16.data[0 ..< 14]) == be64(999) + be32(512) + [0, 3])
+        #expect(Array(r16.data[0 ..< 14]) == be64(999) + be32(512) + [0, 0])  // LBPPBE 0
         #expect(r16.data[14] == 0)
         let thin = Harness(blocks: 1000, thin: true)
         #expect(thin.run([0x9E, 0x10] + be64(0) + be32(32) + [0, 0], dataIn: 32).data[14] == 0xC0)

@@ -104,12 +104,12 @@ import Testing
         #expect(d.count == 64)
         #expect(Array(d[0 ... 3]) == [0, 0xB0, 0, 0x3C])
         #expect(d[5] == 255)                                     // max COMPARE AND WRITE length
-        #expect(Array(d[8 ... 11]) == be32(0x4000))            // max transfer length
+        #expect(Array(d[8 ... 11]) == be32(0x1_0000))          // max transfer length
         #expect(Array(d[12 ... 15]) == be32(0x800))            // optimal transfer length
-        #expect(Array(d[20 ... 23]) == be32(0x40_0000))        // max unmap LBA count
+        #expect(Array(d[20 ... 23]) == be32(0x10_0000))        // max unmap LBA count (libiscsi: ≤ 1M)
         #expect(Array(d[24 ... 27]) == be32(256))              // max unmap descriptors
-        #expect(Array(d[6 ... 7]) == [0, 8])                   // transfer granularity: 4 KiB
-        #expect(Array(d[28 ... 31]) == be32(8))                // unmap granularity: 4 KiB
+        #expect(Array(d[6 ... 7]) == [0, 1])                   // transfer granularity: a block
+        #expect(Array(d[28 ... 31]) == be32(1))                // unmap granularity: a block
         #expect(Array(d[36 ... 43]) == be64(0x40_0000))        // max write same length
     }
 

@@ -362,6 +362,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         let isWrite = flags & 0x20 != 0
         let edtl = Int(pdu.uint32(20))
         let immediate = pdu.data.readableBytes
+        guard edtl <= Self.maxExpectedDataTransferLength else {
+            // Buffers are sized by the expected length; refuse absurd ones instead of allocating.
+            let task = SCSITask(initiatorTaskTag: itt, lunField: pdu.lunField, lun: LUNEncoding.decode(pdu.lunField),
+                                cmdSN: pdu.cmdSN, attribute: .simple, isRead: isRead, isWrite: isWrite,
+                                expectedLength: edtl, command: pdu, state: .executing)
+            var sense = Self.abortedCommandSense(asc: 0x24, ascq: 0x00)
+            sense[2] = 0x05  // ILLEGAL REQUEST, INVALID FIELD IN CDB
+            sendSCSIResponse(for: task, status: .checkCondition, sense: sense, serviceResponse: .commandCompleted,
+                             residualFlags: 0x02, residual: edtl, dataPDUs: 0)
+            return
+        }
         if immediate > 0 && (!isWrite || !parameters.immediateData) {
             sendReject(.protocolError, header: pdu.header)
             return
@@ -426,6 +437,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         tasks[itt] = task
         for r2t in r2ts { sendR2T(r2t, task: task) }
     }
+
+    /// Largest expected data transfer length accepted (the engine's own limit is lower for
+    /// 512-byte blocks; this bounds the memory one command can claim).
+    static let maxExpectedDataTransferLength = 256 << 20
 
     /// Fixed-format sense, ABORTED COMMAND with the given additional sense code (SPC-4 4.5.3).
     static func abortedCommandSense(asc: UInt8, ascq: UInt8) -> [UInt8] {

@@ -28,9 +28,9 @@ enum IdentifierConstants {
 /// Limits this engine advertises in VPD 0xB0 (SBC-3 6.5.3) and enforces.
 enum EngineLimits {
     /// Maximum transfer length in blocks for READ/WRITE (also the B0 maximum).
-    static let maxTransferBlocks: UInt32 = 0x4000
+    static let maxTransferBlocks: UInt32 = 0x1_0000
     static let optimalTransferBlocks: UInt32 = 0x800
-    static let maxUnmapLBACount: UInt32 = 0x40_0000
+    static let maxUnmapLBACount: UInt32 = 0x10_0000
     static let maxUnmapDescriptors: UInt32 = 256
     static let maxWriteSameBlocks: UInt64 = 0x40_0000
     static let maxCompareAndWriteBlocks: UInt8 = 255

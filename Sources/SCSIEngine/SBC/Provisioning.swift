@@ -13,7 +13,10 @@ extension LogicalUnit {
     }
 
     /// Logical blocks per physical block exponent: 512-byte blocks sit on 4 KiB pages/sectors.
-    var physicalExponent: UInt8 { blockSize < 4096 ? UInt8((4096 / blockSize).trailingZeroBitCount) : 0 }
+    /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: 0. Stores do not report a physical block
+    /// size, and initiators (libiscsi GetLBAStatus.UnmapSingle among them) then assume
+    /// every logical block is separately mapped, which is what GET LBA STATUS reports.
+    var physicalExponent: UInt8 { 0 }
 
     /// READ CAPACITY(16) (SBC-3 5.16).
     func readCapacity16(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
@@ -55,11 +58,11 @@ extension LogicalUnit {
         }
         if r.blocks == 0 { return SCSICommandResult(status: .good, transferLength: wanted) }
         let pattern = ndob ? [UInt8](repeating: 0, count: bs) : ctx.dataOut.gather(bs)
-        let zero = pattern.allSatisfy { $0 == 0 }
         let base = r.lba * UInt64(bs)
         let total = r.blocks * UInt64(bs)
-        if unmapBit && zero {
-            // Deallocated blocks read as zeros (LBPRZ), which is exactly the pattern.
+        if unmapBit {
+            // UNMAP set: deallocate and ignore the pattern (as LIO does); deallocated blocks
+            // read as zeros (LBPRZ), which libiscsi's WriteSame*.Unmap* tests check.
             do { try ioLock.shared { () throws(BackstoreError) in try store.discard(offset: base, length: total) } }
             catch { throw SCSIError.backstore(.write, errno: error.errno) }
             return SCSICommandResult(status: .good, transferLength: wanted)
