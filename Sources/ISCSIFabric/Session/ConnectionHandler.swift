@@ -76,6 +76,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pingTimer: RepeatedTask?
     private var outstandingPing: (tag: UInt32, sent: NIODeadline)?
     private var needsFlush = false
+    private var flushScheduled = false
 
     init(environment: ConnectionEnvironment, digestBox: DigestSettingsBox) {
         self.environment = environment
@@ -504,7 +505,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         window.commandFinished()
         defer {
             completeLogoutIfIdle()
-            flushIfNeeded()
+            scheduleFlush()
         }
         guard let task = tasks.removeValue(forKey: itt), !task.aborted, case .fullFeature = phase else { return }
         switch outcome {
@@ -798,6 +799,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let body { context.write(wrapOutboundOut(body), promise: nil) }
         if let trailer { context.write(wrapOutboundOut(trailer), promise: nil) }
         needsFlush = true
+    }
+
+    /// Completions arrive one event-loop task each; one flush after the ones already queued
+    /// sends their PDUs in a single writev instead of one syscall per command.
+    private func scheduleFlush() {
+        guard needsFlush, !flushScheduled, let context else { return }
+        flushScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = loopBound.value
+            handler.flushScheduled = false
+            handler.flushIfNeeded()
+        }
     }
 
     private func flushIfNeeded() {
