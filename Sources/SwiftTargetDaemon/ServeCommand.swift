@@ -97,8 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
                                     discoveryAuthentication: authentication, discoverySettings: settings)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let ioPool = NIOThreadPool(numberOfThreads: ioThreads)
-        ioPool.start()
+        let ioPool = IOWorkerPool(threads: ioThreads)
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: ioPool, logger: logger)
         environment.nopInInterval = nopInterval > 0 ? .seconds(Int64(nopInterval)) : nil
         let server = ISCSIServer(environment: environment, group: group)
@@ -121,7 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
         await SignalWaiter.waitForTermination()
         logger.notice("shutting down: asking initiators to log out")
         await server.shutdown(grace: .seconds(5))
-        try? await ioPool.shutdownGracefully()
+        ioPool.shutdown()  // in-flight commands complete before the stores are flushed
         for store in stores {
             do { try store.flush() } catch { logger.error("flush failed: \(error)") }
             store.close()

@@ -11,7 +11,7 @@ import Testing
 final class RunningTarget: @unchecked Sendable {
     static let targetName = "iqn.2026-11.org.swifttarget:e2e"
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let pool = NIOThreadPool(numberOfThreads: 2)
+    let pool = IOWorkerPool(threads: 2)
     let server: ISCSIServer
     let port: Int
     let directory: URL
@@ -28,7 +28,6 @@ final class RunningTarget: @unchecked Sendable {
         let access = TargetAccess(name: Self.targetName, authentication: authentication, settings: settings,
                                   portals: ["127.0.0.1:3260,1"])
         let catalog = TargetCatalog(targets: [ServedTarget(access: access, device: device)])
-        pool.start()
         var logger = Logger(label: "e2e")
         logger.logLevel = ProcessInfo.processInfo.environment["SWTGT_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: pool, logger: logger)
@@ -40,7 +39,7 @@ final class RunningTarget: @unchecked Sendable {
 
     func stop() async {
         await server.shutdown(grace: .milliseconds(200))
-        try? await pool.shutdownGracefully()
+        pool.shutdown()
         store.close()
         try? await group.shutdownGracefully()
         try? FileManager.default.removeItem(at: directory)

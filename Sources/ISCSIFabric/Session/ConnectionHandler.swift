@@ -7,7 +7,7 @@ import SCSIEngine
 public struct ConnectionEnvironment: Sendable {
     public var catalog: TargetCatalog
     public var sessions: SessionRegistry
-    public var ioPool: NIOThreadPool
+    public var ioPool: IOWorkerPool
     public var logger: Logger
     public var targetPortalGroupTag: UInt16 = 1
     /// Interval between target NOP-In pings; nil disables them.
@@ -19,7 +19,7 @@ public struct ConnectionEnvironment: Sendable {
     /// Commands an initiator may have queued (CmdSN window).
     public var commandWindowDepth: UInt32 = 128
 
-    public init(catalog: TargetCatalog, sessions: SessionRegistry, ioPool: NIOThreadPool, logger: Logger) {
+    public init(catalog: TargetCatalog, sessions: SessionRegistry, ioPool: IOWorkerPool, logger: Logger) {
         self.catalog = catalog
         self.sessions = sessions
         self.ioPool = ioPool
@@ -76,7 +76,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pingTimer: RepeatedTask?
     private var outstandingPing: (tag: UInt32, sent: NIODeadline)?
     private var needsFlush = false
-    private var flushScheduled = false
+    private let completions = CompletionMailbox()
 
     init(environment: ConnectionEnvironment, digestBox: DigestSettingsBox) {
         self.environment = environment
@@ -491,31 +491,32 @@ final class ConnectionHandler: ChannelInboundHandler {
         let attribute = task.attribute
         let lun = task.lun
         let allocator = context.channel.allocator
+        let completions = self.completions
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        environment.ioPool.runIfActive(eventLoop: context.eventLoop) {
-            CommandExecution.run(device: device, nexus: nexus, lun: lun, attribute: attribute, command: command,
-                                 writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength,
-                                 allocator: allocator)
-        }.whenComplete { outcome in
-            loopBound.value.commandFinished(itt, outcome)
+        let eventLoop = context.eventLoop
+        environment.ioPool.submit {
+            let outcome = CommandExecution.run(device: device, nexus: nexus, lun: lun, attribute: attribute,
+                                               command: command, writeBuffer: writeBuffer, writeLength: writeLength,
+                                               readLength: readLength, allocator: allocator)
+            if completions.post(itt, outcome) {
+                eventLoop.execute { loopBound.value.drainCompletions() }
+            }
         }
     }
 
-    private func commandFinished(_ itt: UInt32, _ outcome: Result<CommandExecution.Outcome, any Error>) {
+    /// Everything the workers finished since the last drain, then one flush for all of it.
+    private func drainCompletions() {
+        for (itt, outcome) in completions.take() {
+            commandFinished(itt, outcome)
+        }
+        completeLogoutIfIdle()
+        flushIfNeeded()
+    }
+
+    private func commandFinished(_ itt: UInt32, _ outcome: CommandExecution.Outcome) {
         window.commandFinished()
-        defer {
-            completeLogoutIfIdle()
-            scheduleFlush()
-        }
         guard let task = tasks.removeValue(forKey: itt), !task.aborted, case .fullFeature = phase else { return }
-        switch outcome {
-        case .success(let result):
-            sendStatus(for: task, result: result.result, dataIn: result.dataIn)
-        case .failure(let error):
-            logger.error("command could not run: \(error)")
-            sendSCSIResponse(for: task, status: .good, sense: [], serviceResponse: .targetFailure,
-                             residualFlags: 0, residual: 0, dataPDUs: 0)
-        }
+        sendStatus(for: task, result: outcome.result, dataIn: outcome.dataIn)
     }
 
     /// Data-In PDUs (status collapsed into the last when possible, §11.7.4) or a SCSI Response.
@@ -799,19 +800,6 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let body { context.write(wrapOutboundOut(body), promise: nil) }
         if let trailer { context.write(wrapOutboundOut(trailer), promise: nil) }
         needsFlush = true
-    }
-
-    /// Completions arrive one event-loop task each; one flush after the ones already queued
-    /// sends their PDUs in a single writev instead of one syscall per command.
-    private func scheduleFlush() {
-        guard needsFlush, !flushScheduled, let context else { return }
-        flushScheduled = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = loopBound.value
-            handler.flushScheduled = false
-            handler.flushIfNeeded()
-        }
     }
 
     private func flushIfNeeded() {

@@ -1,0 +1,71 @@
+import Foundation
+
+/// Threads that run blocking engine calls (pread/pwrite) off the event loops.
+/// A plain locked queue: one wake-up per job at most, and none while every worker is busy,
+/// which is where the time goes at high queue depth on few cores.
+public final class IOWorkerPool: @unchecked Sendable {
+    // All mutable state is guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var head = 0
+    private var idle = 0
+    private var stopping = false
+    private var running = 0
+    private let finished = NSCondition()
+
+    public init(threads: Int) {
+        precondition(threads > 0)
+        running = threads
+        for index in 0..<threads {
+            let thread = Thread { [self] in work() }
+            thread.name = "swtgt-io-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Queues a job; jobs submitted after `shutdown` still run (shutdown drains the queue).
+    public func submit(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        if idle > 0 { condition.signal() }
+        condition.unlock()
+    }
+
+    /// Runs every queued job, then stops the threads.
+    public func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        finished.lock()
+        while running > 0 { finished.wait() }
+        finished.unlock()
+    }
+
+    private func work() {
+        while let job = next() { job() }
+        finished.lock()
+        running -= 1
+        finished.broadcast()
+        finished.unlock()
+    }
+
+    private func next() -> (@Sendable () -> Void)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head == jobs.count {
+            if stopping { return nil }
+            idle += 1
+            condition.wait()
+            idle -= 1
+        }
+        let job = jobs[head]
+        head += 1
+        if head == jobs.count || head > 1024 {
+            // Compact now and then instead of shifting on every take.
+            jobs.removeFirst(head)
+            head = 0
+        }
+        return job
+    }
+}
