@@ -31,6 +31,7 @@ public struct ConfigPath: Sendable, Hashable, CustomStringConvertible, Expressib
 
     public func key(_ k: String) -> ConfigPath { ConfigPath(components + [.key(k)]) }
     public func index(_ i: Int) -> ConfigPath { ConfigPath(components + [.index(i)]) }
+    public func at(_ k: String, _ i: Int) -> ConfigPath { key(k).index(i) }
     public static func / (lhs: ConfigPath, rhs: String) -> ConfigPath { lhs.key(rhs) }
     public subscript(i: Int) -> ConfigPath { index(i) }
 
