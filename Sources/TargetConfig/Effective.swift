@@ -120,7 +120,7 @@ extension Config {
             name: target.name,
             alias: target.alias,
             luns: target.luns.sorted { $0.id < $1.id },
-            auth: target.auth ?? defaults.auth ?? .none,
+            auth: target.auth ?? defaults.auth ?? .noAuth,
             allowedClients: target.allowedClients ?? defaults.allowedClients ?? [],
             allowedServerAddresses: target.allowedServerAddresses ?? defaults.allowedServerAddresses ?? [],
             connection: defaultConnection.overridden(by: target.connection),

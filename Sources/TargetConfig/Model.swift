@@ -81,7 +81,7 @@ public struct AuthSettings: Codable, Sendable, Hashable {
         self.outgoingUser = outgoingUser
     }
 
-    public static let none = AuthSettings()
+    public static let noAuth = AuthSettings()
 
     enum CodingKeys: String, CodingKey { case mode, incomingUsers, outgoingUser }
     public init(from decoder: Decoder) throws {
@@ -329,7 +329,7 @@ public struct Config: Codable, Sendable, Hashable {
 
     public init(
         version: Int = Config.currentVersion, portals: [Portal] = [Portal(address: "0.0.0.0", port: 3260)],
-        discoveryAuth: AuthSettings = .none, defaults: GlobalDefaults = GlobalDefaults(), targets: [Target] = []
+        discoveryAuth: AuthSettings = .noAuth, defaults: GlobalDefaults = GlobalDefaults(), targets: [Target] = []
     ) {
         self.version = version
         self.portals = portals
@@ -343,7 +343,7 @@ public struct Config: Codable, Sendable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         version = try c.decode(Int.self, forKey: .version)
         portals = try c.decodeIfPresent([Portal].self, forKey: .portals) ?? [Portal(address: "0.0.0.0", port: 3260)]
-        discoveryAuth = try c.decodeIfPresent(AuthSettings.self, forKey: .discoveryAuth) ?? .none
+        discoveryAuth = try c.decodeIfPresent(AuthSettings.self, forKey: .discoveryAuth) ?? .noAuth
         defaults = try c.decodeIfPresent(GlobalDefaults.self, forKey: .defaults) ?? GlobalDefaults()
         targets = try c.decodeIfPresent([Target].self, forKey: .targets) ?? []
     }

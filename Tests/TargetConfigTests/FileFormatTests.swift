@@ -81,7 +81,7 @@ import Testing
     @Test func defaultsForOptionalTopLevelFields() throws {
         let c = try ConfigFile.decode(Data(#"{"version": 1}"#.utf8)).config
         #expect(c.portals == [Portal(address: "0.0.0.0", port: 3260)])
-        #expect(c.discoveryAuth == .none)
+        #expect(c.discoveryAuth == .noAuth)
         #expect(c.targets.isEmpty)
     }
 
