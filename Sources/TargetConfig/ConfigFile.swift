@@ -11,6 +11,9 @@ import Darwin
 public struct LoadedConfig: Sendable {
     public var config: Config
     public var warnings: [ConfigDiagnostic]
+    /// LUNs (`targets[i].luns[j]`) whose serial or NAA id was missing in the file and was
+    /// generated while loading; the file must be saved to keep them (ConfigStore.load does).
+    public var generatedIdentities: [ConfigPath] = []
 }
 
 /// An operating-system error while reading or writing the configuration file.
@@ -68,10 +71,21 @@ public enum ConfigFile {
             d.line = tree.locate(d.path.components).line
             diags.append(d)
         }
+        var generated = [ConfigPath]()
+        for (ti, t) in config.targets.enumerated() {
+            for li in t.luns.indices {
+                let p = ConfigPath().at("targets", ti).at("luns", li)
+                for key in ["serial", "naaId"] where !tree.locate((p / key).components).exact {
+                    generated.append(p / key)
+                    diags.append(ConfigDiagnostic(.warning, p / key, "was missing; generated \(key == "serial" ? t.luns[li].serial : t.luns[li].naaId)",
+                                                  file: fileName, line: tree.locate(p.components).line))
+                }
+            }
+        }
         if diags.contains(where: { $0.severity == .error }) {
             throw ConfigError(diags.sorted { ($0.severity == .error ? 0 : 1, $0.line ?? 0) < ($1.severity == .error ? 0 : 1, $1.line ?? 0) })
         }
-        return LoadedConfig(config: config, warnings: diags)
+        return LoadedConfig(config: config, warnings: diags, generatedIdentities: generated)
     }
 }
 
@@ -88,8 +102,10 @@ public struct ConfigStore: Sendable {
     public var fileExists: Bool { access(path, F_OK) == 0 }
 
     /// Loads and validates. Errors: `ConfigIOError` (cannot read) or `ConfigError` (content).
-    /// Warns when the file is readable by group or others.
-    public func load() throws -> LoadedConfig {
+    /// Warns when the file is readable by group or others. When LUN identities had to be
+    /// generated and `persistGeneratedIdentities` is true, the file is rewritten (atomically,
+    /// canonical formatting) so the identities survive restarts.
+    public func load(persistGeneratedIdentities: Bool = true) throws -> LoadedConfig {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -104,6 +120,9 @@ public struct ConfigStore: Sendable {
                 .warning, ConfigPath(),
                 "file mode is \(String(st.st_mode & 0o777, radix: 8)); it holds CHAP secrets and should be 600",
                 file: path, line: nil), at: 0)
+        }
+        if persistGeneratedIdentities && !loaded.generatedIdentities.isEmpty {
+            try save(loaded.config)
         }
         return loaded
     }

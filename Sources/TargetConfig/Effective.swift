@@ -136,3 +136,29 @@ extension Config {
     /// Effective settings of all targets, in file order.
     public var effectiveTargets: [EffectiveTarget] { targets.map(effective) }
 }
+
+extension Config {
+    /// Targets a SendTargets request should list for this initiator: ACL allows it and the
+    /// target is exposed on the local address the discovery connection arrived on.
+    public func discoverableTargets(initiatorName: String, address: String, localAddress: String) -> [EffectiveTarget] {
+        effectiveTargets.filter {
+            $0.allowsLogin(initiatorName: initiatorName, address: address) && $0.isExposed(onLocalAddress: localAddress)
+        }
+    }
+
+    /// A copy with every CHAP secret replaced by `********`, for display in the CLI, API and
+    /// console. Never save it.
+    public func redactingSecrets() -> Config {
+        func r(_ a: AuthSettings) -> AuthSettings {
+            var a = a
+            a.incomingUsers = a.incomingUsers.map { CHAPCredential(user: $0.user, secret: "********") }
+            a.outgoingUser = a.outgoingUser.map { CHAPCredential(user: $0.user, secret: "********") }
+            return a
+        }
+        var c = self
+        c.discoveryAuth = r(c.discoveryAuth)
+        c.defaults.auth = c.defaults.auth.map(r)
+        for i in c.targets.indices { c.targets[i].auth = c.targets[i].auth.map(r) }
+        return c
+    }
+}

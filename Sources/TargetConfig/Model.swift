@@ -58,13 +58,18 @@ public enum AccessAction: String, ConfigEnum {
 
 // MARK: - Authentication
 
-public struct CHAPCredential: Codable, Sendable, Hashable {
+/// A CHAP account. Printing it (`description`, `debugDescription`, `dump`, test failure
+/// messages) never shows the secret.
+public struct CHAPCredential: Codable, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var user: String
     public var secret: String
     public init(user: String, secret: String) {
         self.user = user
         self.secret = secret
     }
+    public var description: String { "\(user):<\(secret.utf8.count)-byte secret>" }
+    public var debugDescription: String { "CHAPCredential(\(description))" }
+    public var customMirror: Mirror { Mirror(self, children: ["user": user, "secret": "<redacted>"]) }
 }
 
 /// CHAP settings of a target, of the global defaults, or of discovery sessions.
@@ -200,8 +205,9 @@ public struct LUN: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case id, backstore, path, size, blockSize, readOnly, writeCache, serial, naaId
     }
-    /// `serial` and `naaId` are required in the file: they must never change silently.
-    /// (Use `LUN.init` or `Config.addLUN` to generate them when creating a LUN.)
+    /// A LUN written by hand without `serial`/`naaId` gets them generated here; the loader
+    /// reports that (`LoadedConfig.generatedIdentities`) and `ConfigStore.load` writes them
+    /// back at once so they stay stable across restarts.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(Int.self, forKey: .id)
@@ -211,8 +217,8 @@ public struct LUN: Codable, Sendable, Hashable {
         blockSize = try c.decodeIfPresent(Int.self, forKey: .blockSize)
         readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
         writeCache = try c.decodeIfPresent(WriteCacheMode.self, forKey: .writeCache) ?? .writeThrough
-        serial = try c.decode(String.self, forKey: .serial)
-        naaId = try c.decode(String.self, forKey: .naaId)
+        serial = try c.decodeIfPresent(String.self, forKey: .serial) ?? LUNIdentity.generateSerial()
+        naaId = try c.decodeIfPresent(String.self, forKey: .naaId) ?? LUNIdentity.generateNAA()
     }
 }
 
@@ -315,7 +321,31 @@ public struct Target: Codable, Sendable, Hashable {
     public func lun(_ id: Int) -> LUN? { luns.first { $0.id == id } }
 }
 
-/// The whole configuration: one JSON file (see `docs/config-example.json`).
+/// The whole configuration: one JSON file, by default mode 0600 (it holds CHAP secrets).
+/// Full example: `docs/config-example.json`. Format (all keys camelCase, unknown keys are errors):
+///
+/// ```
+/// version                 1 (required)
+/// portals                 ["0.0.0.0:3260", "[::]:3260"]  listening address:port list (default 0.0.0.0:3260)
+/// discoveryAuth           auth object for SendTargets sessions (default none)
+/// defaults                inherited by every target that does not set the same field:
+///   auth                  {"mode": "none"|"chap"|"mutual-chap", "incomingUsers": [{"user","secret"}], "outgoingUser": {"user","secret"}}
+///   allowedClients        ordered rules [{"action": "allow"|"deny", "initiator": glob, "initiatorRegex": ERE,
+///                         "address": CIDR, "comment"}]; first match wins; [] or absent = everyone;
+///                         non-empty and nothing matched = denied
+///   allowedServerAddresses  CIDR list of local addresses targets are reachable/advertised on ([] = all)
+///   connection            maxSessions (0 = unlimited), maxConnections, initialR2T, immediateData,
+///                         maxRecvDataSegmentLength, maxXmitDataSegmentLength, maxBurstLength, firstBurstLength,
+///                         maxOutstandingR2T, defaultTime2Wait, defaultTime2Retain,
+///                         headerDigest/dataDigest (["CRC32C", "None"] in preference order)
+///   timeouts              nopInInterval (s, 0 = never), nopInTimeout (s), loginTimeout (s)
+/// targets[]               name (iqn./eui./naa.), alias, luns[], and optionally auth, allowedClients,
+///                         allowedServerAddresses, connection, timeouts (override `defaults` field by field)
+///   luns[]                id (0...16383), backstore ("file"|"sparse"|"raw"), path (absolute), size (bytes,
+///                         for creating images; not for raw), blockSize (512/1024/2048/4096), readOnly,
+///                         writeCache ("write-back"|"write-through", default write-through),
+///                         serial, naaId (generated once, then kept)
+/// ```
 public struct Config: Codable, Sendable, Hashable {
     public static let currentVersion = 1
 

@@ -57,9 +57,9 @@ import Testing
     }
 
     @Test func missingRequiredFieldPointsAtEnclosingObject() {
-        let text = Fixture.minimal().replacingOccurrences(of: "\"naaId\": \"6020000000000000000000000000000a\"", with: "\"readOnly\": false")
+        let text = Fixture.minimal().replacingOccurrences(of: "\"path\": \"/srv/a.img\",", with: "\"readOnly\": false,")
         #expect(loadErrors(text) == [
-            "/etc/swifttarget/config.json:7: targets[0].luns[0].naaId: required field is missing",
+            "/etc/swifttarget/config.json:7: targets[0].luns[0].path: required field is missing",
         ])
     }
 
