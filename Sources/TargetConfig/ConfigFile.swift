@@ -1,0 +1,186 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A successfully loaded configuration and the warnings found while loading it.
+public struct LoadedConfig: Sendable {
+    public var config: Config
+    public var warnings: [ConfigDiagnostic]
+    /// LUNs (`targets[i].luns[j]`) whose serial or NAA id was missing in the file and was
+    /// generated while loading; the file must be saved to keep them (ConfigStore.load does).
+    public var generatedIdentities: [ConfigPath] = []
+}
+
+/// An operating-system error while reading or writing the configuration file.
+public struct ConfigIOError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var errno: Int32
+    public var description: String { "\(path): \(operation) failed: \(String(cString: strerror(errno)))" }
+}
+
+/// Points where tests can interrupt `ConfigStore.save` to simulate a crash.
+public struct AtomicWriteHooks: Sendable {
+    /// Called with the temporary file's path after it was written and fsynced, before the rename.
+    public var afterTempWrite: (@Sendable (String) throws -> Void)?
+    public init(afterTempWrite: (@Sendable (String) throws -> Void)? = nil) { self.afterTempWrite = afterTempWrite }
+}
+
+/// JSON encoding and strict decoding of `Config`.
+public enum ConfigFile {
+    /// Canonical form: pretty-printed, keys sorted, trailing newline. Secrets are included.
+    public static func encode(_ config: Config) throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var d = try e.encode(config)
+        d.append(0x0A)
+        return d
+    }
+
+    /// Parses, strictly decodes and validates. Throws `ConfigError` listing every problem
+    /// (`file:line: field.path: message`); on success returns the warnings.
+    public static func decode(_ data: Data, fileName: String = "config.json") throws(ConfigError) -> LoadedConfig {
+        let tree: JSONNode
+        do {
+            tree = try JSONTreeParser.parse(data)
+        } catch {
+            throw ConfigError([ConfigDiagnostic(.error, ConfigPath(), "invalid JSON at column \(error.column): \(error.message)",
+                                                file: fileName, line: error.line)])
+        }
+        let config: Config
+        let unknown: [(ConfigPath, Int)]
+        do {
+            (config, unknown) = try StrictTreeDecoder.decode(Config.self, from: tree)
+        } catch let f as StrictTreeDecoder.Failure {
+            throw ConfigError([ConfigDiagnostic(.error, ConfigPath(f.path), f.message, file: fileName,
+                                                line: tree.locate(f.path).line)])
+        } catch {
+            throw ConfigError([ConfigDiagnostic(.error, ConfigPath(), "\(error)", file: fileName)])
+        }
+        var diags = unknown.map { path, line in
+            ConfigDiagnostic(.error, path, "unknown field \"\(path.components.last.map { c -> String in if case .key(let k) = c { return k }; return "" } ?? "")\"",
+                             file: fileName, line: line)
+        }
+        for var d in ConfigValidator.validate(config) {
+            d.file = fileName
+            d.line = tree.locate(d.path.components).line
+            diags.append(d)
+        }
+        var generated = [ConfigPath]()
+        for (ti, t) in config.targets.enumerated() {
+            for li in t.luns.indices {
+                let p = ConfigPath().at("targets", ti).at("luns", li)
+                for key in ["serial", "naaId"] where !tree.locate((p / key).components).exact {
+                    generated.append(p / key)
+                    diags.append(ConfigDiagnostic(.warning, p / key, "was missing; generated \(key == "serial" ? t.luns[li].serial : t.luns[li].naaId)",
+                                                  file: fileName, line: tree.locate(p.components).line))
+                }
+            }
+        }
+        if diags.contains(where: { $0.severity == .error }) {
+            throw ConfigError(diags.sorted { ($0.severity == .error ? 0 : 1, $0.line ?? 0) < ($1.severity == .error ? 0 : 1, $1.line ?? 0) })
+        }
+        return LoadedConfig(config: config, warnings: diags, generatedIdentities: generated)
+    }
+}
+
+/// Reads and atomically writes the configuration file (mode 0600: it holds CHAP secrets).
+public struct ConfigStore: Sendable {
+    public var path: String
+    public var hooks: AtomicWriteHooks
+
+    public init(path: String, hooks: AtomicWriteHooks = AtomicWriteHooks()) {
+        self.path = path
+        self.hooks = hooks
+    }
+
+    public var fileExists: Bool { access(path, F_OK) == 0 }
+
+    /// Loads and validates. Errors: `ConfigIOError` (cannot read) or `ConfigError` (content).
+    /// Warns when the file is readable by group or others. When LUN identities had to be
+    /// generated and `persistGeneratedIdentities` is true, the file is rewritten (atomically,
+    /// canonical formatting) so the identities survive restarts.
+    public func load(persistGeneratedIdentities: Bool = true) throws -> LoadedConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
+            throw ConfigIOError(operation: "read", path: path, errno: Int32(code ?? Int(ENOENT)))
+        }
+        var loaded = try ConfigFile.decode(data, fileName: path)
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & 0o077 != 0 {
+            loaded.warnings.insert(ConfigDiagnostic(
+                .warning, ConfigPath(),
+                "file mode is \(String(st.st_mode & 0o777, radix: 8)); it holds CHAP secrets and should be 600",
+                file: path, line: nil), at: 0)
+        }
+        if persistGeneratedIdentities && !loaded.generatedIdentities.isEmpty {
+            try save(loaded.config)
+        }
+        return loaded
+    }
+
+    /// Validates, then writes atomically: temp file in the same directory (mode 0600), write,
+    /// fsync, rename over the old file, fsync the directory. On any failure the old file is
+    /// untouched and the temp file removed. Throws `ConfigError` if the config has errors.
+    /// Returns the warnings.
+    @discardableResult
+    public func save(_ config: Config) throws -> [ConfigDiagnostic] {
+        let diags = config.validate()
+        if diags.contains(where: { $0.severity == .error }) {
+            throw ConfigError(diags.map { var d = $0; d.file = path; return d })
+        }
+        try AtomicFile.write(try ConfigFile.encode(config), to: path, mode: 0o600, hooks: hooks)
+        return diags
+    }
+}
+
+/// Crash-safe replacement of a file's contents.
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o600, hooks: AtomicWriteHooks = AtomicWriteHooks()) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        let base = url.lastPathComponent
+        var rng = SystemRandomNumberGenerator()
+        let tmp = dir + "/." + base + ".tmp-\(getpid())-\(String(rng.next() as UInt32, radix: 16))"
+
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw ConfigIOError(operation: "create", path: tmp, errno: errno) }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        do {
+            defer { close(fd) }
+            // The umask may have cleared bits; set exactly `mode`.
+            guard fchmod(fd, mode) == 0 else { throw ConfigIOError(operation: "chmod", path: tmp, errno: errno) }
+            try data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
+                var off = 0
+                while off < buf.count {
+                    let n = sysWrite(fd, buf.baseAddress! + off, buf.count - off)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw ConfigIOError(operation: "write", path: tmp, errno: errno)
+                    }
+                    off += n
+                }
+            }
+            guard fsync(fd) == 0 else { throw ConfigIOError(operation: "fsync", path: tmp, errno: errno) }
+        }
+        try hooks.afterTempWrite?(tmp)
+        guard rename(tmp, path) == 0 else { throw ConfigIOError(operation: "rename", path: path, errno: errno) }
+        ok = true
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            defer { close(dfd) }
+            guard fsync(dfd) == 0 else { throw ConfigIOError(operation: "fsync", path: dir, errno: errno) }
+        }
+    }
+}
+
+private func sysWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
