@@ -36,6 +36,8 @@ let package = Package(
         ),
         // The configuration model shared by the daemon, the CLI, the API and the web console.
         .target(name: "TargetConfig"),
+        // The interface the admin faces (API, CLI, web) share with the daemon's runtime.
+        .target(name: "AdminCore", dependencies: ["TargetConfig"]),
         .target(name: "SCSIEngine", dependencies: ["Backstores"]),
         .target(
             name: "ISCSIFabric",
