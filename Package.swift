@@ -9,12 +9,14 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "swift-targetd", targets: ["SwiftTargetDaemon"]),
+        .executable(name: "swift-targetctl", targets: ["SwiftTargetCtl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // Linux-only syscalls Swift cannot call directly (ioctl is variadic).
@@ -38,6 +40,46 @@ let package = Package(
         .target(name: "TargetConfig"),
         // The interface the admin faces (API, CLI, web) share with the daemon's runtime.
         .target(name: "AdminCore", dependencies: ["TargetConfig"]),
+        // Runs the configuration: catalog, portals, live apply, sessions, statistics.
+        .target(
+            name: "TargetRuntime",
+            dependencies: [
+                "AdminCore", "TargetConfig", "ISCSIFabric", "SCSIEngine", "Backstores",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Local JSON API over a Unix socket (server side) and its client for swift-targetctl.
+        .target(
+            name: "AdminAPI",
+            dependencies: [
+                "AdminCore", "TargetConfig",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Web console and Prometheus /metrics.
+        .target(
+            name: "AdminWeb",
+            dependencies: [
+                "AdminCore", "TargetConfig",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "SwiftTargetCtl",
+            dependencies: [
+                "AdminAPI", "AdminCore", "TargetConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .target(name: "SCSIEngine", dependencies: ["Backstores"]),
         .target(
             name: "ISCSIFabric",
@@ -53,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "SwiftTargetDaemon",
             dependencies: [
-                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "TargetConfig",
+                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "TargetConfig", "TargetRuntime", "AdminAPI", "AdminWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,6 +105,17 @@ let package = Package(
         .testTarget(name: "BackstoresTests", dependencies: ["Backstores"]),
         .testTarget(name: "TCMUTests", dependencies: ["TCMU", "CTCMU", "SCSIEngine", "Backstores"]),
         .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
+        .testTarget(
+            name: "TargetRuntimeTests",
+            dependencies: ["TargetRuntime", "AdminAPI", "AdminCore", "TargetConfig", "ISCSIFabric", "SCSIEngine", "Backstores"]
+        ),
+        .testTarget(
+            name: "AdminWebTests",
+            dependencies: [
+                "AdminWeb", "AdminCore", "TargetConfig",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "SCSIEngineTests", dependencies: ["SCSIEngine", "Backstores"]),
         .testTarget(
             name: "ISCSIFabricTests",

@@ -1,0 +1,1 @@
+print("swift-targetctl: not built yet")
