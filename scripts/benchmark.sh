@@ -7,7 +7,7 @@
 #   sr128k 128k sequential read QD32      iscsi-perf -m 32 -b 256
 #   sw1m   1M sequential write QD8        qemu-img bench -w -d 8 -s 1M
 # Both targets negotiate no digests (tgtd's default), so the comparison is like for like.
-# Usage: scripts/benchmark.sh [rounds]   (default 3; needs root for tgtd)
+# Usage: scripts/benchmark.sh [rounds]   (default 3; needs root for tgtd; BENCH_WORKLOADS="rr4k sr128k" picks some)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-3}
@@ -48,7 +48,7 @@ run() { # url workload -> number (IOPS or MB/s)
 }
 unit() { case $1 in rr4k|rw4k) echo IOPS;; *) echo MB/s;; esac; }
 printf '%-7s %12s %12s %7s   (%s rounds, medians)\n' workload tgtd swift-targetd ratio "$rounds"
-for w in rr4k rw4k sr128k sw1m; do
+for w in ${BENCH_WORKLOADS:-rr4k rw4k sr128k sw1m}; do
   a=(); b=()
   for _ in $(seq "$rounds"); do a+=("$(run "$A" $w)"); b+=("$(run "$B" $w)"); done
   ma=$(printf '%s\n' "${a[@]}" | sort -n | sed -n "$(( (rounds+1)/2 ))p")
