@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-3}
 "$here/scripts/install-deps.sh"
 command -v tgtd >/dev/null || { apt-get install -y -qq --no-install-recommends tgt >/dev/null; }
-(cd "$here" && swift build -c release --product swift-targetd >/dev/null)
+[ -n "${BENCH_NO_BUILD:-}" ] || (cd "$here" && swift build -c release --product swift-targetd >/dev/null)
 work=$(mktemp -d /tmp/swtgt-bench.XXXXXX)
 img=$work/bench.img
 fallocate -l 1G "$img"

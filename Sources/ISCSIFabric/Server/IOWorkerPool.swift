@@ -24,10 +24,19 @@ public final class IOWorkerPool: @unchecked Sendable {
     }
 
     /// Queues a job; jobs submitted after `shutdown` still run (shutdown drains the queue).
-    public func submit(_ job: @escaping @Sendable () -> Void) {
+    /// With `wake: false` the job waits for the next `wake()` (or a worker that is already
+    /// running): an event loop queues a whole read burst and wakes the pool once.
+    public func submit(wake: Bool = true, _ job: @escaping @Sendable () -> Void) {
         condition.lock()
         jobs.append(job)
-        if idle > 0 { condition.signal() }
+        if wake && idle > 0 { condition.signal() }
+        condition.unlock()
+    }
+
+    /// Wakes one idle worker if jobs are waiting; that worker wakes the next while work remains.
+    public func wake() {
+        condition.lock()
+        if idle > 0 && head < jobs.count { condition.signal() }
         condition.unlock()
     }
 
@@ -61,6 +70,8 @@ public final class IOWorkerPool: @unchecked Sendable {
         }
         let job = jobs[head]
         head += 1
+        // More work than this worker: pass the wake-up on (one futex call per extra worker).
+        if head < jobs.count && idle > 0 { condition.signal() }
         if head == jobs.count || head > 1024 {
             // Compact now and then instead of shifting on every take.
             jobs.removeFirst(head)

@@ -76,6 +76,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pingTimer: RepeatedTask?
     private var outstandingPing: (tag: UInt32, sent: NIODeadline)?
     private var needsFlush = false
+    /// Commands were queued for the I/O pool during this read burst; wake it once at the end.
+    private var pendingWake = false
+    private var inReadBurst = false
     private let completions = CompletionMailbox()
 
     init(environment: ConnectionEnvironment, digestBox: DigestSettingsBox) {
@@ -139,6 +142,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadBurst = true
         switch unwrapInboundIn(data) {
         case .pdu(let pdu):
             switch phase {
@@ -158,6 +162,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
+        if pendingWake {
+            pendingWake = false
+            environment.ioPool.wake()
+        }
         flushIfNeeded()
         context.fireChannelReadComplete()
     }
@@ -494,7 +503,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         let completions = self.completions
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        environment.ioPool.submit {
+        // Inside a read burst the pool is woken once at channelReadComplete.
+        pendingWake = pendingWake || inReadBurst
+        environment.ioPool.submit(wake: !inReadBurst) {
             let outcome = CommandExecution.run(device: device, nexus: nexus, lun: lun, attribute: attribute,
                                                command: command, writeBuffer: writeBuffer, writeLength: writeLength,
                                                readLength: readLength, allocator: allocator)
