@@ -28,6 +28,12 @@ public struct RingCursor: Sendable, Equatable {
         public var offset: UInt32
         public var length: UInt32
         public var kind: EntryKind
+
+        public init(offset: UInt32, length: UInt32, kind: EntryKind) {
+            self.offset = offset
+            self.length = length
+            self.kind = kind
+        }
     }
 
     /// Why an entry cannot be a kernel-written one (the ring is then treated as broken).

@@ -1,5 +1,4 @@
 import CTCMU
-import Dispatch
 import Logging
 import SCSIEngine
 import Synchronization
@@ -26,7 +25,7 @@ public final class RingServer: Sendable {
     let stopFD: Int32
     let executor: RingCommandExecutor
     let capabilities: TCMUProtocol.Capabilities
-    let workers: DispatchQueue
+    let workers: WorkerPool
     let logger: Logger
 
     struct State: Sendable {
@@ -58,7 +57,9 @@ public final class RingServer: Sendable {
 
     /// Starts serving. Pending entries between the mailbox's `cmd_tail` and `cmd_head`
     /// (left by a previous daemon) are picked up like new ones.
-    public init(name: String, ring: MappedRing, signalFD: Int32, executor: @escaping RingCommandExecutor,
+    /// `workerThreads` commands run at once (a slow one holds only its own thread).
+    public init(name: String, ring: MappedRing, signalFD: Int32, workerThreads: Int = 8,
+                executor: @escaping RingCommandExecutor,
                 logger: Logger = Logger(label: "tcmu.ring")) throws {
         self.name = name
         self.ring = ring
@@ -69,7 +70,7 @@ public final class RingServer: Sendable {
         self.executor = executor
         self.capabilities = ring.capabilities
         self.logger = logger
-        self.workers = DispatchQueue(label: "tcmu.\(name).workers", attributes: .concurrent)
+        self.workers = WorkerPool(threads: workerThreads)
         let tail = ring.tail
         state = Mutex(State(
             cursor: RingCursor(ringSize: ring.ringSize, position: tail),
@@ -85,6 +86,7 @@ public final class RingServer: Sendable {
         _ = ctcmu_eventfd_signal(stopFD)
         t.join()
         waitForWorkers()
+        workers.shutdown()
         _ = ctcmu_close(stopFD)
     }
 
@@ -136,7 +138,7 @@ public final class RingServer: Sendable {
         }
         if retired { kick() }
         for command in commands {
-            workers.async { [self] in self.run(command, generation: generation) }
+            workers.submit { [self] in self.run(command, generation: generation) }
         }
     }
 
