@@ -59,7 +59,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BackstoresTests", dependencies: ["Backstores"]),
-        .testTarget(name: "TCMUTests", dependencies: ["TCMU", "CTCMU", "SCSIEngine", "Backstores"]),
+        .testTarget(name: "TCMUTests", dependencies: ["TCMU", "CTCMU", "SCSIEngine", "Backstores"], exclude: ["Probe"]),
+        // Runs TCMUHandler against a real kernel (scripts/tcmu-vm-test.sh); not shipped.
+        .executableTarget(
+            name: "swift-tcmu-probe",
+            dependencies: ["TCMU", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TCMUTests/Probe"
+        ),
         .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
         .testTarget(name: "SCSIEngineTests", dependencies: ["SCSIEngine", "Backstores"]),
         .testTarget(
