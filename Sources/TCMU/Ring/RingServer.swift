@@ -53,7 +53,15 @@ public final class RingServer: Sendable {
         public var malformedEntries = 0
     }
     private let stats = Mutex(Statistics())
-    public var statistics: Statistics { stats.withLock { $0 } }
+    /// Executed commands; an atomic, not in `stats`, to keep a lock off the per-command path.
+    private let executedCommands = Atomic<Int>(0)
+    /// Size of `State.aborted`, readable without the lock: workers skip the lock when 0.
+    private let abortedCount = Atomic<Int>(0)
+    public var statistics: Statistics {
+        var s = stats.withLock { $0 }
+        s.commands = executedCommands.load(ordering: .relaxed)
+        return s
+    }
 
     /// Starts serving. Pending entries between the mailbox's `cmd_tail` and `cmd_head`
     /// (left by a previous daemon) are picked up like new ones.
@@ -196,13 +204,14 @@ public final class RingServer: Sendable {
             let id = ctcmu_tmr_cmd_id(ring.base, offset, UInt32(i))
             if s.inFlight.contains(id) { s.aborted.insert(id) }
         }
+        abortedCount.store(s.aborted.count, ordering: .releasing)
         stats.withLock { $0.taskManagementEntries += 1 }
     }
 
     // MARK: - Workers and completion
 
     private func run(_ command: RingCommand, generation: UInt64) {
-        let abortedBeforeStart = state.withLock { s in
+        let abortedBeforeStart = abortedCount.load(ordering: .acquiring) > 0 && state.withLock { s in
             s.generation == generation && s.aborted.contains(command.id)
         }
         let response: RingResponse
@@ -219,7 +228,7 @@ public final class RingServer: Sendable {
         let out = vectors(command.iovecs)
         let into = command.bidiIovecs.isEmpty ? out : vectors(command.bidiIovecs)
         let result = command.cdb.withUnsafeBytes { cdb in executor(cdb, out, into) }
-        stats.withLock { $0.commands += 1 }
+        executedCommands.add(1, ordering: .relaxed)
         let readLength = capabilities.contains(.readLength) ? UInt32(clamping: result.dataInCount) : nil
         return RingResponse(status: result.status.rawValue, sense: result.sense, readLength: readLength)
     }
@@ -237,7 +246,7 @@ public final class RingServer: Sendable {
             s.running -= 1
             guard s.generation == generation else { return false } // the reset answered it
             s.inFlight.remove(id)
-            s.aborted.remove(id)
+            if s.aborted.remove(id) != nil { abortedCount.store(s.aborted.count, ordering: .releasing) }
             s.queue.finish(id, response)
             return apply(s.queue.drain())
         }
@@ -263,9 +272,22 @@ public final class RingServer: Sendable {
         return !retirements.isEmpty
     }
 
+    /// Kicks wanted but not yet covered by a write to the fd.
+    private let kickRequests = Atomic<Int>(0)
+
+    /// One uio write tells the kernel about every completion published before it, so
+    /// concurrent completers coalesce: whoever finds no kick under way writes, and writes
+    /// once more if others asked meanwhile.
     private func kick() {
-        let rc = ctcmu_uio_kick(fd)
-        if rc < 0 && rc != -EAGAIN { logger.warning("\(name): kicking the kernel failed: errno \(-rc)") }
+        guard kickRequests.add(1, ordering: .acquiringAndReleasing).oldValue == 0 else { return }
+        var covered = 1
+        while true {
+            let rc = ctcmu_uio_kick(fd)
+            if rc < 0 && rc != -EAGAIN { logger.warning("\(name): kicking the kernel failed: errno \(-rc)") }
+            let left = kickRequests.subtract(covered, ordering: .acquiringAndReleasing).newValue
+            if left == 0 { return }
+            covered = left
+        }
     }
 
     // MARK: - Reset
@@ -282,6 +304,7 @@ public final class RingServer: Sendable {
         s.queue.reset(tail: tail)
         s.inFlight.removeAll()
         s.aborted.removeAll()
+        abortedCount.store(0, ordering: .releasing)
         s.broken = false
         stats.withLock { $0.resets += 1 }
     }
