@@ -72,6 +72,24 @@ import Glibc
         #expect(c.map { Int($0.readLength ?? 0) } ?? 255 < 255)
     }
 
+    @Test func withoutReadLengthTheRestOfDataInIsZeroed() throws {
+        let sim = KernelRingSimulator(capabilities: [.outOfOrderCompletion])
+        let store = UnlockedMemoryStore(byteCount: 1 << 20)
+        let server = try RingServer(name: "t", ring: sim.handlerRing(), signalFD: sim.handlerFD,
+                                    executor: makeEngineExecutor(store: store))
+        defer { server.stop() }
+        _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 0)
+        // Stale bytes in the reused data-area block must not reach the initiator.
+        memset(sim.base + sim.dataOffset, 0xEE, 4096)
+        _ = sim.submit(cdb: CDBs.inquiry(allocation: 255), length: 255, isRead: true, tag: 1)
+        sim.kick()
+        let c = collect(sim, count: 2).first { $0.tag == 1 }
+        #expect(c?.readLength == nil)
+        let data = c.map(bytes) ?? []
+        #expect(data.count == 255)
+        #expect(data.suffix(255 - 96).allSatisfy { $0 == 0 })
+    }
+
     @Test func unknownEntryGetsUnknownOpFlagAndIsRetired() throws {
         let sim = KernelRingSimulator()
         let store = UnlockedMemoryStore(byteCount: 1 << 20)
@@ -141,7 +159,6 @@ import Glibc
         // No kick: a new daemon must look at the ring on its own.
         let second = try RingServer(name: "t", ring: sim.handlerRing(), signalFD: sim.handlerFD, executor: executor)
         defer { second.stop() }
-        sim.kick() // what the next kernel event would do anyway; the pending work is found
         let done = collect(sim, count: 5)
         #expect(done.count == 5 && done.allSatisfy { $0.status == 0 })
         for t in 1...5 { #expect(store.bytes[t * 512] == UInt8(t)) }

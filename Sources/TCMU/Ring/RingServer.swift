@@ -117,6 +117,8 @@ public final class RingServer: Sendable {
     // MARK: - Reader
 
     private func readerLoop() {
+        // Entries a previous daemon left (restart) get no new kick: look once first.
+        processRing()
         while true {
             let w = ctcmu_wait(fd, stopFD, -1)
             if w < 0 {
@@ -230,7 +232,21 @@ public final class RingServer: Sendable {
         let result = command.cdb.withUnsafeBytes { cdb in executor(cdb, out, into) }
         executedCommands.add(1, ordering: .relaxed)
         let readLength = capabilities.contains(.readLength) ? UInt32(clamping: result.dataInCount) : nil
+        if readLength == nil, result.dataInCount < into.count {
+            // Without READ_LEN the kernel returns the whole buffer: no stale bytes of
+            // earlier commands (data-area pages are reused) may leak to the initiator.
+            zeroFill(into, from: result.dataInCount)
+        }
         return RingResponse(status: result.status.rawValue, sense: result.sense, readLength: readLength)
+    }
+
+    private func zeroFill(_ v: IOVectors, from start: Int) {
+        var skip = start
+        for segment in [v.first] + v.more {
+            if skip >= segment.count { skip -= segment.count; continue }
+            if let base = segment.baseAddress { memset(base + skip, 0, segment.count - skip) }
+            skip = 0
+        }
     }
 
     private func vectors(_ segments: [RingCommand.DataSegment]) -> IOVectors {
