@@ -5,7 +5,10 @@
 #      writes attrib/dev_size: RECONFIG is acknowledged (the write succeeds) and the handler serves the
 #      new capacity; removing the backstore sends REMOVED and the handler closes it;
 #  (2) exports it through tcm_loop as a local SCSI disk: 1 MiB of random data written and read back
-#      byte-identical (and found in the backing image), capacity change seen after a SCSI rescan.
+#      byte-identical (and found in the backing image), capacity change seen after a SCSI rescan,
+#      emulate_write_cache reconfig seen by sd, a second device served at the same time,
+#      kill -9 of the handler during reads and a restart that picks the device (and the pending
+#      commands) up, an external action/reset_ring, attrib/dev_config switching the backing image.
 # Usage: scripts/tcmu-vm-test.sh [-c debug|release] [-k]   (-k: keep the share dir)
 # Needs: apt-get install --no-install-recommends qemu-system-x86. Exit status 0 = every check passed.
 set -eu
@@ -33,11 +36,20 @@ DEV=$CFG/core/user_1/disk0
 PASS=0 FAIL=0
 ok()   { echo "PASS: $*"; PASS=$((PASS+1)); }
 bad()  { echo "FAIL: $*"; FAIL=$((FAIL+1)); }
+LOG=/tmp/probe.log
 waitlog() { # pattern seconds
-  i=0; while ! grep -q "$1" /tmp/probe.log; do i=$((i+1)); [ $i -gt $(($2*10)) ] && return 1; sleep 0.1; done; return 0; }
+  i=0; while ! grep -q "$1" $LOG; do i=$((i+1)); [ $i -gt $(($2*10)) ] && return 1; sleep 0.1; done; return 0; }
+start_probe() {
+  /share/lib/ld-linux-x86-64.so.2 --library-path /share/lib /share/swift-tcmu-probe > $LOG 2>&1 &
+  PROBE=$!
+}
+readback() { # what
+  echo 3 > /proc/sys/vm/drop_caches
+  dd if=/dev/sda of=/tmp/back bs=64k skip=3 count=16 2>/dev/null
+  cmp /tmp/pat /tmp/back && ok "$1: data read back byte-identical" || bad "$1: read-back differs"
+}
 
-/share/lib/ld-linux-x86-64.so.2 --library-path /share/lib /share/swift-tcmu-probe > /tmp/probe.log 2>&1 &
-PROBE=$!
+start_probe
 waitlog "probe: started" 20 && ok "handler started (netlink family joined)" || { bad "handler did not start"; cat /tmp/probe.log; exit 1; }
 
 echo "== (1) ADDED"
@@ -80,15 +92,60 @@ if [ -b /dev/sda ]; then
 fi
 if echo 1000 > $DEV/attrib/dev_size 2>/dev/null; then bad "bad dev_size accepted"; else ok "bad dev_size refused by the handler's reply"; fi
 
+echo "== RECONFIG emulate_write_cache"
+if [ -b /dev/sda ]; then
+  echo "sd cache_type before: $(cat /sys/class/scsi_disk/*/cache_type)"
+  if echo 1 > $DEV/attrib/emulate_write_cache; then ok "emulate_write_cache=1 acknowledged"; else bad "emulate_write_cache write failed"; fi
+  echo 1 > /sys/block/sda/device/rescan; sleep 0.5
+  case "$(cat /sys/class/scsi_disk/*/cache_type)" in "write back") ok "sd sees write back cache (WCE from the handler)";; *) bad "sd cache_type: $(cat /sys/class/scsi_disk/*/cache_type)";; esac
+fi
+
+echo "== second device"
+DEV2=$CFG/core/user_2/disk1
+mkdir -p $DEV2
+echo -n "dev_size=$((4*1024*1024))" > $DEV2/control
+echo -n "dev_config=swifttarget/file:/tmp/disk1.img" > $DEV2/control
+echo 1 > $DEV2/enable && ok "second device enabled" || bad "second device enable failed"
+waitlog "disk1 capacity=4194304 cfg=file:/tmp/disk1.img" 10 && ok "handler serves two devices" || bad "second device not served"
+
+echo "== handler restart (kill -9 during reads)"
+if [ -b /dev/sda ]; then
+  echo 3 > /proc/sys/vm/drop_caches
+  ( i=0; while [ $i -lt 6 ]; do dd if=/dev/sda of=/dev/null bs=64k 2>/dev/null || exit 1; echo 3 > /proc/sys/vm/drop_caches; i=$((i+1)); done ) &
+  READER=$!
+  sleep 0.3
+  kill -9 $PROBE; wait $PROBE 2>/dev/null
+  ok "handler killed with reads in flight"
+  mv $LOG /tmp/probe-first.log
+  start_probe
+  waitlog "uio0 disk0 capacity=16777216" 20 && ok "restarted handler serves uio0 again" || bad "restarted handler did not pick up uio0"
+  waitlog "disk1 capacity=4194304" 5 && ok "restarted handler serves the second device again" || bad "second device lost on restart"
+  if wait $READER; then ok "reads running across the restart completed"; else bad "reads across the restart failed"; fi
+  readback "after restart"
+
+  echo "== external action/reset_ring"
+  echo 1 > $DEV/action/reset_ring && ok "reset_ring written" || bad "reset_ring failed"
+  readback "after reset_ring"
+
+  echo "== RECONFIG dev_config"
+  if echo -n "swifttarget/sparse:/tmp/disk0b.img" > $DEV/attrib/dev_config; then ok "dev_config acknowledged"; else bad "dev_config write failed"; fi
+  waitlog "cfg=sparse:/tmp/disk0b.img" 10 && ok "handler switched to /tmp/disk0b.img" || bad "handler did not switch backstore"
+  echo 3 > /proc/sys/vm/drop_caches
+  dd if=/dev/sda of=/tmp/back bs=64k skip=3 count=16 2>/dev/null
+  cmp -s /tmp/pat /tmp/back && bad "old data still served after dev_config" || ok "new (empty) image served after dev_config"
+fi
+
 echo "== (1) REMOVED"
 rm -f $CFG/loopback/$NAA/tpgt_1/lun/lun_0/tcmu_port
 rmdir $CFG/loopback/$NAA/tpgt_1/lun/lun_0 2>/dev/null; rmdir $CFG/loopback/$NAA/tpgt_1 2>/dev/null; rmdir $CFG/loopback/$NAA 2>/dev/null
 rmdir $DEV && ok "backstore removed" || bad "rmdir backstore failed"
-waitlog "devices: \[\]" 10 && ok "handler closed uio0 on REMOVED" || bad "handler still serves uio0"
+rmdir $DEV2 && ok "second backstore removed" || bad "rmdir second backstore failed"
+waitlog "devices: \[\]" 10 && ok "handler closed both devices on REMOVED" || bad "handler still serves a device"
 
 kill $PROBE; wait $PROBE
 grep -q "probe: stopped" /tmp/probe.log && ok "handler stopped cleanly" || bad "handler did not stop cleanly"
-echo "== handler log"; cat /tmp/probe.log
+echo "== handler log (first run)"; cat /tmp/probe-first.log 2>/dev/null
+echo "== handler log"; cat $LOG
 echo "RESULT: $PASS passed, $FAIL failed"
 [ $FAIL = 0 ]
 GUEST
