@@ -8,7 +8,10 @@
 #      byte-identical (and found in the backing image), capacity change seen after a SCSI rescan,
 #      emulate_write_cache reconfig seen by sd, a second device served at the same time,
 #      kill -9 of the handler during reads and a restart that picks the device (and the pending
-#      commands) up, an external action/reset_ring, attrib/dev_config switching the backing image.
+#      commands) up, an external action/reset_ring, attrib/dev_config switching the backing image;
+#  (3) the handler's own LIO configfs export (ConfigfsPlan): a user_10 backstore and an iSCSI target
+#      with an ACL and CHAP, logged into with the kernel initiator (open-iscsi), data round trip,
+#      a wrong CHAP password refused, and the export removed again when the handler stops.
 # Usage: scripts/tcmu-vm-test.sh [-c debug|release] [-k]   (-k: keep the share dir)
 # Needs: apt-get install --no-install-recommends qemu-system-x86. Exit status 0 = every check passed.
 set -eu
@@ -40,7 +43,7 @@ LOG=/tmp/probe.log
 waitlog() { # pattern seconds
   i=0; while ! grep -q "$1" $LOG; do i=$((i+1)); [ $i -gt $(($2*10)) ] && return 1; sleep 0.1; done; return 0; }
 start_probe() {
-  /share/lib/ld-linux-x86-64.so.2 --library-path /share/lib /share/swift-tcmu-probe > $LOG 2>&1 &
+  /share/lib/ld-linux-x86-64.so.2 --library-path /share/lib /share/swift-tcmu-probe "$@" > $LOG 2>&1 &
   PROBE=$!
 }
 readback() { # what
@@ -143,11 +146,55 @@ rmdir $DEV2 && ok "second backstore removed" || bad "rmdir second backstore fail
 waitlog "devices: \[\]" 10 && ok "handler closed both devices on REMOVED" || bad "handler still serves a device"
 
 kill $PROBE; wait $PROBE
-grep -q "probe: stopped" /tmp/probe.log && ok "handler stopped cleanly" || bad "handler did not stop cleanly"
+grep -q "probe: stopped" $LOG && ok "handler stopped cleanly" || bad "handler did not stop cleanly"
 echo "== handler log (first run)"; cat /tmp/probe-first.log 2>/dev/null
-echo "== handler log"; cat $LOG
+echo "== handler log (restarted)"; cat $LOG
+
+echo "== (3) iSCSI export through the handler's configfs plan (ACL + CHAP)"
+IQN=iqn.2025-01.org.swifttarget:tcmu
+INIT=iqn.2025-01.org.swifttarget:guest
+mkdir -p /etc/iscsi /run/lock/iscsi /var/lib/iscsi /etc/iscsi/nodes /etc/iscsi/send_targets
+echo "InitiatorName=$INIT" > /etc/iscsi/initiatorname.iscsi
+LOG=/tmp/probe3.log
+start_probe --backstore disk2,16777216,sparse:/tmp/disk2.img --iscsi $IQN --portal 127.0.0.1:3260 --acl $INIT --chap user1:secretpass12
+waitlog "probe: exported" 20 && ok "export applied" || bad "export not applied"
+waitlog "disk2 capacity=16777216" 10 && ok "handler serves the exported backstore" || bad "exported backstore not served"
+[ "$(cat $CFG/iscsi/$IQN/tpgt_1/enable)" = 1 ] && [ -d $CFG/iscsi/$IQN/tpgt_1/acls/$INIT/lun_0 ] && ok "TPG enabled with ACL and mapped LUN" || bad "TPG/ACL missing"
+if command -v iscsiadm >/dev/null; then
+  iscsid -f > /tmp/iscsid.log 2>&1 &
+  sleep 1
+  iscsiadm -m discovery -t sendtargets -p 127.0.0.1:3260 | grep -q $IQN && ok "discovery lists the target" || bad "discovery"
+  node() { iscsiadm -m node -T $IQN -p 127.0.0.1:3260 "$@"; }
+  node -o update -n node.session.auth.authmethod -v CHAP
+  node -o update -n node.session.auth.username -v user1
+  node -o update -n node.session.auth.password -v wrongpassword1
+  if node --login >/dev/null 2>&1; then bad "login with a wrong CHAP password succeeded"; node --logout >/dev/null 2>&1; else ok "wrong CHAP password refused"; fi
+  node -o update -n node.session.auth.password -v secretpass12
+  node --login && ok "CHAP login" || bad "CHAP login failed"
+  SD=""; i=0
+  while [ -z "$SD" ] && [ $i -lt 100 ]; do
+    for b in /sys/block/sd*; do [ -e "$b" ] && grep -q SwiftTarget $b/device/model 2>/dev/null && SD=${b##*/}; done
+    sleep 0.1; i=$((i+1)); done
+  if [ -n "$SD" ]; then
+    ok "iSCSI disk /dev/$SD: $(cat /sys/block/$SD/size) sectors"
+    dd if=/tmp/pat of=/dev/$SD bs=64k seek=5 conv=fsync 2>/dev/null
+    echo 3 > /proc/sys/vm/drop_caches
+    dd if=/dev/$SD of=/tmp/back bs=64k skip=5 count=16 2>/dev/null
+    cmp /tmp/pat /tmp/back && ok "iSCSI: 1 MiB written and read back byte-identical" || bad "iSCSI read-back differs"
+    dd if=/tmp/disk2.img of=/tmp/img bs=64k skip=5 count=16 2>/dev/null
+    cmp /tmp/pat /tmp/img && ok "iSCSI: the data is in the backing image" || bad "iSCSI: backing image differs"
+  else
+    bad "no iSCSI disk appeared"
+  fi
+  node --logout >/dev/null 2>&1
+else
+  bad "iscsiadm missing (lio-vm -i)"
+fi
+kill $PROBE; wait $PROBE
+grep -q "probe: export removed" $LOG && [ ! -d $CFG/iscsi/$IQN ] && [ ! -d $CFG/core/user_10 ] && ok "export removed on stop" || bad "export left behind: $(ls $CFG/iscsi $CFG/core)"
+echo "== handler log (export)"; cat $LOG
 echo "RESULT: $PASS passed, $FAIL failed"
 [ $FAIL = 0 ]
 GUEST
 chmod +x "$SHARE/run.sh"
-"$VM" -s "$SHARE" -p 0 -t 300 sh /share/run.sh
+"$VM" -i -s "$SHARE" -p 0 -t 300 sh /share/run.sh
