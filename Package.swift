@@ -32,7 +32,8 @@ let package = Package(
             dependencies: [
                 "CTCMU", "SCSIEngine", "Backstores",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         // The configuration model shared by the daemon, the CLI, the API and the web console.
         .target(name: "TargetConfig"),

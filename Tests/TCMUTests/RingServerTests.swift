@@ -201,6 +201,30 @@ import Glibc
         }
     }
 
+    @Test func externalResetIsDetectedFromTheTail() throws {
+        let sim = KernelRingSimulator()
+        let store = UnlockedMemoryStore(byteCount: 1 << 20, slowBelow: 65536, slowMicroseconds: 100_000)
+        let server = try RingServer(name: "t", ring: sim.handlerRing(), signalFD: sim.handlerFD,
+                                    executor: makeEngineExecutor(store: store))
+        defer { server.stop() }
+        _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 0)
+        sim.kick()
+        _ = collect(sim, count: 1)
+        _ = sim.submit(cdb: CDBs.read10(lba: 0, blocks: 1), length: 512, isRead: true, tag: 1)
+        sim.kick()
+        usleep(20_000)
+        // An admin writes action/reset_ring behind the handler's back.
+        #expect(sim.resetRing() == [1])
+        _ = sim.submit(cdb: CDBs.read10(lba: 100, blocks: 1), length: 512, isRead: true, tag: 2)
+        sim.kick()
+        let done = collect(sim, count: 1)
+        #expect(done.map(\.tag) == [2])
+        usleep(150_000) // the old command finishes meanwhile and must not be written anywhere
+        sim.retire { c in Issue.record("unexpected completion \(c.tag)") }
+        #expect(!sim.broken)
+        #expect(server.statistics.resets == 1)
+    }
+
     @Test func resetRingDropsInFlightCommandsAndServesAfterwards() throws {
         let sim = KernelRingSimulator()
         let store = UnlockedMemoryStore(byteCount: 1 << 20, slowBelow: 65536, slowMicroseconds: 100_000)
