@@ -201,6 +201,33 @@ import Glibc
         }
     }
 
+    @Test func quiesceWaitsForRunningCommandsAndHoldsNewOnes() throws {
+        let sim = KernelRingSimulator()
+        let store = UnlockedMemoryStore(byteCount: 1 << 20, slowBelow: 65536, slowMicroseconds: 100_000)
+        let server = try RingServer(name: "t", ring: sim.handlerRing(), signalFD: sim.handlerFD,
+                                    executor: makeEngineExecutor(store: store))
+        defer { server.stop() }
+        _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 0)
+        sim.kick()
+        _ = collect(sim, count: 1)
+        _ = sim.submit(cdb: CDBs.read10(lba: 0, blocks: 1), length: 512, isRead: true, tag: 1)
+        sim.kick()
+        usleep(20_000)
+        var seenInside = -1
+        server.quiesce {
+            // The slow command has finished; one queued now waits on the ring.
+            var done: [Int] = []
+            sim.retire { done.append($0.tag) }
+            seenInside = done.count
+            _ = sim.submit(cdb: CDBs.read10(lba: 200, blocks: 1), length: 512, isRead: true, tag: 2)
+            sim.kick()
+            usleep(50_000)
+            sim.retire { _ in seenInside += 10 }
+        }
+        #expect(seenInside == 1, "inside: the running command had completed, the new one had not run")
+        #expect(collect(sim, count: 1).map(\.tag) == [2], "resumed afterwards without another kick")
+    }
+
     @Test func externalResetIsDetectedFromTheTail() throws {
         let sim = KernelRingSimulator()
         let store = UnlockedMemoryStore(byteCount: 1 << 20, slowBelow: 65536, slowMicroseconds: 100_000)

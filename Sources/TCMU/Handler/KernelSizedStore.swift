@@ -70,7 +70,8 @@ public final class KernelSizedStore: BlockStore {
         state.withLock { $0.capacity = bytes }
     }
 
-    /// Serves another backstore (RECONFIG dev_config); the old one is closed.
+    /// Serves another backstore (RECONFIG dev_config); the old one is closed, so the caller
+    /// makes sure no command is using it (`RingServer.quiesce`).
     public func replace(spec: BackstoreSpec) throws {
         let capacity = state.withLock { $0.capacity }
         var spec = spec

@@ -84,7 +84,7 @@ public final class TCMUDevice: Sendable {
 
     /// `dev_size`: resize, then CAPACITY DATA HAS CHANGED for the initiators.
     public func setDeviceSize(_ bytes: UInt64) throws {
-        try store.resize(to: bytes)
+        try server.quiesce { try store.resize(to: bytes) }
         target.capacityChanged(lun: 0)
     }
 
@@ -94,7 +94,9 @@ public final class TCMUDevice: Sendable {
         var name = self.name
         let parsed = UIODeviceName(parsing: "\(TCMUProtocol.uioNamePrefix)/\(name.hbaID)/\(name.device)/\(config)")
         let cfgstring = parsed?.cfgstring ?? config
-        try store.replace(spec: TCMUConfigString.backstoreSpec(cfgstring))
+        let spec = try TCMUConfigString.backstoreSpec(cfgstring)
+        // No command may be inside the old store when it is closed.
+        try server.quiesce { try store.replace(spec: spec) }
         name.cfgstring = cfgstring
         nameState.withLock { $0 = name }
     }

@@ -39,6 +39,8 @@ public final class RingServer: Sendable {
         var running = 0
         /// A malformed entry was seen; nothing more is read until a reset.
         var broken = false
+        /// `quiesce` is running: entries stay on the ring (the kernel keeps queueing).
+        var paused = false
     }
     let state: Mutex<State>
     private let thread = Mutex<JoinableThread?>(nil)
@@ -114,6 +116,19 @@ public final class RingServer: Sendable {
         waitForWorkers()
     }
 
+    /// Runs `body` while no command executes: stops reading the ring (new commands wait
+    /// there, no BUSY for the initiators), waits for running ones, runs `body`, resumes.
+    /// For swapping or resizing the store under the engine.
+    public func quiesce<T>(_ body: () throws -> T) rethrows -> T {
+        state.withLock { $0.paused = true }
+        waitForWorkers()
+        defer {
+            state.withLock { $0.paused = false }
+            processRing() // what arrived meanwhile; its kicks were consumed while paused
+        }
+        return try body()
+    }
+
     // MARK: - Reader
 
     private func readerLoop() {
@@ -140,7 +155,7 @@ public final class RingServer: Sendable {
                 resynchronize(&s, reason: "cmd_tail moved (ring reset by the kernel)")
             }
             var commands: [RingCommand] = []
-            if !s.broken {
+            if !s.broken && !s.paused {
                 readEntries(&s, into: &commands)
             }
             s.running += commands.count
