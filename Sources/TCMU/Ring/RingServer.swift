@@ -272,16 +272,40 @@ public final class RingServer: Sendable {
         return IOVectors(buffer(first), more: segments.count > 1 ? segments.dropFirst().map(buffer) : [])
     }
 
+    /// Finished commands not yet written into the ring, with their generation.
+    private let finished = Mutex<[(id: UInt16, response: RingResponse, generation: UInt64)]>([])
+    /// Completions announced but not yet covered by a drain of `finished`.
+    private let completionRequests = Atomic<Int>(0)
+
+    /// Workers hand their result over and leave; one of them at a time (whoever finds no
+    /// drain under way) writes every waiting result into the ring under the state lock.
+    /// Keeps eight workers from queueing on the lock the reader needs too.
     private func complete(_ id: UInt16, _ response: RingResponse, generation: UInt64) {
-        let retired = state.withLock { s -> Bool in
-            s.running -= 1
-            guard s.generation == generation else { return false } // the reset answered it
-            s.inFlight.remove(id)
-            if s.aborted.remove(id) != nil { abortedCount.store(s.aborted.count, ordering: .releasing) }
-            s.queue.finish(id, response)
-            return apply(s.queue.drain())
+        finished.withLock { $0.append((id, response, generation)) }
+        guard completionRequests.add(1, ordering: .acquiringAndReleasing).oldValue == 0 else { return }
+        var covered = 1
+        while true {
+            let batch = finished.withLock { f -> [(id: UInt16, response: RingResponse, generation: UInt64)] in
+                defer { f.removeAll(keepingCapacity: true) }
+                return f
+            }
+            if !batch.isEmpty {
+                let retired = state.withLock { s -> Bool in
+                    for c in batch {
+                        s.running -= 1
+                        guard s.generation == c.generation else { continue } // the reset answered it
+                        s.inFlight.remove(c.id)
+                        if s.aborted.remove(c.id) != nil { abortedCount.store(s.aborted.count, ordering: .releasing) }
+                        s.queue.finish(c.id, c.response)
+                    }
+                    return apply(s.queue.drain())
+                }
+                if retired { kick() }
+            }
+            let left = completionRequests.subtract(covered, ordering: .acquiringAndReleasing).newValue
+            if left == 0 { return }
+            covered = left
         }
-        if retired { kick() }
     }
 
     /// Writes responses into their slots and publishes the tail after each slot, so a
