@@ -91,6 +91,7 @@ public final class RingServer: Sendable {
     }
 
     /// Stops reading, waits for running commands to complete into the ring, returns.
+    /// Must be called: the reader and worker threads keep the server alive until then.
     public func stop() {
         guard let t = thread.withLock({ t -> JoinableThread? in defer { t = nil }; return t }) else { return }
         _ = ctcmu_eventfd_signal(stopFD)
@@ -98,11 +99,6 @@ public final class RingServer: Sendable {
         waitForWorkers()
         workers.shutdown()
         _ = ctcmu_close(stopFD)
-    }
-
-    deinit {
-        // `stop()` is the normal path; this only covers an owner that forgot it.
-        if thread.withLock({ $0 }) != nil { _ = ctcmu_eventfd_signal(stopFD) }
     }
 
     /// Resets the ring through configfs: block the device, let the kernel complete every
