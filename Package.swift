@@ -34,7 +34,8 @@ let package = Package(
             dependencies: [
                 "CTCMU", "SCSIEngine", "Backstores",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         // The configuration model shared by the daemon, the CLI, the API and the web console.
         .target(name: "TargetConfig"),
@@ -103,7 +104,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BackstoresTests", dependencies: ["Backstores"]),
-        .testTarget(name: "TCMUTests", dependencies: ["TCMU", "CTCMU", "SCSIEngine", "Backstores"]),
+        .testTarget(name: "TCMUTests", dependencies: ["TCMU", "CTCMU", "SCSIEngine", "Backstores"], exclude: ["Probe"]),
+        // Runs TCMUHandler against a real kernel (scripts/tcmu-vm-test.sh); not shipped.
+        .executableTarget(
+            name: "swift-tcmu-probe",
+            dependencies: ["TCMU", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TCMUTests/Probe"
+        ),
         .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
         .testTarget(
             name: "TargetRuntimeTests",

@@ -1,0 +1,139 @@
+import Backstores
+import Logging
+import SCSIEngine
+import Synchronization
+
+/// One TCMU device being served: its mapping, its store with the kernel's geometry, a
+/// SCSI target with the store at LUN 0 (the kernel owns the fabric and REPORT LUNS/PR),
+/// and the ring server.
+public final class TCMUDevice: Sendable {
+    public let uio: String
+    private let nameState: Mutex<UIODeviceName>
+    public let store: KernelSizedStore
+    public let configfs: ConfigfsDevice
+    let target: SCSITarget
+    let nexus: NexusID
+    let server: RingServer
+    let mapping: UIOMapping
+    let logger: Logger
+
+    public var name: UIODeviceName { nameState.withLock { $0 } }
+
+    public enum ReconfigureError: Error, Sendable, Equatable {
+        case writeCacheRejected(status: UInt8)
+    }
+
+    /// Opens the backstore the cfgstring names and starts serving the ring.
+    public init(uio: String, name: UIODeviceName, mapping: UIOMapping, configfs: ConfigfsDevice,
+                workerThreads: Int, resetRing: Bool, logger: Logger) throws {
+        let spec = try TCMUConfigString.backstoreSpec(name.cfgstring)
+        let ring = try MappedRing(base: mapping.base, size: mapping.size)
+        let store = try KernelSizedStore(spec: spec, deviceSize: configfs.deviceSize, blockSize: configfs.blockSize)
+        let target = SCSITarget(name: "tcmu:\(name.hbaID)/\(name.device)")
+        do {
+            try target.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(
+                serialNumber: configfs.unitSerial ?? name.device,
+                uniqueID: Self.stableID(name.device),
+                writeCacheEnabled: configfs.writeCacheEnabled ?? false))
+        } catch {
+            store.close()
+            throw error
+        }
+        if resetRing {
+            try? configfs.setBlocked(true)
+            try? configfs.resetRing()
+            try? configfs.setBlocked(false)
+        }
+        let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", isid: 0, targetName: target.name))
+        let server: RingServer
+        do {
+            server = try RingServer(name: uio, ring: ring, signalFD: mapping.fd, workerThreads: workerThreads,
+                                    executor: { cdb, out, into in
+                                        target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple,
+                                                       dataOut: out, dataIn: into)
+                                    }, logger: logger)
+        } catch {
+            store.close()
+            throw error
+        }
+        self.uio = uio
+        self.nameState = Mutex(name)
+        self.store = store
+        self.configfs = configfs
+        self.target = target
+        self.nexus = nexus
+        self.server = server
+        self.mapping = mapping
+        self.logger = logger
+    }
+
+    /// Stops the ring (running commands complete first), closes the store, unmaps.
+    public func close() {
+        server.stop()
+        store.close()
+        mapping.release()
+    }
+
+    public var statistics: RingServer.Statistics { server.statistics }
+    public var capacity: UInt64 { store.byteCount }
+
+    /// Resets the ring through configfs (see `RingServer.resetRing`).
+    public func resetRing() throws { try server.resetRing(using: configfs) }
+
+    // MARK: - RECONFIG_DEVICE
+
+    /// `dev_size`: resize, then CAPACITY DATA HAS CHANGED for the initiators.
+    public func setDeviceSize(_ bytes: UInt64) throws {
+        try server.quiesce { try store.resize(to: bytes) }
+        target.capacityChanged(lun: 0)
+    }
+
+    /// `dev_config`: serve the backstore a new cfgstring names.
+    public func setDeviceConfig(_ config: String) throws {
+        // The attribute carries "<subtype>/<cfgstring>".
+        var name = self.name
+        let parsed = UIODeviceName(parsing: "\(TCMUProtocol.uioNamePrefix)/\(name.hbaID)/\(name.device)/\(config)")
+        let cfgstring = parsed?.cfgstring ?? config
+        let spec = try TCMUConfigString.backstoreSpec(cfgstring)
+        // No command may be inside the old store when it is closed.
+        try server.quiesce { try store.replace(spec: spec) }
+        name.cfgstring = cfgstring
+        nameState.withLock { $0 = name }
+    }
+
+    /// `emulate_write_cache`: flips WCE in the caching mode page through the engine
+    /// (MODE SENSE(10) + MODE SELECT(10)), as an initiator would.
+    public func setWriteCache(_ enabled: Bool) throws {
+        var sense10: [UInt8] = [0x5A, 0x08, 0x08, 0, 0, 0, 0, 0, 64, 0]
+        var data = [UInt8](repeating: 0, count: 64)
+        let got = data.withUnsafeMutableBytes { buf in
+            sense10.withUnsafeBytes { cdb in
+                target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple,
+                               dataOut: .empty, dataIn: IOVectors(buf))
+            }
+        }
+        guard got.status == .good, got.dataInCount >= 8 + 20 else {
+            throw ReconfigureError.writeCacheRejected(status: got.status.rawValue)
+        }
+        var page = Array(data[8 ..< 8 + Int(data[9]) + 2])
+        page[0] &= 0x3F // PS is reserved in MODE SELECT
+        if enabled { page[2] |= 0x04 } else { page[2] &= ~0x04 }
+        var parameters = [UInt8](repeating: 0, count: 8) + page
+        let length = parameters.count
+        sense10 = [0x55, 0x10, 0, 0, 0, 0, 0, UInt8(length >> 8), UInt8(length & 0xFF), 0]
+        let set = parameters.withUnsafeMutableBytes { buf in
+            sense10.withUnsafeBytes { cdb in
+                target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple,
+                               dataOut: IOVectors(buf), dataIn: .empty)
+            }
+        }
+        guard set.status == .good else { throw ReconfigureError.writeCacheRejected(status: set.status.rawValue) }
+    }
+
+    /// FNV-1a of the device name: a stable NAA identifier across restarts.
+    static func stableID(_ text: String) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return h
+    }
+}
