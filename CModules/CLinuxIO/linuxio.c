@@ -5,6 +5,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 
 int clinuxio_blk_getsize64(int fd, uint64_t *bytes) {
     return ioctl(fd, BLKGETSIZE64, bytes) == 0 ? 0 : -errno;
@@ -51,4 +52,10 @@ int clinuxio_open(const char *path, int flags, int mode) {
 
 int clinuxio_o_direct_flag(void) {
     return O_DIRECT;
+}
+
+long clinuxio_pread_nowait(int fd, void *buffer, unsigned long length, uint64_t offset) {
+    struct iovec iov = { buffer, length };
+    ssize_t n = preadv2(fd, &iov, 1, (off_t)offset, RWF_NOWAIT);
+    return n >= 0 ? (long)n : -errno;
 }

@@ -22,6 +22,10 @@ public protocol BlockStore: AnyObject, Sendable {
 
     /// Reads exactly `buffer.count` bytes at `offset` (holes read as zeros).
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError)
+    /// Reads exactly `buffer.count` bytes at `offset` only if the page cache already holds them
+    /// (preadv2 RWF_NOWAIT), so an event loop may call it. Returns false when the read would
+    /// block or failed; the caller then does a normal `read` on an I/O thread.
+    func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool
     /// Writes all of `buffer` at `offset`; when `durable` is true the data is on stable
     /// storage before the call returns (FUA / write-through).
     func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError)
@@ -38,6 +42,11 @@ public protocol BlockStore: AnyObject, Sendable {
     func refreshSize() throws(BackstoreError) -> UInt64
     /// Releases the file descriptor. Further calls fail with EBADF.
     func close()
+}
+
+extension BlockStore {
+    /// Stores without a page cache fast path always defer to `read`.
+    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool { false }
 }
 
 public enum BackstoreKind: String, Sendable, CaseIterable, Codable {

@@ -28,6 +28,10 @@ public final class FileStore: BlockStore {
     public var supportsDiscard: Bool { false }
     public var isReadOnly: Bool { core.readOnly }
 
+    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        core.readWithoutBlocking(into: buffer, at: offset)
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
         try core.read(into: buffer, at: offset)
     }

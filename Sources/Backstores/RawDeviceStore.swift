@@ -38,6 +38,10 @@ public final class RawDeviceStore: BlockStore {
     /// True when the device was opened O_DIRECT.
     public var isDirectIO: Bool { core.direct != nil }
 
+    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        core.readWithoutBlocking(into: buffer, at: offset)
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
         try core.read(into: buffer, at: offset)
     }

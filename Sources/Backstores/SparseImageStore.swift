@@ -26,6 +26,10 @@ public final class SparseImageStore: BlockStore {
     public var supportsDiscard: Bool { !punchUnsupported.load(ordering: .relaxed) }
     public var isReadOnly: Bool { core.readOnly }
 
+    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        core.readWithoutBlocking(into: buffer, at: offset)
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
         try core.read(into: buffer, at: offset)
     }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CLinuxIO
 import Synchronization
 
 // MARK: - Positional I/O loops
@@ -127,6 +128,29 @@ final class StoreCore: Sendable {
             return preadFully(fd, base, buffer.count, at: offset)
         }
         if rc != 0 { throw error(.read, rc) }
+    }
+
+    /// Cached-only read (RWF_NOWAIT). Direct I/O bypasses the cache, so it never qualifies.
+    func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        guard direct == nil, let base = buffer.baseAddress, buffer.count > 0,
+              offset.addingReportingOverflow(UInt64(buffer.count)).overflow == false,
+              offset + UInt64(buffer.count) <= byteCount else { return false }
+        let done: Bool? = try? main.withFD(.read, path: path) { fd in
+            var done = 0
+            while done < buffer.count {
+                let n = clinuxio_pread_nowait(fd, base + done, UInt(buffer.count - done), offset + UInt64(done))
+                if n > 0 {
+                    done += n
+                } else if n == 0 {
+                    memset(base + done, 0, buffer.count - done)  // past EOF: zeros, as `read` gives
+                    return true
+                } else if n != -Int(EINTR) {
+                    return false  // EAGAIN (not cached), EOPNOTSUPP (old kernel/FS), or an error
+                }
+            }
+            return true
+        }
+        return done ?? false
     }
 
     private func bouncedRead(_ fd: Int32, _ base: UnsafeMutableRawPointer, _ count: Int, at offset: UInt64, alignment: Int) throws(BackstoreError) -> Int32 {

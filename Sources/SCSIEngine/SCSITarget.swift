@@ -150,8 +150,20 @@ public final class SCSITarget: Sendable {
         let unit = state.withLock { $0.units[lun] }
         let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
         if cdb.isEmpty { return SCSIError.invalidOpcode.result }
-        if let unit { return unit.execute(ctx) }
+        if let unit { return unit.execute(ctx)! }
         return executeWithoutUnit(ctx)
+    }
+
+    /// The event-loop fast path: runs a READ whose data the page cache already holds, without
+    /// blocking. Returns nil when the command is not a read or would block; the caller then runs
+    /// `execute` on an I/O thread. A unit attention or reservation conflict is answered here.
+    public func executeWithoutBlocking(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
+                                       attribute: TaskAttribute, dataIn: IOVectors) -> SCSICommandResult? {
+        guard let opcode = cdb.first, LogicalUnit.mayRunWithoutBlocking(opcode),
+              let unit = state.withLock({ $0.units[lun] }) else { return nil }
+        var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: .empty, dataIn: dataIn, target: self)
+        ctx.nonBlocking = true
+        return unit.execute(ctx)
     }
 
     /// A LUN with nothing behind it (SPC-4 4.6.4 / SAM-5 5.9.5).

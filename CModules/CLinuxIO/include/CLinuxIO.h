@@ -25,4 +25,8 @@ int clinuxio_open(const char *path, int flags, int mode);
 /// The O_DIRECT flag value (a _GNU_SOURCE macro).
 int clinuxio_o_direct_flag(void);
 
+/// Reads only what the page cache holds: preadv2(RWF_NOWAIT). Returns bytes read, or -errno
+/// (-EAGAIN when the data is not cached and a read would block).
+long clinuxio_pread_nowait(int fd, void *buffer, unsigned long length, uint64_t offset);
+
 #endif

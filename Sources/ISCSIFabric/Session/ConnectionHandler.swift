@@ -408,7 +408,31 @@ final class ConnectionHandler: ChannelInboundHandler {
             for r2t in r2ts { sendR2T(r2t, task: task) }
             return
         }
+        if isRead && !isWrite && edtl > 0 && pdu.additionalHeaders.readableBytes == 0,
+           let (result, data) = readFromPageCache(task, device: device, nexus: nexus) {
+            sendStatus(for: task, result: result, dataIn: data)
+            return
+        }
         execute(task)
+    }
+
+    /// A read whose data is already in the page cache is answered right here: no hop to an I/O
+    /// thread and back (preadv2 RWF_NOWAIT never blocks the event loop). Otherwise nil.
+    private func readFromPageCache(_ task: SCSITask, device: SCSITarget, nexus: NexusID) -> (SCSICommandResult, ByteBuffer)? {
+        guard let context else { return nil }
+        let length = task.expectedLength
+        var buffer = context.channel.allocator.buffer(capacity: length)
+        var result: SCSICommandResult?
+        task.command.header.withUnsafeReadableBytes { header in
+            let cdb = UnsafeRawBufferPointer(rebasing: header[32..<48])
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { space in
+                result = device.executeWithoutBlocking(cdb: cdb, lun: task.lun, nexus: nexus, attribute: task.attribute,
+                                                       dataIn: IOVectors(UnsafeMutableRawBufferPointer(rebasing: space[0..<length])))
+                return min(result?.dataInCount ?? 0, length)
+            }
+        }
+        guard let result else { return nil }
+        return (result, buffer)
     }
 
     private func handleDataOut(_ pdu: PDU) {

@@ -18,6 +18,8 @@ struct CommandContext {
     let dataOut: IOVectors
     let dataIn: IOVectors
     unowned let target: SCSITarget
+    /// Set for the event-loop fast path: reads may only come from the page cache.
+    var nonBlocking = false
 
     /// Looked up only by the few commands that need names (VPD 0x83, PR), not per I/O.
     var identity: ITNexus {
@@ -53,8 +55,15 @@ final class LogicalUnit: Sendable {
     var blockCount: UInt64 { store.byteCount / UInt64(store.logicalBlockSize) }
     var isThin: Bool { store.isThinProvisioned }
 
+    /// Commands the non-blocking path may run: the reads, whose data may sit in the page cache.
+    static func mayRunWithoutBlocking(_ opcode: UInt8) -> Bool {
+        opcode == Opcode.read10 || opcode == Opcode.read16 || opcode == Opcode.read12 || opcode == Opcode.read6
+    }
+
     /// Reads a single CDB, checks unit attentions and reservations, and runs the command.
-    func execute(_ ctx: CommandContext) -> SCSICommandResult {
+    /// Returns nil only when `ctx.nonBlocking` and the data is not cached (nothing has changed then:
+    /// unit attentions and reservations were checked, not consumed, on that path).
+    func execute(_ ctx: CommandContext) -> SCSICommandResult? {
         let op = ctx.cdb[0]
         let info = CommandInfo.lookup(op, ctx.cdb)
         do throws(SCSIError) {
@@ -80,6 +89,7 @@ final class LogicalUnit: Sendable {
             if control & 0x04 != 0 { throw SCSIError.invalidCDB(byte: info.length - 1, bit: 2) }
             return try dispatch(op, ctx, snapshot)
         } catch {
+            if ctx.nonBlocking && error == .wouldBlock { return nil }
             return error.result
         }
     }

@@ -58,6 +58,12 @@ extension LogicalUnit {
         // Less room than data: move what fits, the fabric reports the residual.
         let n = min(bytes, ctx.dataIn.count)
         let base = r.lba * UInt64(bs)
+        if ctx.nonBlocking {
+            try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(SCSIError) in
+                if !store.readWithoutBlocking(into: seg, at: base + UInt64(off)) { throw SCSIError.wouldBlock }
+            }
+            return SCSICommandResult(status: .good, dataInCount: n, transferLength: bytes)
+        }
         do {
             try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(BackstoreError) in
                 try store.read(into: seg, at: base + UInt64(off))

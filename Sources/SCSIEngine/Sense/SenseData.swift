@@ -31,6 +31,14 @@ struct SCSIError: Error, Equatable, Sendable {
 
     static func illegal(_ asc: ASC) -> SCSIError { SCSIError(key: SenseKey.illegalRequest, asc: asc) }
 
+    /// Not an answer: a non-blocking attempt found the data outside the page cache; the
+    /// command is run again on an I/O thread. Never leaves the engine.
+    static let wouldBlock: SCSIError = {
+        var e = SCSIError(key: 0, asc: .noAdditionalSense)
+        e.status = .busy
+        return e
+    }()
+
     /// INVALID FIELD IN CDB pointing at `byte` (and `bit` when the field is narrower than a byte).
     static func invalidCDB(byte: Int, bit: Int? = nil) -> SCSIError {
         SCSIError(key: SenseKey.illegalRequest, asc: .invalidFieldInCDB,
