@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and the tests need, when they are missing.
 set -euo pipefail
 need=()
-for p in libnl-3-dev libnl-genl-3-dev linux-libc-dev libiscsi-bin qemu-utils qemu-block-extra; do
+for p in libnl-3-dev libnl-genl-3-dev linux-libc-dev libiscsi-bin qemu-utils qemu-block-extra qemu-system-x86; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test: unit tests per module (incl. a real loop device when root), then libiscsi's
 # iscsi-test-cu conformance suite against the daemon on a file, a sparse image, a loop
-# device, over CHAP, and with two URLs (MultipathIO). Installs missing Debian packages.
+# device, over CHAP, and with two URLs (MultipathIO); then the TCMU handler: the randomized
+# ring test at 1,000,000 commands and the real-kernel test in the LIO VM. Installs missing
+# Debian packages.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -15,4 +17,7 @@ scripts/conformance.sh sparse sparse || status=1
 if [ "$(id -u)" = 0 ]; then scripts/conformance.sh loop loop || status=1; else echo "conformance[loop]: needs root for losetup"; status=1; fi
 scripts/conformance.sh chap file --chap || status=1
 scripts/conformance.sh multipath file --multipath || status=1
+scripts/tcmu-random-test.sh 1000000 > /tmp/tcmu-random.log 2>&1 && echo "tcmu random ring test: 1,000,000 commands passed" \
+  || { echo "tcmu random ring test FAILED"; tail -30 /tmp/tcmu-random.log; status=1; }
+if scripts/tcmu-vm-test.sh > /tmp/tcmu-vm.log 2>&1; then grep RESULT /tmp/tcmu-vm.log; else echo "TCMU real-kernel test FAILED"; tail -40 /tmp/tcmu-vm.log; status=1; fi
 exit $status
