@@ -12,7 +12,7 @@ import Synchronization
 /// `supportsDiscard` is false; `discard` still makes the range read as zeros, using
 /// fallocate(ZERO_RANGE|KEEP_SIZE) where the file system has it and writing zeros
 /// otherwise. Every range reports as mapped.
-public final class FileStore: BlockStore {
+public final class FileStore: CoreBackedStore {
     let core: StoreCore
     private let zeroRangeUnsupported = Atomic<Bool>(false)
 
@@ -21,28 +21,9 @@ public final class FileStore: BlockStore {
     }
 
     public var kind: BackstoreKind { .file }
-    public var path: String { core.path }
-    public var byteCount: UInt64 { core.byteCount }
     public var logicalBlockSize: Int { 512 }
     public var isThinProvisioned: Bool { false }
     public var supportsDiscard: Bool { false }
-    public var isReadOnly: Bool { core.readOnly }
-
-    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
-        core.readWithoutBlocking(into: buffer, at: offset)
-    }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
-        try core.read(into: buffer, at: offset)
-    }
-
-    public func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
-        try core.write(from: buffer, at: offset, durable: durable)
-    }
-
-    public func flush() throws(BackstoreError) {
-        try core.flush()
-    }
 
     public func discard(offset: UInt64, length: UInt64) throws(BackstoreError) {
         if core.readOnly { throw core.error(.discard, EROFS) }
@@ -72,10 +53,6 @@ public final class FileStore: BlockStore {
         let size = try regularFileSize(core)
         core.setByteCount(size)
         return size
-    }
-
-    public func close() {
-        core.close()
     }
 }
 

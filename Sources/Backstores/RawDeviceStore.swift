@@ -18,7 +18,7 @@ import Synchronization
 /// `supportsDiscard` turns false and discard zeroes instead (BLKZEROOUT, else
 /// writes). Note: whether a *discarded* range reads back as zeros is up to the device
 /// (loop devices and most NVMe/SCSI thin devices do; some SSDs don't).
-public final class RawDeviceStore: BlockStore {
+public final class RawDeviceStore: CoreBackedStore {
     let core: StoreCore
     public let logicalBlockSize: Int
     private let discardUnsupported: Atomic<Bool>
@@ -30,29 +30,10 @@ public final class RawDeviceStore: BlockStore {
     }
 
     public var kind: BackstoreKind { .raw }
-    public var path: String { core.path }
-    public var byteCount: UInt64 { core.byteCount }
     public var isThinProvisioned: Bool { false }
     public var supportsDiscard: Bool { !discardUnsupported.load(ordering: .relaxed) }
-    public var isReadOnly: Bool { core.readOnly }
     /// True when the device was opened O_DIRECT.
     public var isDirectIO: Bool { core.direct != nil }
-
-    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
-        core.readWithoutBlocking(into: buffer, at: offset)
-    }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
-        try core.read(into: buffer, at: offset)
-    }
-
-    public func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
-        try core.write(from: buffer, at: offset, durable: durable)
-    }
-
-    public func flush() throws(BackstoreError) {
-        try core.flush()
-    }
 
     public func discard(offset: UInt64, length: UInt64) throws(BackstoreError) {
         if core.readOnly { throw core.error(.discard, EROFS) }
@@ -96,10 +77,6 @@ public final class RawDeviceStore: BlockStore {
         let size = try blockDeviceSize(core.main, path: core.path)
         core.setByteCount(size)
         return size
-    }
-
-    public func close() {
-        core.close()
     }
 }
 

@@ -10,7 +10,7 @@ import Synchronization
 /// as zeros, `discard` punches holes (fallocate PUNCH_HOLE|KEEP_SIZE over the exact
 /// range; the file system zeroes partial blocks at the edges). On a file system that
 /// cannot punch holes, discard writes zeros and `supportsDiscard` turns false.
-public final class SparseImageStore: BlockStore {
+public final class SparseImageStore: CoreBackedStore {
     let core: StoreCore
     private let punchUnsupported = Atomic<Bool>(false)
 
@@ -19,28 +19,9 @@ public final class SparseImageStore: BlockStore {
     }
 
     public var kind: BackstoreKind { .sparse }
-    public var path: String { core.path }
-    public var byteCount: UInt64 { core.byteCount }
     public var logicalBlockSize: Int { 512 }
     public var isThinProvisioned: Bool { true }
     public var supportsDiscard: Bool { !punchUnsupported.load(ordering: .relaxed) }
-    public var isReadOnly: Bool { core.readOnly }
-
-    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
-        core.readWithoutBlocking(into: buffer, at: offset)
-    }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
-        try core.read(into: buffer, at: offset)
-    }
-
-    public func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
-        try core.write(from: buffer, at: offset, durable: durable)
-    }
-
-    public func flush() throws(BackstoreError) {
-        try core.flush()
-    }
 
     public func discard(offset: UInt64, length: UInt64) throws(BackstoreError) {
         if core.readOnly { throw core.error(.discard, EROFS) }
@@ -94,10 +75,6 @@ public final class SparseImageStore: BlockStore {
         let size = try regularFileSize(core)
         core.setByteCount(size)
         return size
-    }
-
-    public func close() {
-        core.close()
     }
 }
 
