@@ -150,7 +150,15 @@ public final class SCSITarget: Sendable {
         let unit = state.withLock { $0.units[lun] }
         let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
         if cdb.isEmpty { return SCSIError.invalidOpcode.result }
-        if let unit { return unit.execute(ctx) }
+        if let unit {
+            let start = ContinuousClock.now
+            let result = unit.execute(ctx)
+            let elapsed = ContinuousClock.now - start
+            let (seconds, attoseconds) = elapsed.components
+            unit.statistics.record(opcode: cdb[0], result: result,
+                                   nanoseconds: UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000)))
+            return result
+        }
         return executeWithoutUnit(ctx)
     }
 
@@ -242,6 +250,16 @@ public final class SCSITarget: Sendable {
     func abortTasks(lun: UInt64, nexuses: [NexusID]) {
         guard !nexuses.isEmpty, let handler = abortHandler.withLock({ $0 }) else { return }
         handler(lun, nexuses)
+    }
+
+    /// The counters of a LU (nil when there is no such LUN).
+    public func statistics(lun: UInt64) -> LUNStatisticsRecorder? {
+        unit(lun)?.statistics
+    }
+
+    /// The store behind a LU.
+    public func store(lun: UInt64) -> (any BlockStore)? {
+        unit(lun)?.store
     }
 
     /// Signals that the store's capacity changed (after `refreshSize`): CAPACITY DATA HAS CHANGED.
