@@ -77,7 +77,6 @@ struct InstallService: ParsableCommand {
         return """
             [Unit]
             Description=SwiftTarget iSCSI target daemon
-            Documentation=man:swift-targetd(8)
             After=network-online.target local-fs.target
             Wants=network-online.target
 

@@ -167,6 +167,8 @@ public actor TargetService: AdminBackend {
         }
         do {
             return try openBackstore(BackstoreSpec(kind: kind, path: lun.path, size: size, readOnly: lun.readOnly))
+        } catch let e as BackstoreOpenError where e.reason == .notFound && lun.backstore != .raw && !lun.readOnly {
+            throw TargetServiceError("target \(target) LUN \(lun.id): \(lun.path) does not exist; set the LUN's \"size\" to create it")
         } catch {
             throw TargetServiceError("target \(target) LUN \(lun.id): \(error)")
         }
