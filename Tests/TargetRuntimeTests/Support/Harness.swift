@@ -135,3 +135,33 @@ extension TestInitiator {
         return (last + 1) * bs
     }
 }
+
+extension TestInitiator {
+    /// SendTargets=All in a discovery session: target name → addresses.
+    func sendTargets() throws -> [String: [String]] {
+        var header = [UInt8](repeating: 0, count: 48)
+        header[0] = 0x04
+        header[1] = 0x80
+        let tag = nextTag()
+        Self.put(tag, &header, at: 16)
+        Self.put(0xFFFF_FFFF, &header, at: 20)
+        Self.put(cmdSN, &header, at: 24)
+        cmdSN &+= 1
+        Self.put(expStatSN, &header, at: 28)
+        try send(header: header, data: Self.text([("SendTargets", "All")]))
+        var result: [String: [String]] = [:]
+        var current: String?
+        while true {
+            let r = try receive()
+            guard r.opcode == 0x24 else { continue }
+            for pair in r.data.split(separator: 0) {
+                let s = String(decoding: pair, as: UTF8.self)
+                guard let eq = s.firstIndex(of: "=") else { continue }
+                let key = String(s[..<eq]), value = String(s[s.index(after: eq)...])
+                if key == "TargetName" { current = value; result[value] = [] }
+                if key == "TargetAddress", let c = current { result[c, default: []].append(value) }
+            }
+            if r.flags & 0x80 != 0 { return result }
+        }
+    }
+}
