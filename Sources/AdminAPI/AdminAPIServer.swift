@@ -81,6 +81,9 @@ public struct AdminAPIServer: Sendable {
         let path = socketPath
         let group = self.group
         let logger = self.logger
+        // Hummingbird's own logger: its cancellation noise at shutdown is not an error for us.
+        var quiet = logger
+        quiet.logLevel = .critical
         let router = Router(context: BasicRequestContext.self)
         APIRoutes(backend: backend).register(on: router)
         let app = Application(
@@ -94,7 +97,7 @@ public struct AdminAPIServer: Sendable {
                 logger.info("API listening", metadata: ["socket": "\(path)"])
                 onReady()
             },
-            logger: logger)
+            logger: quiet)
         defer { unlink(path) }
         try await app.run()
     }

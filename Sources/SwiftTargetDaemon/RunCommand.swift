@@ -83,8 +83,23 @@ struct RunCommand: AsyncParsableCommand {
             await service.shutdown()
             throw DaemonError("\(error)")
         }
+        // Wait until the API accepts connections (or failed to start) before announcing readiness.
+        let (events, continuation) = AsyncStream<String?>.makeStream()
         let apiTask = Task {
-            do { try await api.run() } catch { logger.error("API server stopped: \(error)") }
+            do {
+                try await api.run(onReady: { continuation.yield(nil) })
+            } catch {
+                logger.error("API server stopped: \(error)")
+                continuation.yield("\(error)")
+            }
+            continuation.finish()
+        }
+        for await event in events {
+            if let failure = event {
+                await service.shutdown()
+                throw DaemonError("cannot serve the API on \(apiSocket): \(failure)")
+            }
+            break
         }
         let cfg = await service.configuration()
         var urls = ""

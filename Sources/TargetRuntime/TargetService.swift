@@ -57,6 +57,21 @@ public actor TargetService: AdminBackend {
     /// Per-LUN counters that outlive target restarts ("target|lun").
     private var recorders: [String: LUNStatisticsRecorder] = [:]
     private var started = false
+    /// Changes run one at a time (the actor is re-entered while a change awaits logouts).
+    private var changing = false
+    private var waitingChanges: [CheckedContinuation<Void, Never>] = []
+
+    private func beginChange() async {
+        if changing {
+            await withCheckedContinuation { waitingChanges.append($0) }
+        } else {
+            changing = true
+        }
+    }
+
+    private func endChange() {
+        if waitingChanges.isEmpty { changing = false } else { waitingChanges.removeFirst().resume() }
+    }
 
     /// Loads (and validates) the configuration. Throws `ConfigIOError` or `ConfigError`.
     public init(store: ConfigStore, options: TargetServiceOptions = TargetServiceOptions()) throws {
@@ -292,6 +307,12 @@ public actor TargetService: AdminBackend {
     public func configuration() async -> Config { config }
 
     public func update(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
+        await beginChange()
+        defer { endChange() }
+        return try await applyChange(change)
+    }
+
+    private func applyChange(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
         var new = config
         do {
             try change(&new)
@@ -517,6 +538,8 @@ public actor TargetService: AdminBackend {
     }
 
     public func control(_ action: ServiceAction, target: String?) async throws {
+        await beginChange()
+        defer { endChange() }
         let names: [String]
         if let target {
             guard let t = config.target(named: target) else { throw AdminError(.notFound, "no target named \(target)") }
