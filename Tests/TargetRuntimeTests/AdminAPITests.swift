@@ -6,6 +6,7 @@ import TargetConfig
 import Testing
 @testable import TargetRuntime
 
+extension RuntimeTests {
 @Suite(.serialized) struct AdminAPITests {
     @Test func roundTripsOverTheUnixSocket() async throws {
         let h = try await Harness()
@@ -126,4 +127,5 @@ import Testing
         #expect(AdminError.Kind.failed.exitCode == 1)
         #expect(AdminError.Kind.notFound.httpStatus == 404)
     }
+}
 }

@@ -25,6 +25,7 @@ func ctl(_ arguments: [String], socket: String, stdin: String? = nil) throws -> 
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+extension RuntimeTests {
 @Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: ctlPath), "swift-targetctl not built"))
 struct CtlProcessTests {
     @Test func exitCodes() async throws {
@@ -55,4 +56,5 @@ struct CtlProcessTests {
         #expect(try ctl(["show-settings", "--target", targetA], socket: s).output.contains("CRC32C,None"))
         #expect(try ctl(["stats", "--json"], socket: s).status == 0)
     }
+}
 }

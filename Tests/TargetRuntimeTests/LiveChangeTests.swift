@@ -4,6 +4,7 @@ import TargetConfig
 import Testing
 @testable import TargetRuntime
 
+extension RuntimeTests {
 @Suite(.serialized) struct LiveChangeTests {
     @Test func serverAddressesHideATargetFromDiscoveryAndLogin() async throws {
         let h = try await Harness()
@@ -67,6 +68,7 @@ import Testing
         #expect(try b.read10() == 0)  // sessions on a closed listener stay
     }
 }
+}
 
 extension TestInitiator {
     func receiveStatus(_ tag: UInt32) throws -> UInt8 {
@@ -75,4 +77,38 @@ extension TestInitiator {
             if r.u32(16) == tag && (r.opcode == 0x21 || (r.opcode == 0x25 && r.flags & 0x01 != 0)) { return r.header[3] }
         }
     }
+}
+
+extension RuntimeTests {
+@Suite(.serialized) struct PerTargetSettingsTests {
+    @Test func xmitCapAndNOPTimeoutsPerTarget() async throws {
+        let h = try await Harness { config, _ in
+            config.targets[0].connection = ConnectionSettings(maxXmitDataSegmentLength: 4096)
+            config.targets[1].timeouts = TimeoutSettings(nopInInterval: 1, nopInTimeout: 1)
+        }
+        defer { Task { await h.stop() } }
+        let (a, _) = try h.login(targetA)
+        _ = try a.runGood([0x00, 0, 0, 0, 0, 0])
+        let tag = try a.command(cdb: [0x28, 0, 0, 0, 0, 0, 0, 0, 32, 0], read: 16384)
+        var segments: [Int] = []
+        while true {
+            let r = try a.receive()
+            guard r.u32(16) == tag else { continue }
+            if r.opcode == 0x25 { segments.append(r.data.count) }
+            if r.opcode == 0x21 || (r.opcode == 0x25 && r.flags & 0x01 != 0) { break }
+        }
+        #expect(segments == [4096, 4096, 4096, 4096])
+        #expect(await h.service.sessions().first?.negotiated["MaxXmitDataSegmentLength"] == "4096")
+
+        // B pings every second and drops a connection that does not answer; A never pings.
+        let (b, _) = try h.login(targetB, isid: 9)
+        let deadline = Date().addingTimeInterval(6)
+        while await h.service.securityCounters().nopTimeouts == 0 && Date() < deadline {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(await h.service.securityCounters().nopTimeouts == 1)
+        #expect(throws: (any Error).self) { while true { _ = try b.receive() } }
+        #expect(try a.read10() == 0)
+    }
+}
 }

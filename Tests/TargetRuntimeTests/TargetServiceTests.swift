@@ -4,6 +4,7 @@ import TargetConfig
 import Testing
 @testable import TargetRuntime
 
+extension RuntimeTests {
 @Suite(.serialized) struct TargetServiceTests {
     @Test func servesTheConfigurationAndAddsALUNLiveWithoutDisturbingOtherTargets() async throws {
         let h = try await Harness()
@@ -127,4 +128,5 @@ import Testing
         }
         #expect(try h.login("iqn.2026-11.org.example:c", isid: 8).status == 0)
     }
+}
 }

@@ -165,3 +165,7 @@ extension TestInitiator {
         }
     }
 }
+
+/// Every runtime test runs one after another: images are flock'ed, and a child process spawned
+/// by one test (swift-targetctl) would otherwise inherit another test's image descriptors.
+@Suite(.serialized) struct RuntimeTests {}
