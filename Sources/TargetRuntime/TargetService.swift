@@ -426,6 +426,12 @@ public actor TargetService: AdminBackend {
             for (p, address) in listening where !wanted.contains(p) {
                 await server.stopListening(address)
                 listening.removeValue(forKey: p)
+                // Sessions that came in through the removed portal are logged out.
+                let host = IPAddress(p.address)
+                for session in registry.sessions where session.localPort == p.port
+                    && (p.isWildcard || IPAddress(session.localAddress) == host) {
+                    registry.requestLogout(tsih: session.tsih, grace: options.logoutGrace)
+                }
             }
             for p in new.portals where listening[p] == nil && started {
                 do { try await listen(p) } catch { outcomes["portals||-1"] = "failed: \(error)" }

@@ -65,7 +65,9 @@ extension RuntimeTests {
         #expect(try other.login(target: targetA).header[36] == 0)
         _ = try await h.service.update { $0.portals = [Portal(address: "127.0.0.1", port: second)] }
         #expect(throws: (any Error).self) { _ = try TestInitiator(port: h.port) }
-        #expect(try b.read10() == 0)  // sessions on a closed listener stay
+        // Sessions that came in through the removed portal are asked to log out, then closed.
+        #expect(throws: (any Error).self) { while true { _ = try b.receive() } }
+        #expect(try other.read10() == 0)
     }
 }
 }

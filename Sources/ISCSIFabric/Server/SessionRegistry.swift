@@ -27,6 +27,8 @@ public struct SessionSummary: Sendable {
     public var parameters: NegotiatedParameters
     /// Server-side address the connection arrived on.
     public var localAddress: String = "?"
+    /// Server-side port the connection arrived on.
+    public var localPort: Int = 0
     /// Seconds since 1970 when the session reached full feature phase.
     public var connectedSince: Double = 0
     public var authenticatedUser: String? { parameters.authenticatedUser }
@@ -66,7 +68,7 @@ public final class SessionRegistry: Sendable {
     /// `maxSessions` > 0 refuses (returns nil) a new normal session once the target has that
     /// many (a reinstatement replaces one and is always admitted).
     func register(_ parameters: NegotiatedParameters, remoteAddress: String, channel: any Channel,
-                  nexus: NexusID?, localAddress: String = "?", maxSessions: Int = 0,
+                  nexus: NexusID?, localAddress: String = "?", localPort: Int = 0, maxSessions: Int = 0,
                   inFlight: InFlightCounter = InFlightCounter()) -> (tsih: UInt16, replaced: (any Channel)?)? {
         let key = Key(initiatorName: parameters.initiatorName, isid: parameters.isid, targetName: parameters.targetName)
         return state.withLockedValue { state -> (tsih: UInt16, replaced: (any Channel)?)? in
@@ -86,7 +88,7 @@ public final class SessionRegistry: Sendable {
             state.nextTSIH = tsih &+ 1
             let summary = SessionSummary(tsih: tsih, initiatorName: parameters.initiatorName, isid: parameters.isid,
                                          targetName: parameters.targetName, remoteAddress: remoteAddress,
-                                         parameters: parameters, localAddress: localAddress,
+                                         parameters: parameters, localAddress: localAddress, localPort: localPort,
                                          connectedSince: wallClockSeconds(), inFlight: inFlight)
             state.entries[tsih] = Entry(key: key, summary: summary, channel: channel, nexus: nexus)
             return (tsih, replaced)

@@ -284,6 +284,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         guard let (tsih, replaced) = environment.sessions.register(
             parameters, remoteAddress: remoteAddress, channel: channel, nexus: nil, localAddress: localAddress,
+            localPort: channel.localAddress?.port ?? 0,
             maxSessions: maxSessions, inFlight: inFlight)
         else { return .outOfResources }
         if let device {
