@@ -174,7 +174,7 @@ public actor TargetService: AdminBackend {
             if stat(lun.path, &st) == 0 {
                 // An existing image smaller than the configured size is grown (sparse for both).
                 if UInt64(st.st_size) < wanted && !lun.readOnly {
-                    try grow(path: lun.path, to: wanted, target: target, lun: lun.id)
+                    try grow(path: lun.path, to: wanted, target: target, lun: lun.id, allocate: lun.backstore == .file)
                 }
             } else {
                 size = wanted
@@ -189,12 +189,23 @@ public actor TargetService: AdminBackend {
         }
     }
 
-    private func grow(path: String, to size: UInt64, target: String, lun: Int) throws {
+    /// Grows an image file: `file` images get the new range allocated (posix_fallocate, else
+    /// ftruncate where the file system cannot preallocate), `sparse` ones are extended.
+    private func grow(path: String, to size: UInt64, target: String, lun: Int, allocate: Bool = false) throws {
         let fd = Foundation.open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw TargetServiceError("target \(target) LUN \(lun): cannot open \(path) to grow it: \(String(cString: strerror(errno)))")
         }
         defer { Foundation.close(fd) }
+        if allocate {
+            var st = stat()
+            let old = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
+            let rc = posix_fallocate(fd, off_t(old), off_t(size - min(old, size)))
+            if rc == 0 { _ = fsync(fd); return }
+            if rc != EOPNOTSUPP && rc != ENOSYS && rc != EINVAL {
+                throw TargetServiceError("target \(target) LUN \(lun): cannot allocate \(size) bytes for \(path): \(String(cString: strerror(rc)))")
+            }
+        }
         guard ftruncate(fd, off_t(size)) == 0 else {
             throw TargetServiceError("target \(target) LUN \(lun): cannot grow \(path) to \(size) bytes: \(String(cString: strerror(errno)))")
         }
@@ -485,7 +496,7 @@ public actor TargetService: AdminBackend {
         if lun.backstore != .raw {
             if size < s.byteCount { return "not applied: shrinking a LUN is refused (current size \(s.byteCount) bytes)" }
             if size > s.byteCount {
-                do { try grow(path: lun.path, to: size, target: target, lun: lun.id) } catch { return "failed: \(error)" }
+                do { try grow(path: lun.path, to: size, target: target, lun: lun.id, allocate: lun.backstore == .file) } catch { return "failed: \(error)" }
             }
         }
         do { try s.refreshSize() } catch { return "failed: \(error)" }

@@ -110,6 +110,12 @@ extension RuntimeTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: h.directory.path + "/a0.img")
         #expect((attributes[.size] as? NSNumber)?.uint64Value == 16 << 20)
         #expect(await h.service.targetStatuses().first { $0.name == targetA }?.lunSizes[0] == 16 << 20)
+        // A fully allocated image stays allocated when it grows.
+        _ = try await h.service.update { $0.targets[1].luns[0].size = 8 << 20 }
+        var st = stat()
+        #expect(stat(h.directory.path + "/b0.img", &st) == 0)
+        #expect(st.st_size == 8 << 20)
+        #expect(Int(st.st_blocks) * 512 >= 8 << 20)
     }
 
     @Test func removingATargetLogsOutOnlyItsSessions() async throws {
