@@ -117,6 +117,9 @@ public struct LogicalUnitConfiguration: Sendable {
     public var readOnly: Bool
     /// Initial WCE bit of the caching mode page; false = write-through (durable before GOOD).
     public var writeCacheEnabled: Bool
+    /// Where the LU counts its commands; nil: the LU makes its own. Passing one keeps the
+    /// counters across a LU being re-added (target restart).
+    public var statistics: LUNStatisticsRecorder? = nil
 
     public init(serialNumber: String, uniqueID: UInt64, vendor: String = "SWIFTTGT",
                 product: String = "SwiftTarget LU", revision: String = "0001",

@@ -150,7 +150,7 @@ public final class SCSITarget: Sendable {
         let unit = state.withLock { $0.units[lun] }
         let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
         if cdb.isEmpty { return SCSIError.invalidOpcode.result }
-        if let unit { return unit.execute(ctx)! }
+        if let unit { return recorded(unit, opcode: cdb[0]) { unit.execute(ctx)! } }
         return executeWithoutUnit(ctx)
     }
 
@@ -163,7 +163,26 @@ public final class SCSITarget: Sendable {
               let unit = state.withLock({ $0.units[lun] }) else { return nil }
         var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: .empty, dataIn: dataIn, target: self)
         ctx.nonBlocking = true
-        return unit.execute(ctx)
+        let start = ContinuousClock.now
+        guard let result = unit.execute(ctx) else { return nil }  // deferred: counted when it runs
+        record(unit, opcode: opcode, result: result, since: start)
+        return result
+    }
+
+    /// Runs a command and counts it in the LU's statistics (a few relaxed atomic adds).
+    @inline(__always)
+    private func recorded(_ unit: LogicalUnit, opcode: UInt8, _ body: () -> SCSICommandResult) -> SCSICommandResult {
+        let start = ContinuousClock.now
+        let result = body()
+        record(unit, opcode: opcode, result: result, since: start)
+        return result
+    }
+
+    @inline(__always)
+    private func record(_ unit: LogicalUnit, opcode: UInt8, result: SCSICommandResult, since start: ContinuousClock.Instant) {
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        unit.statistics.record(opcode: opcode, result: result,
+                               nanoseconds: UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000)))
     }
 
     /// A LUN with nothing behind it (SPC-4 4.6.4 / SAM-5 5.9.5).
@@ -254,6 +273,16 @@ public final class SCSITarget: Sendable {
     func abortTasks(lun: UInt64, nexuses: [NexusID]) {
         guard !nexuses.isEmpty, let handler = abortHandler.withLock({ $0 }) else { return }
         handler(lun, nexuses)
+    }
+
+    /// The counters of a LU (nil when there is no such LUN).
+    public func statistics(lun: UInt64) -> LUNStatisticsRecorder? {
+        unit(lun)?.statistics
+    }
+
+    /// The store behind a LU.
+    public func store(lun: UInt64) -> (any BlockStore)? {
+        unit(lun)?.store
     }
 
     /// Signals that the store's capacity changed (after `refreshSize`): CAPACITY DATA HAS CHANGED.

@@ -38,6 +38,9 @@ public struct TargetLoginSettings: Sendable, Equatable {
     public var headerDigests: [String] = ["None", "CRC32C"]
     public var dataDigests: [String] = ["None", "CRC32C"]
     public var targetPortalGroupTag: UInt16 = 1
+    /// Cap on the data segments the target sends (our MaxXmitDataSegmentLength setting): the
+    /// initiator's declared MaxRecvDataSegmentLength is lowered to this. nil: no cap.
+    public var maxXmitDataSegmentLength: UInt32? = nil
 
     public init() {}
 }
@@ -63,6 +66,17 @@ public struct TargetAccess: Sendable {
         self.portals = portals
         self.isAllowed = isAllowed
     }
+
+    /// Sessions allowed at once on this target; 0 = unlimited. A login over the limit is
+    /// refused with 0x0302 (out of resources).
+    public var maxSessions: Int = 0
+    /// NOP-In ping interval and answer timeout for this target's sessions, in seconds
+    /// (nil: the server's default; interval 0: no pings).
+    public var nopInIntervalSeconds: Int? = nil
+    public var nopInTimeoutSeconds: Int? = nil
+    /// Whether the target is reachable (login, SendTargets) through a connection whose local
+    /// address is the argument. A target not exposed there is "not found".
+    public var isExposed: @Sendable (_ localAddress: String) -> Bool = { _ in true }
 }
 
 /// Everything the login phase may ask about the targets behind a portal.

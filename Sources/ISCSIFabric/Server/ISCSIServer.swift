@@ -51,6 +51,16 @@ public final class ISCSIServer: Sendable {
         return channel.localAddress!
     }
 
+    /// Stops one listener (a portal removed from the configuration); sessions stay.
+    public func stopListening(_ address: SocketAddress) async {
+        let matching = listeners.withLockedValue { channels -> [any Channel] in
+            let found = channels.filter { $0.localAddress == address }
+            channels.removeAll { $0.localAddress == address }
+            return found
+        }
+        for channel in matching { try? await channel.close() }
+    }
+
     /// Stops accepting, asks every session to log out, waits up to `grace` for them to go,
     /// then closes what is left. In-flight commands complete on the I/O pool first.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {

@@ -35,6 +35,37 @@ public final class TargetCatalog: Sendable {
         state.withLockedValue { $0.targets = targets }
     }
 
+    /// Replaces the targets and the discovery settings at once (a configuration change).
+    public func replaceAll(targets: [ServedTarget], discoveryAuthentication: AuthenticationPolicy,
+                           discoverySettings: TargetLoginSettings) {
+        state.withLockedValue {
+            $0 = Snapshot(targets: targets, discoveryAuthentication: discoveryAuthentication,
+                          discoverySettings: discoverySettings)
+        }
+    }
+
+    /// What a connection arriving on `localAddress` sees: only targets exposed there, and
+    /// wildcard portals (0.0.0.0 / [::]) advertised as the local address itself.
+    public func directory(forLocalAddress localAddress: String) -> TargetDirectory {
+        var directory = self.directory
+        let local = localAddress.contains(":") ? "[\(localAddress)]" : localAddress
+        directory.targets = directory.targets.filter { $0.isExposed(localAddress) }.map { access in
+            var access = access
+            access.portals = access.portals.map { portal in
+                for wildcard in ["0.0.0.0:", "[::]:"] where portal.hasPrefix(wildcard) {
+                    return local + ":" + portal.dropFirst(wildcard.count)
+                }
+                return portal
+            }
+            return access
+        }
+        return directory
+    }
+
+    public func access(named name: String) -> TargetAccess? {
+        state.withLockedValue { $0.targets.first { $0.access.name == name }?.access }
+    }
+
     /// What the login state machine sees.
     public var directory: TargetDirectory {
         state.withLockedValue { snapshot in

@@ -2,6 +2,21 @@ import Logging
 import NIOCore
 import NIOPosix
 import SCSIEngine
+import Synchronization
+
+/// Security events the fabric counts (for metrics): CHAP failures, ACL denials, NOP timeouts.
+public final class FabricSecurityCounters: Sendable {
+    private let chap = Atomic<UInt64>(0)
+    private let acl = Atomic<UInt64>(0)
+    private let nop = Atomic<UInt64>(0)
+    public init() {}
+    public var chapFailures: UInt64 { chap.load(ordering: .relaxed) }
+    public var aclDenials: UInt64 { acl.load(ordering: .relaxed) }
+    public var nopTimeouts: UInt64 { nop.load(ordering: .relaxed) }
+    func countCHAPFailure() { chap.add(1, ordering: .relaxed) }
+    func countACLDenial() { acl.add(1, ordering: .relaxed) }
+    func countNOPTimeout() { nop.add(1, ordering: .relaxed) }
+}
 
 /// What every connection shares: the targets, the session table, the I/O workers.
 public struct ConnectionEnvironment: Sendable {
@@ -18,6 +33,7 @@ public struct ConnectionEnvironment: Sendable {
     public var loginTimeout: TimeAmount = .seconds(15)
     /// Commands an initiator may have queued (CmdSN window).
     public var commandWindowDepth: UInt32 = 128
+    public var securityCounters = FabricSecurityCounters()
 
     public init(catalog: TargetCatalog, sessions: SessionRegistry, ioPool: IOWorkerPool, logger: Logger) {
         self.catalog = catalog
@@ -57,6 +73,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var phase: Phase
     private var context: ChannelHandlerContext?
     private var remoteAddress = "?"
+    private var localAddress = "?"
+    private var nopInterval: TimeAmount?
+    private var nopTimeout: TimeAmount = .seconds(30)
+    private let inFlight = InFlightCounter()
 
     // Session state (full feature phase).
     private var parameters = NegotiatedParameters()
@@ -97,8 +117,12 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         remoteAddress = context.remoteAddress?.ipAddress ?? "?"
+        localAddress = context.localAddress?.ipAddress ?? "?"
         logger[metadataKey: "peer"] = "\(remoteAddress)"
-        phase = .login(LoginStateMachine(directory: environment.catalog.directory, remoteAddress: remoteAddress,
+        nopInterval = environment.nopInInterval
+        nopTimeout = environment.nopInTimeout
+        phase = .login(LoginStateMachine(directory: environment.catalog.directory(forLocalAddress: localAddress),
+                                         remoteAddress: remoteAddress,
                                          targetPortalGroupTag: environment.targetPortalGroupTag))
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         loginTimer = context.eventLoop.scheduleTask(in: environment.loginTimeout) {
@@ -211,14 +235,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .fail(let response):
             logger.notice("login refused", metadata: ["initiator": "\(parametersHint(request))",
                                                       "status": "\(response.statusClass)/\(response.statusDetail)"])
+            if response.statusClass == 0x02 && response.statusDetail == 0x01 { environment.securityCounters.countCHAPFailure() }
+            if response.statusClass == 0x02 && response.statusDetail == 0x02 { environment.securityCounters.countACLDenial() }
             sendLoginResponse(response, maxCmdSN: request.cmdSN)
             flushIfNeeded()
             context?.close(promise: nil)
         case .complete(var response, let negotiated):
-            guard let context, establishSession(negotiated, channel: context.channel) else {
+            let refusal = context.map { establishSession(negotiated, channel: $0.channel) } ?? .targetError
+            if let refusal {
+                // 03/00: the target went away mid-login; 03/02: its session limit is reached.
+                logger.notice("login refused", metadata: ["status": "\(refusal)"])
                 response.transit = false
-                response.statusClass = 0x03  // target error: the target went away mid-login
-                response.statusDetail = 0x00
+                response.statusClass = refusal.statusClass
+                response.statusDetail = refusal.statusDetail
                 sendLoginResponse(response, maxCmdSN: request.cmdSN)
                 flushIfNeeded()
                 self.context?.close(promise: nil)
@@ -243,17 +272,37 @@ final class ConnectionHandler: ChannelInboundHandler {
         "isid 0x" + String(request.isid, radix: 16)
     }
 
-    private func establishSession(_ negotiated: NegotiatedParameters, channel: any Channel) -> Bool {
+    /// Nil when the session is established, else the login status to refuse it with.
+    private func establishSession(_ negotiated: NegotiatedParameters, channel: any Channel) -> LoginStatus? {
         parameters = negotiated
+        var maxSessions = 0
+        var device: SCSITarget?
         if negotiated.sessionType == .normal {
-            guard let device = environment.catalog.device(named: negotiated.targetName) else { return false }
+            guard let found = environment.catalog.device(named: negotiated.targetName),
+                  let access = environment.catalog.access(named: negotiated.targetName),
+                  access.isExposed(localAddress) else { return .targetError }
+            device = found
+            maxSessions = access.maxSessions
+            if let cap = access.settings.maxXmitDataSegmentLength, cap > 0 {
+                parameters.maxXmitDataSegmentLength = min(parameters.maxXmitDataSegmentLength, cap)
+            }
+            if let interval = access.nopInIntervalSeconds {
+                nopInterval = interval > 0 ? .seconds(Int64(interval)) : nil
+            }
+            if let timeout = access.nopInTimeoutSeconds, timeout > 0 { nopTimeout = .seconds(Int64(timeout)) }
+        }
+        guard let (tsih, replaced) = environment.sessions.register(
+            parameters, remoteAddress: remoteAddress, channel: channel, nexus: nil, localAddress: localAddress,
+            localPort: channel.localAddress?.port ?? 0,
+            maxSessions: maxSessions, inFlight: inFlight)
+        else { return .outOfResources }
+        if let device {
             self.device = device
             nexus = device.openNexus(ITNexus(initiatorName: negotiated.initiatorName, isid: negotiated.isid,
                                              targetName: negotiated.targetName,
                                              targetPortalGroupTag: environment.targetPortalGroupTag))
+            environment.sessions.setNexus(nexus, tsih: tsih)
         }
-        let (tsih, replaced) = environment.sessions.register(negotiated, remoteAddress: remoteAddress, channel: channel,
-                                                             nexus: nexus)
         self.tsih = tsih
         registered = true
         if let replaced {
@@ -268,7 +317,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             "type": "\(negotiated.sessionType)", "target": "\(negotiated.targetName)",
             "headerDigest": "\(negotiated.headerDigest)", "dataDigest": "\(negotiated.dataDigest)",
         ])
-        return true
+        return nil
     }
 
     private func sendLoginResponse(_ response: LoginResponse, maxCmdSN: UInt32) {
@@ -516,6 +565,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         task.state = .executing
         tasks[task.initiatorTaskTag] = task
         window.commandStarted()
+        inFlight.increment()
         let itt = task.initiatorTaskTag
         let command = task.command
         let writeBuffer = task.writeBuffer
@@ -550,6 +600,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func commandFinished(_ itt: UInt32, _ outcome: CommandExecution.Outcome) {
         window.commandFinished()
+        inFlight.decrement()
         guard let task = tasks.removeValue(forKey: itt), !task.aborted, case .fullFeature = phase else { return }
         sendStatus(for: task, result: outcome.result, dataIn: outcome.dataIn)
     }
@@ -714,7 +765,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             payload = pending.remaining
         } else {
             let answer = sendTargetsResponse(request: Array(pdu.data.readableBytesView),
-                                             directory: environment.catalog.directory,
+                                             directory: environment.catalog.directory(forLocalAddress: localAddress),
                                              initiatorName: parameters.initiatorName, remoteAddress: remoteAddress,
                                              sessionTarget: parameters.sessionType == .normal ? parameters.targetName : nil)
             payload = context.channel.allocator.buffer(capacity: answer.count)
@@ -784,9 +835,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func startPings() {
-        guard let context, let interval = environment.nopInInterval else { return }
+        guard let context, let interval = nopInterval else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timeout = environment.nopInTimeout
+        let timeout = nopTimeout
         pingTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             loopBound.value.ping(timeout: timeout)
         }
@@ -797,6 +848,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let outstanding = outstandingPing {
             if NIODeadline.now() - outstanding.sent >= timeout {
                 logger.warning("NOP-In ping not answered; dropping the connection")
+                environment.securityCounters.countNOPTimeout()
                 context.close(promise: nil)
             }
             return

@@ -42,11 +42,13 @@ final class LogicalUnit: Sendable {
     let defaults: ModePages
     let state: Mutex<LogicalUnitState>
     let ioLock = IOLock()
+    let statistics: LUNStatisticsRecorder
 
     init(lun: UInt64, store: any BlockStore, configuration: LogicalUnitConfiguration) {
         self.lun = lun
         self.store = store
         self.configuration = configuration
+        statistics = configuration.statistics ?? LUNStatisticsRecorder()
         defaults = ModePages(writeCacheEnabled: configuration.writeCacheEnabled)
         state = Mutex(LogicalUnitState(mode: defaults))
     }

@@ -1,1 +1,0 @@
-print("swift-targetctl: not built yet")

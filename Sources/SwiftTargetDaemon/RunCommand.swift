@@ -1,0 +1,168 @@
+import AdminAPI
+import AdminCore
+import ArgumentParser
+import Foundation
+import Logging
+import TargetConfig
+import TargetRuntime
+
+/// `swift-targetd run --config PATH`: serve a configuration file, with the local API.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Serve the targets of a configuration file, with the local admin API.",
+        discussion: """
+            Changes made through the API (swift-targetctl, the web console) are validated, saved
+            atomically to the configuration file and applied live. SIGTERM/SIGINT: sessions are
+            asked to log out, in-flight commands complete, images are flushed.
+            Example:
+              swift-targetd run --config /etc/swift-target/config.json
+            """
+    )
+
+    @Option(help: "Configuration file (JSON; see docs/config-example.json).")
+    var config: String
+
+    @Option(name: .customLong("api-socket"), help: "Unix socket of the local admin API.")
+    var apiSocket: String = defaultAPISocketPath
+
+    @Option(name: .customLong("api-group"), help: "Group allowed to use the API socket (mode 0660). Default: the daemon's group.")
+    var apiGroup: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "I/O worker threads.")
+    var ioThreads: Int = 8
+
+    @Option(help: "Seconds sessions get to log out on stop/restart/shutdown.")
+    var logoutGrace: Int = 5
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
+        guard (0...600).contains(logoutGrace) else { throw ValidationError("--logout-grace must be 0…600") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "swift-targetd")
+        var group: gid_t?
+        if let apiGroup {
+            guard let g = AdminAPIServer.groupID(named: apiGroup) else { throw DaemonError("--api-group: no group named \(apiGroup)") }
+            group = g
+        }
+
+        var options = TargetServiceOptions()
+        options.logger = logger
+        options.ioThreads = ioThreads
+        options.logoutGrace = .seconds(Int64(logoutGrace))
+        let service: TargetService
+        do {
+            service = try TargetService(store: ConfigStore(path: config), options: options)
+        } catch let e as ConfigError {
+            throw DaemonError("invalid configuration:\n" + e.diagnostics.map(\.description).joined(separator: "\n"))
+        } catch let e as ConfigIOError {
+            throw DaemonError("cannot read the configuration: \(e)")
+        }
+        for w in service.loadWarnings { logger.warning("\(w)") }
+        do {
+            try await service.start()
+        } catch {
+            throw DaemonError("\(error)")
+        }
+
+        let api = AdminAPIServer(backend: service, socketPath: apiSocket, group: group,
+                                 logger: Logger(label: "swift-targetd.api"))
+        do { try api.prepareSocketPath() } catch {
+            await service.shutdown()
+            throw DaemonError("\(error)")
+        }
+        // Wait until the API accepts connections (or failed to start) before announcing readiness.
+        let (events, continuation) = AsyncStream<String?>.makeStream()
+        let apiTask = Task {
+            do {
+                try await api.run(onReady: { continuation.yield(nil) })
+            } catch {
+                logger.error("API server stopped: \(error)")
+                continuation.yield("\(error)")
+            }
+            continuation.finish()
+        }
+        for await event in events {
+            if let failure = event {
+                await service.shutdown()
+                throw DaemonError("cannot serve the API on \(apiSocket): \(failure)")
+            }
+            break
+        }
+        let cfg = await service.configuration()
+        var urls = ""
+        for t in cfg.targets {
+            for l in t.luns { urls += "iscsi://\(cfg.portals[0])/\(t.name)/\(l.id)    (\(l.backstore.rawValue):\(l.path))\n" }
+        }
+        FileHandle.standardOutput.write(Data(urls.utf8))
+        logger.notice("running", metadata: ["targets": "\(cfg.targets.count)", "api": "\(apiSocket)"])
+
+        await SignalWaiter.waitForTermination()
+        logger.notice("shutting down: asking initiators to log out")
+        apiTask.cancel()
+        _ = await apiTask.result
+        await service.shutdown()
+        logger.notice("stopped")
+    }
+}
+
+/// `swift-targetd import-ietd`: converts an IET configuration.
+struct ImportIETDCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-ietd",
+        abstract: "Convert ietd.conf (+ initiators.allow, targets.allow) into a configuration file.",
+        discussion: "Prints what could not be mapped. Exit status 2 when the result does not validate."
+    )
+
+    @Option(name: .customLong("ietd-conf"), help: "Path of ietd.conf.")
+    var ietdConf: String
+    @Option(name: .customLong("initiators-allow"), help: "Path of initiators.allow (missing = allow all).")
+    var initiatorsAllow: String?
+    @Option(name: .customLong("targets-allow"), help: "Path of targets.allow (missing = all addresses).")
+    var targetsAllow: String?
+    @Option(help: "Listening portal(s) for the result, ADDRESS:PORT (default 0.0.0.0:3260).")
+    var portal: [String] = []
+    @Option(help: "Where to write the configuration (mode 0600).")
+    var output: String
+    @Flag(help: "Replace the output file if it exists.")
+    var force = false
+
+    func run() throws {
+        var portals: [TargetConfig.Portal] = []
+        for p in portal {
+            guard let parsed = TargetConfig.Portal(p) else { throw ValidationError("--portal \(p): not ADDRESS:PORT") }
+            portals.append(parsed)
+        }
+        if portals.isEmpty { portals = [TargetConfig.Portal(address: "0.0.0.0", port: 3260)] }
+        if !force && FileManager.default.fileExists(atPath: output) {
+            throw DaemonError("\(output) exists; give --force to replace it")
+        }
+        let result: IETImportResult
+        do {
+            result = try IETImporter.importFiles(ietdConf: ietdConf, initiatorsAllow: initiatorsAllow,
+                                                 targetsAllow: targetsAllow, portals: portals)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        for m in result.messages { print(m) }
+        let errors = result.diagnostics.filter { $0.severity == .error }
+        if !errors.isEmpty {
+            for e in errors { FileHandle.standardError.write(Data("\(e)\n".utf8)) }
+            throw ExitCode(2)
+        }
+        do { try ConfigStore(path: output).save(result.config) } catch { throw DaemonError("\(error)") }
+        print("wrote \(output): \(result.config.targets.count) target(s); \(result.unmapped.count) setting(s) not mapped")
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// swift-targetctl as a process: the exit codes scripts rely on.
+let ctlPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("swift-targetctl").path
+
+@discardableResult
+func ctl(_ arguments: [String], socket: String, stdin: String? = nil) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: ctlPath)
+    p.arguments = arguments + ["--socket", socket]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    if let stdin {
+        let input = Pipe()
+        p.standardInput = input
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    }
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+extension RuntimeTests {
+@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: ctlPath), "swift-targetctl not built"))
+struct CtlProcessTests {
+    @Test func exitCodes() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        _ = try await h.startAPI()
+        let s = h.socketPath
+        #expect(try ctl(["list"], socket: s).status == 0)
+        #expect(try ctl(["list", "--json"], socket: s).output.contains(targetA))
+        #expect(try ctl(["show", "iqn.2026-11.org.example:none"], socket: s).status == 3)
+        #expect(try ctl(["add-target", targetA], socket: s).status == 4)
+        #expect(try ctl(["add-target", "Not A Name"], socket: s).status == 2)
+        #expect(try ctl(["add-lun", targetB, "--backstore", "floppy", "--path", "/x"], socket: s).status == 2)
+        #expect(try ctl(["list"], socket: s + ".missing").status == 69)
+        let added = try ctl(["add-lun", targetB, "--backstore", "sparse", "--path", h.directory.path + "/b1.img", "--size", "1M"], socket: s)
+        #expect(added.status == 0)
+        #expect(added.output.contains("lunAdded [applies-now]"))
+        let auth = try ctl(["set-auth", targetB, "--chap", "carol", "--secret-stdin"], socket: s, stdin: "carolsecret123\n")
+        #expect(auth.status == 0, "\(auth.output)")
+        #expect(await h.service.configuration().target(named: targetB)?.auth?.incomingUsers.first?.secret == "carolsecret123")
+        #expect(try ctl(["allow-client", targetA, "192.0.2.0/24"], socket: s).status == 0)
+        #expect(try ctl(["move-client", "up", targetA, "0"], socket: s).status == 2)
+        #expect(try ctl(["remove-client", targetA, "5"], socket: s).status == 3)
+        #expect(try ctl(["stop", targetA], socket: s).status == 0)
+        #expect(try ctl(["start"], socket: s).status == 0)
+        #expect(try ctl(["logout", "999"], socket: s).status == 3)
+        #expect(try ctl(["set-settings", "--target", targetA, "--header-digest", "CRC32C,None", "--nop-interval", "5"], socket: s).status == 0)
+        #expect(try ctl(["show-settings", "--target", targetA], socket: s).output.contains("CRC32C,None"))
+        #expect(try ctl(["stats", "--json"], socket: s).status == 0)
+    }
+}
+}
