@@ -17,6 +17,8 @@ scripts/conformance.sh sparse sparse || status=1
 if [ "$(id -u)" = 0 ]; then scripts/conformance.sh loop loop || status=1; else echo "conformance[loop]: needs root for losetup"; status=1; fi
 scripts/conformance.sh chap file --chap || status=1
 scripts/conformance.sh multipath file --multipath || status=1
+scripts/admin-integration.sh > /tmp/admin-integration.log 2>&1 && echo "admin integration: live change on B while A's session runs: passed" \
+  || { echo "admin integration FAILED"; tail -30 /tmp/admin-integration.log; status=1; }
 scripts/tcmu-random-test.sh 1000000 > /tmp/tcmu-random.log 2>&1 && echo "tcmu random ring test: 1,000,000 commands passed" \
   || { echo "tcmu random ring test FAILED"; tail -30 /tmp/tcmu-random.log; status=1; }
 if scripts/tcmu-vm-test.sh > /tmp/tcmu-vm.log 2>&1; then grep RESULT /tmp/tcmu-vm.log; else echo "TCMU real-kernel test FAILED"; tail -40 /tmp/tcmu-vm.log; status=1; fi
