@@ -142,12 +142,15 @@ extension AdminWebServer {
         // LUNs
         b += "<fieldset><legend>LUNs</legend>"
         if let t = existing, !t.luns.isEmpty {
-            b += "<table id=\"luns\"><tr><th>LUN</th><th>Backing</th><th>Path</th><th>Size</th><th>IO mode \(applyModeBadge(.lunReadOnly))</th><th>Remove \(applyModeBadge(.lunRemoved))</th></tr>"
+            b += "<table id=\"luns\"><tr><th>LUN</th><th>Backing</th><th>Path \(applyModeBadge(.lunBacking))</th><th>Served size</th>"
+            b += "<th>Image size \(applyModeBadge(.lunSize))</th><th>IO mode \(applyModeBadge(.lunReadOnly))</th><th>Remove \(applyModeBadge(.lunRemoved))</th></tr>"
             for l in t.luns {
                 let mode = val("mode_\(l.id)", ioMode(l))
                 let size = st?.lunSizes[l.id] ?? l.size
-                b += "<tr><td>\(l.id)</td><td>\(l.backstore.rawValue)</td><td><code>\(h(l.path))</code></td>"
-                b += "<td>\(size.map(formatBytes) ?? "–")</td><td>\(ioModeSelect("mode_\(l.id)", mode))</td>"
+                b += "<tr><td>\(l.id)</td><td>\(l.backstore.rawValue)</td><td>\(textInput("path_\(l.id)", val("path_\(l.id)", l.path)))</td>"
+                b += "<td>\(size.map(formatBytes) ?? "–")</td><td>"
+                b += l.backstore == .raw ? "<span class=\"muted\">device size</span>" : textInput("size_\(l.id)", val("size_\(l.id)", shortSize(l.size)), size: 8)
+                b += "</td><td>\(ioModeSelect("mode_\(l.id)", mode))</td>"
                 let removing = form?.all("remove_lun").contains(String(l.id)) ?? false
                 b += "<td><input type=\"checkbox\" name=\"remove_lun\" value=\"\(l.id)\"\(checked(removing))></td></tr>"
             }
@@ -207,6 +210,14 @@ extension AdminWebServer {
         b += "</p></form>"
         let title = existing.map { "Edit iSCSI target \($0.name)" } ?? "Add a new iSCSI target"
         return htmlResponse(layout(title: title, csrf: page.csrf, body: b), status: status)
+    }
+
+    /// `64M`, `2G` or bytes, as typed in the size fields.
+    func shortSize(_ s: UInt64?) -> String {
+        guard let s else { return "" }
+        if s % (1 << 30) == 0 { return "\(s >> 30)G" }
+        if s % (1 << 20) == 0 { return "\(s >> 20)M" }
+        return String(s)
     }
 
     func ioMode(_ l: LUN) -> String { l.readOnly ? "ro" : (l.writeCache == .writeBack ? "wb" : "wt") }
@@ -288,6 +299,23 @@ extension AdminWebServer {
         let hd = parseDigestChoice(form.text("hd")), dd = parseDigestChoice(form.text("dd"))
         if hd == nil || dd == nil { problems.append("Digest must be None, CRC32C or a comma-separated preference list") }
         if !problems.isEmpty { return try await fail(problems, .badRequest) }
+        var edits: [Int: (path: String?, size: UInt64?)] = [:]
+        for l in config.target(named: name)?.luns ?? [] {
+            var e: (path: String?, size: UInt64?) = (nil, nil)
+            let path = form.text("path_\(l.id)")
+            if !path.isEmpty && path != l.path { e.path = path }
+            let sizeText = form.text("size_\(l.id)")
+            if !sizeText.isEmpty && l.backstore != .raw {
+                if let v = parseSize(sizeText) {
+                    if v != l.size { e.size = v }
+                } else {
+                    problems.append("LUN \(l.id): size \"\(sizeText)\" is not a size (e.g. 64M, 10G or bytes)")
+                }
+            }
+            if e.path != nil || e.size != nil { edits[l.id] = e }
+        }
+        if !problems.isEmpty { return try await fail(problems, .badRequest) }
+        let lunEdits = edits
         let removes = Set(form.all("remove_lun").compactMap(Int.init))
         var modes: [Int: String] = [:]
         for (k, v) in form.pairs where k.hasPrefix("mode_") { if let id = Int(k.dropFirst(5)) { modes[id] = v } }
@@ -309,6 +337,10 @@ extension AdminWebServer {
                 c.targets[i].luns.removeAll { removes.contains($0.id) }
                 for j in c.targets[i].luns.indices {
                     let id = c.targets[i].luns[j].id
+                    if let e = lunEdits[id] {
+                        if let p = e.path { c.targets[i].luns[j].path = p }
+                        if let sz = e.size { c.targets[i].luns[j].size = sz }
+                    }
                     guard let m = lunModes[id] else { continue }
                     c.targets[i].luns[j].readOnly = m == "ro"
                     c.targets[i].luns[j].writeCache = m == "wb" ? .writeBack : .writeThrough

@@ -39,7 +39,17 @@ actor FakeBackend: AdminBackend {
         return ApplyReport(effects: effects, warnings: diags.filter { $0.severity == .warning }.map(\.description))
     }
 
-    func targetStatuses() -> [TargetStatus] { statuses }
+    /// When set, statuses are derived from the configuration (every target running).
+    var autoStatus = false
+    func setAutoStatus() { autoStatus = true }
+
+    func targetStatuses() -> [TargetStatus] {
+        guard autoStatus else { return statuses }
+        return config.targets.map { t in
+            TargetStatus(name: t.name, running: true, sessions: 0,
+                         lunSizes: Dictionary(t.luns.map { ($0.id, $0.size ?? 0) }, uniquingKeysWith: { a, _ in a }))
+        }
+    }
     func sessions() -> [SessionInfo] { sessionList }
     func logout(tsih: UInt16) throws {
         guard sessionList.contains(where: { $0.tsih == tsih }) else { throw AdminError(.notFound, "no session \(tsih)") }

@@ -212,7 +212,7 @@ func sampleConfig() -> Config {
             let page = try await b.get("/target?name=\(tName)").text
             #expect(page.contains("(unchanged)"))
             let r = try await b.post("/target", [
-                ("name", tName), ("alias", "renamed"), ("mode_0", "ro"),
+                ("name", tName), ("alias", "renamed"), ("mode_0", "ro"), ("path_0", "/srv/disk1.img"), ("size_0", "128M"),
                 ("new_path_0", "/srv/disk2.img"), ("new_size_0", "1G"), ("new_kind_0", "file"), ("new_mode_0", "wt"),
                 ("auth_src", "own"), ("t_count", "4"),
                 ("t_user_0", "alice"), ("t_secret_0", ""), ("t_orig_0", "alice"),
@@ -222,15 +222,27 @@ func sampleConfig() -> Config {
                 ("t_out_user", "tgt"), ("t_out_secret", ""), ("hd", ""), ("dd", ""),
             ])
             #expect(r.status == .ok, "\(r.text)")
+            #expect(r.text.contains("lunSize"))
+            #expect(!r.text.contains("lunBacking"))
+            let t = try #require(await backend.config.target(named: tName))
+            #expect(t.alias == "renamed")
+            #expect(t.lun(0)?.readOnly == true && t.lun(0)?.size == 128 << 20)
+            #expect(t.lun(1)?.path == "/srv/disk2.img" && t.lun(1)?.size == 1 << 30)
+            #expect(t.auth?.incomingUsers == [CHAPCredential(user: "alice", secret: "TOPSECRET-alice"),
+                                              CHAPCredential(user: "dave", secret: "dave-secret-99")])
+            #expect(t.auth?.outgoingUser == CHAPCredential(user: "tgt", secret: "TOPSECRET-outgoing"))
+            #expect(t.auth?.mode == .mutualCHAP)
+            let moved = try await b.post("/target", [("name", tName), ("path_0", "/srv/moved.img"), ("size_0", "128M"),
+                                                    ("auth_src", "own"), ("t_count", "0"), ("t_out_user", "")])
+            #expect(moved.status == .ok)
+            #expect(moved.text.contains("lunBacking"))
+            #expect(moved.text.contains("needs a target restart"))
+            let badSize = try await b.post("/target", [("name", tName), ("size_0", "huge"), ("auth_src", "inherit")])
+            #expect(badSize.status == .badRequest)
+            #expect(badSize.text.contains("is not a size"))
         }
-        let t = try #require(await backend.config.target(named: tName))
-        #expect(t.alias == "renamed")
-        #expect(t.lun(0)?.readOnly == true)
-        #expect(t.lun(1)?.path == "/srv/disk2.img" && t.lun(1)?.size == 1 << 30)
-        #expect(t.auth?.incomingUsers == [CHAPCredential(user: "alice", secret: "TOPSECRET-alice"),
-                                          CHAPCredential(user: "dave", secret: "dave-secret-99")])
-        #expect(t.auth?.outgoingUser == CHAPCredential(user: "tgt", secret: "TOPSECRET-outgoing"))
-        #expect(t.auth?.mode == .mutualCHAP)
+        #expect(await backend.config.target(named: tName)?.lun(0)?.path == "/srv/moved.img")
+        #expect(await backend.config.target(named: tName)?.auth == AuthSettings())
     }
 
     @Test func removeLUNAndDeleteTargets() async throws {
