@@ -57,14 +57,14 @@ extension AdminWebServer {
             b += "<p>No LUNs.</p>"
         } else {
             b += "<table id=\"statistics\"><tr><th>Target</th><th>LUN</th><th>Reads</th><th>Writes</th><th>Other</th><th>Read</th><th>Written</th>"
-            b += "<th>Errors</th><th>Interval</th><th>IOPS</th><th>Read MB/s</th><th>Write MB/s</th><th>Avg latency</th><th>p50</th><th>p99</th></tr>"
+            b += "<th>Errors</th><th>Interval</th><th>IOPS</th><th>Read MB/s</th><th>Write MB/s</th><th>Avg latency</th><th>p50</th><th>p99</th><th>Avg latency since start</th></tr>"
             for r in rates {
                 let s = r.current
                 b += "<tr><td>\(h(r.target))</td><td>\(r.lun)</td><td>\(s.readCommands)</td><td>\(s.writeCommands)</td><td>\(s.otherCommands)</td>"
                 b += "<td>\(formatBytes(s.bytesRead))</td><td>\(formatBytes(s.bytesWritten))</td><td>\(s.errors)</td>"
                 b += "<td>\(r.interval.map { String(format: "%.1f s", $0) } ?? "–")</td><td>\(formatRate(r.iops))</td>"
                 b += "<td>\(formatRate(r.readMBps, "%.2f"))</td><td>\(formatRate(r.writeMBps, "%.2f"))</td>"
-                b += "<td>\(formatSeconds(r.averageLatency))</td><td>\(formatSeconds(r.p50))</td><td>\(formatSeconds(r.p99))</td></tr>"
+                b += "<td>\(formatSeconds(r.averageLatency))</td><td>\(formatSeconds(r.p50))</td><td>\(formatSeconds(r.p99))</td><td>\(formatSeconds(r.averageLatencySinceStart))</td></tr>"
             }
             b += "</table>"
         }

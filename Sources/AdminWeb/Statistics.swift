@@ -14,6 +14,8 @@ struct LUNRates: Sendable, Equatable {
     var averageLatency: Double?
     var p50: Double?
     var p99: Double?
+    /// Average latency since the daemon started, seconds.
+    var averageLatencySinceStart: Double?
     var current: LUNStatistics
 }
 
@@ -40,6 +42,7 @@ func computeRates(previous: (Double, LUNStatistics)?, current s: LUNStatistics, 
     let total = s.readCommands &+ s.writeCommands &+ s.otherCommands
     var counts = s.latencyCounts
     var latencyCount = histogramCount(s)
+    if latencyCount > 0 { r.averageLatencySinceStart = s.latencySumSeconds / Double(latencyCount) }
     var latencySum = s.latencySumSeconds
     if let (t0, p) = previous, now > t0,
        // Counters that went backwards mean the daemon restarted: start over.

@@ -151,6 +151,7 @@ import Testing
         #expect(r.readMBps == 10)       // 20 MB in 2 s
         #expect(r.writeMBps == 2)
         #expect(r.averageLatency.map { abs($0 - 1.5 / 300) < 1e-12 } == true)
+        #expect(r.averageLatencySinceStart.map { abs($0 - 1.7 / 450) < 1e-12 } == true)
         // Interval histogram: 100 ≤ 1 ms, 200 more ≤ 10 ms → median in the second bucket.
         #expect(r.p50.map { abs($0 - (0.001 + 0.009 * 50 / 200)) < 1e-12 } == true)
         // Counters going backwards (daemon restart) → no rates.
@@ -189,5 +190,39 @@ import Testing
         var c = Config()
         c.targets = [Target(name: "iqn.2001-04.com.example:a"), Target(name: "iqn.2001-04.com.example:b"), Target(name: "iqn.2020-01.org.x:c")]
         #expect(server.defaultPrefix(c) == "iqn.2001-04.com.example")
+    }
+}
+
+@Suite struct LiveServer {
+    @Test func servesOverTCPWithMakeApplication() async throws {
+        let backend = FakeBackend(config: sampleConfig())
+        let app = makeServer(backend).makeApplication(host: "127.0.0.1", port: 0)
+        try await app.test(.live) { client in
+            #expect(client.port != nil)
+            let m = try await client.execute(uri: "/metrics", method: .get)
+            #expect(m.status == .ok)
+            #expect(String(buffer: m.body).contains("swifttarget_sessions 0"))
+            let b = try await Browser.loggedIn(client)
+            let home = try await b.get("/")
+            #expect(home.status == .ok)
+            #expect(home.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+            #expect(home.text.contains(tName))
+        }
+    }
+
+    @Test func idleSessionsExpire() async throws {
+        var o = AdminWebOptions()
+        o.idleTimeout = 10
+        o.sessionLifetime = 100
+        let store = WebSessionStore(options: o)
+        let t0 = Date(timeIntervalSince1970: 1000)
+        let s = await store.create(user: "admin", now: t0)
+        #expect(await store.lookup(s.id, now: t0.addingTimeInterval(9)) != nil)
+        #expect(await store.lookup(s.id, now: t0.addingTimeInterval(18)) != nil)   // refreshed at +9
+        #expect(await store.lookup(s.id, now: t0.addingTimeInterval(29)) == nil)   // idle 11 s
+        let s2 = await store.create(user: "admin", now: t0)
+        for i in 1...12 { _ = await store.lookup(s2.id, now: t0.addingTimeInterval(Double(i * 9))) }
+        #expect(await store.lookup(s2.id, now: t0.addingTimeInterval(117)) == nil) // past the lifetime
+        #expect(s.id != s2.id && s.csrfToken != s2.csrfToken && s.id.count == 43)
     }
 }
