@@ -146,7 +146,7 @@ extension AdminWebServer {
         let first = f.text("position") == "first"
         do {
             let newRules = try parseRules(f, single: index != nil)
-            let report = try await backend.update { c in
+            let report = try await audited(page).update { c in
                 var rules = c.clientRules(scope: scope) ?? []
                 if let index {
                     guard rules.indices.contains(index) else { throw AdminError(.notFound, "That rule no longer exists") }
@@ -173,7 +173,7 @@ extension AdminWebServer {
         let op = f.text("op")
         let selected = Set(f.all("sel").compactMap(Int.init))
         do {
-            let report = try await backend.update { c in
+            let report = try await audited(page).update { c in
                 var rules = c.clientRules(scope: scope) ?? []
                 let parts = op.split(separator: ":")
                 switch (parts.first.map(String.init), parts.count > 1 ? Int(parts[1]) : nil) {
@@ -241,7 +241,7 @@ extension AdminWebServer {
         let inherit = f.has("inherit")
         let list = nets
         do {
-            let report = try await backend.update { c in
+            let report = try await audited(page).update { c in
                 if scope == allScope {
                     c.defaults.allowedServerAddresses = list.isEmpty ? nil : list
                 } else {
@@ -267,7 +267,7 @@ extension AdminWebServer {
         if !problems.isEmpty { return try await serversPage(page, notice: Notice(errors: problems), status: .badRequest, formScope: "portals") }
         let list = portals
         do {
-            let report = try await backend.update { $0.portals = list }
+            let report = try await audited(page).update { $0.portals = list }
             return try await serversPage(page, notice: .applied(report, "Saved."), status: .ok)
         } catch {
             return try await serversPage(page, notice: Notice(errors: message(of: error)), status: status(for: error), formScope: "portals")

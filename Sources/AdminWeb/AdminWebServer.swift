@@ -59,6 +59,7 @@ public struct AdminWebServer: Sendable {
         var session: WebSession
         var query: FormData
         var form: FormData
+        var path = ""
         var csrf: String { session.csrfToken }
     }
 
@@ -120,7 +121,7 @@ public struct AdminWebServer: Sendable {
     private func get(_ router: Router<Context>, _ path: RouterPath, _ handler: @escaping @Sendable (Page) async throws -> Response) {
         router.get(path) { request, _ in
             guard let s = await self.session(of: request) else { return redirect("/login") }
-            return try await handler(Page(session: s, query: FormData(urlEncoded: request.uri.query ?? ""), form: FormData()))
+            return try await handler(Page(session: s, query: FormData(urlEncoded: request.uri.query ?? ""), form: FormData(), path: request.uri.path))
         }
     }
 
@@ -141,7 +142,7 @@ public struct AdminWebServer: Sendable {
             logger.warning("web: POST \(request.uri.path) rejected: missing or wrong CSRF token")
             return htmlResponse(layout(title: "Forbidden", csrf: nil, body: "<p>The form was rejected (missing or expired security token). Go back, reload the page and try again.</p>"), status: .forbidden)
         }
-        return try await handler(Page(session: s, query: FormData(urlEncoded: request.uri.query ?? ""), form: form))
+        return try await handler(Page(session: s, query: FormData(urlEncoded: request.uri.query ?? ""), form: form, path: request.uri.path))
     }
 
     func session(of request: Request) async -> WebSession? {
@@ -218,5 +219,31 @@ func status(for error: any Error) -> HTTPResponse.Status {
     case .notFound: return .notFound
     case .conflict: return .conflict
     case .failed: return .internalServerError
+    }
+}
+
+/// Logs every configuration change made through the console (who, what, outcome) for the audit trail.
+struct AuditedBackend: Sendable {
+    let backend: any AdminBackend
+    let user: String
+    let path: String
+    let logger: Logger
+
+    func update(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
+        do {
+            let report = try await backend.update(change)
+            let changed = report.effects.map { e in [e.setting, e.target, e.lun.map(String.init)].compactMap { $0 }.joined(separator: " ") }
+            logger.notice("web: \(user) changed the configuration (\(path)): \(changed.isEmpty ? "no change" : changed.joined(separator: "; "))")
+            return report
+        } catch {
+            logger.info("web: \(user) change refused (\(path)): \(message(of: error).joined(separator: "; "))")
+            throw error
+        }
+    }
+}
+
+extension AdminWebServer {
+    func audited(_ page: Page) -> AuditedBackend {
+        AuditedBackend(backend: backend, user: page.session.user, path: page.path, logger: logger)
     }
 }

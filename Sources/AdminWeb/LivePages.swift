@@ -40,6 +40,7 @@ extension AdminWebServer {
         }
         do {
             try await backend.logout(tsih: tsih)
+            logger.notice("web: \(page.session.user) logged out session \(tsih)")
             return try await sessionsPage(page, notice: Notice(info: ["Session \(tsih) logged out."]))
         } catch {
             return try await sessionsPage(page, notice: Notice(errors: message(of: error)), status: status(for: error))

@@ -53,10 +53,10 @@ extension AdminWebServer {
             let report: ApplyReport
             if which == "discovery" {
                 let a = try AuthEditor.parse(prefix: "d", form: page.form, old: config.discoveryAuth)
-                report = try await backend.update { $0.discoveryAuth = a }
+                report = try await audited(page).update { $0.discoveryAuth = a }
             } else {
                 let a = try AuthEditor.parse(prefix: "g", form: page.form, old: config.defaults.auth)
-                report = try await backend.update { $0.defaults.auth = a.mode == .none ? nil : a }
+                report = try await audited(page).update { $0.defaults.auth = a.mode == .none ? nil : a }
             }
             return try await authPage(page, notice: .applied(report, "Saved."), status: .ok)
         } catch let e as FormProblems {
@@ -149,7 +149,7 @@ extension AdminWebServer {
         let scope = f.text("target")
         let settings = cs
         do {
-            let report = try await backend.update { c in
+            let report = try await audited(page).update { c in
                 if scope.isEmpty {
                     c.defaults.connection = settings.isEmpty ? nil : settings
                 } else {
@@ -216,7 +216,7 @@ extension AdminWebServer {
         let scope = f.text("target")
         let settings = ts
         do {
-            let report = try await backend.update { c in
+            let report = try await audited(page).update { c in
                 if scope.isEmpty {
                     c.defaults.timeouts = settings.isEmpty ? nil : settings
                 } else {

@@ -59,7 +59,7 @@ extension AdminWebServer {
         let names = Set(page.form.all("sel").map { $0.lowercased() })
         guard !names.isEmpty else { return try await targetList(page, notice: .error("No targets selected."), status: .badRequest) }
         do {
-            let report = try await backend.update { c in c.targets.removeAll { names.contains($0.name.lowercased()) } }
+            let report = try await audited(page).update { c in c.targets.removeAll { names.contains($0.name.lowercased()) } }
             return try await targetList(page, notice: .applied(report, "Deleted \(names.count) target(s)."))
         } catch {
             return try await targetList(page, notice: Notice(errors: message(of: error)), status: status(for: error))
@@ -74,6 +74,7 @@ extension AdminWebServer {
         let target = op.count > 1 ? op[1] : nil
         do {
             try await backend.control(action, target: target)
+            logger.notice("web: \(page.session.user) \(action.rawValue) \(target ?? "all targets")")
             let what = target.map { "target \($0)" } ?? "all targets"
             let done = ["start": "Started", "stop": "Stopped", "restart": "Restarted"][action.rawValue]!
             let note = Notice(info: ["\(done) \(what)."])
@@ -325,7 +326,7 @@ extension AdminWebServer {
         let lunModes = modes
         let addLUNs = newLUNs
         do {
-            let report = try await backend.update { c in
+            let report = try await audited(page).update { c in
                 if isNew { c.targets.append(Target(name: targetName)) }
                 guard let i = c.targetIndex(named: targetName) else { throw AdminError(.notFound, "There is no target named \(targetName)") }
                 c.targets[i].alias = alias
@@ -360,7 +361,7 @@ extension AdminWebServer {
     func deleteTarget(_ page: Page) async throws -> Response {
         let name = page.form.text("name")
         do {
-            let report = try await backend.update { c in
+            let report = try await audited(page).update { c in
                 guard let i = c.targetIndex(named: name) else { throw AdminError(.notFound, "There is no target named \(name)") }
                 c.targets.remove(at: i)
             }
