@@ -42,11 +42,22 @@ public struct AdminWebServer: Sendable {
         self.sampler = StatisticsSampler()
     }
 
-    /// An HTTP/1.1 server for the console on `host:port`; run it with `run()` or in a ServiceGroup.
-    public func makeApplication(host: String = defaultHost, port: Int = defaultPort) -> some ApplicationProtocol {
-        Application(
+    /// An HTTP/1.1 server for the console on `host:port`. Run it with `try await app.run()` (it
+    /// serves until its task is cancelled) or as a Service in a ServiceGroup (graceful shutdown).
+    /// `onServerRunning` is called with the bound port once it listens (useful with port 0).
+    public func makeApplication(
+        host: String = defaultHost, port: Int = defaultPort,
+        onServerRunning: @escaping @Sendable (_ boundPort: Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let log = logger
+        return Application(
             router: buildRouter(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "swift-targetd"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                log.info("web console listening on http://\(host.contains(":") ? "[\(host)]" : host):\(bound)")
+                await onServerRunning(bound)
+            },
             logger: logger)
     }
 

@@ -196,9 +196,11 @@ import Testing
 @Suite struct LiveServer {
     @Test func servesOverTCPWithMakeApplication() async throws {
         let backend = FakeBackend(config: sampleConfig())
-        let app = makeServer(backend).makeApplication(host: "127.0.0.1", port: 0)
+        let bound = PortBox()
+        let app = makeServer(backend).makeApplication(host: "127.0.0.1", port: 0) { await bound.set($0) }
         try await app.test(.live) { client in
             #expect(client.port != nil)
+            #expect(await bound.port == client.port)
             let m = try await client.execute(uri: "/metrics", method: .get)
             #expect(m.status == .ok)
             #expect(String(buffer: m.body).contains("swifttarget_sessions 0"))
@@ -225,4 +227,9 @@ import Testing
         #expect(await store.lookup(s2.id, now: t0.addingTimeInterval(117)) == nil) // past the lifetime
         #expect(s.id != s2.id && s.csrfToken != s2.csrfToken && s.id.count == 43)
     }
+}
+
+actor PortBox {
+    var port: Int?
+    func set(_ p: Int) { port = p }
 }
