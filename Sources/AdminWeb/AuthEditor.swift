@@ -48,6 +48,20 @@ enum AuthEditor {
         return s
     }
 
+    /// True when new users or secrets were typed in (rows that still show a stored user unchanged
+    /// do not count), e.g. to catch users entered while "use the defaults" is selected.
+    static func hasEntries(prefix p: String, form: FormData, old: AuthSettings?) -> Bool {
+        let n = min(Int(form.text("\(p)_count")) ?? 0, 200)
+        for i in 0..<n where !form.has("\(p)_del_\(i)") {
+            let user = form.text("\(p)_user_\(i)")
+            if !(form["\(p)_secret_\(i)"] ?? "").isEmpty { return true }
+            if !user.isEmpty && user != form.text("\(p)_orig_\(i)") { return true }
+        }
+        let outUser = form.text("\(p)_out_user")
+        if !(form["\(p)_out_secret"] ?? "").isEmpty { return true }
+        return !outUser.isEmpty && outUser != old?.outgoingUser?.user
+    }
+
     /// Builds the settings from the form; `old` supplies the secrets of unchanged rows.
     static func parse(prefix p: String, form: FormData, old: AuthSettings?) throws(FormProblems) -> AuthSettings {
         let old = old ?? .noAuth

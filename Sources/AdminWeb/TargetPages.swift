@@ -294,6 +294,8 @@ extension AdminWebServer {
         var auth: AuthSettings?
         if form.text("auth_src") == "own" {
             do { auth = try AuthEditor.parse(prefix: "t", form: form, old: config.target(named: name)?.auth) } catch { problems += error.messages }
+        } else if AuthEditor.hasEntries(prefix: "t", form: form, old: config.target(named: name)?.auth) {
+            problems.append("CHAP users were entered but “Use the default authentication” is selected; choose “Use these settings for this target” to keep them")
         }
         var newLUNs: [NewLUN] = []
         do { newLUNs = try parseNewLUNs(form) } catch { problems += error.messages }

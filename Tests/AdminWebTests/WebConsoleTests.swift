@@ -249,7 +249,17 @@ func sampleConfig() -> Config {
         let backend = FakeBackend(config: sampleConfig())
         try await withServer(backend) { client in
             let b = try await Browser.loggedIn(client)
-            let r = try await b.post("/target", [("name", tName), ("remove_lun", "0"), ("auth_src", "inherit"), ("t_count", "0")])
+            // Users typed while "use the defaults" is selected: refused rather than silently dropped.
+            let typed = try await b.post("/target", [("name", tName), ("auth_src", "inherit"), ("t_count", "3"),
+                                                    ("t_user_0", "alice"), ("t_orig_0", "alice"), ("t_user_1", "bob"), ("t_orig_1", "bob"),
+                                                    ("t_user_2", "eve"), ("t_secret_2", "eve-secret-1234"), ("t_orig_2", ""),
+                                                    ("t_out_user", "tgt")])
+            #expect(typed.status == .badRequest)
+            #expect(typed.text.contains("Use these settings for this target"))
+            // Stored rows left as they are do not count: switching to the defaults works.
+            let r = try await b.post("/target", [("name", tName), ("remove_lun", "0"), ("auth_src", "inherit"), ("t_count", "2"),
+                                                ("t_user_0", "alice"), ("t_orig_0", "alice"), ("t_user_1", "bob"), ("t_orig_1", "bob"),
+                                                ("t_out_user", "tgt"), ("t_out_secret", "")])
             #expect(r.status == .ok)
             #expect(r.text.contains("lunRemoved"))
             #expect(await backend.config.targets[0].luns.isEmpty)
