@@ -13,6 +13,15 @@ public struct BlockDevice: Sendable, Hashable {
         self.isPartition = isPartition
     }
 
+    /// "partition", "RAID", "LVM / device-mapper" or "disk", for the picker.
+    public var kindLabel: String {
+        if isPartition { return "partition" }
+        if path.hasPrefix("/dev/mapper/") || path.hasPrefix("/dev/dm-") { return "LVM / device-mapper" }
+        if path.hasPrefix("/dev/md") { return "RAID" }
+        if path.hasPrefix("/dev/loop") { return "loop" }
+        return "disk"
+    }
+
     /// Whole disks from `/sys/block` (skipping empty ones, RAM disks and unused loop devices)
     /// and their partitions, sorted by path.
     @Sendable public static func scanSysBlock() -> [BlockDevice] {
@@ -32,7 +41,13 @@ public struct BlockDevice: Sendable, Hashable {
             let dir = sysBlock + "/" + disk
             let bytes = size(dir)
             guard bytes > 0 else { continue }
-            out.append(BlockDevice(path: "/dev/" + disk.replacingOccurrences(of: "!", with: "/"), sizeBytes: bytes, isPartition: false))
+            var path = "/dev/" + disk.replacingOccurrences(of: "!", with: "/")
+            // Device-mapper devices (LVM logical volumes, crypt) by their stable /dev/mapper name.
+            if let name = try? String(contentsOfFile: dir + "/dm/name", encoding: .utf8) {
+                let n = name.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !n.isEmpty && !n.contains("/") { path = "/dev/mapper/" + n }
+            }
+            out.append(BlockDevice(path: path, sizeBytes: bytes, isPartition: false))
             for part in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where part.hasPrefix(disk) {
                 let pdir = dir + "/" + part
                 guard fm.fileExists(atPath: pdir + "/partition") else { continue }

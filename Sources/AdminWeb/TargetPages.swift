@@ -166,7 +166,7 @@ extension AdminWebServer {
             b += "<tr><td>\(textInput("new_id_\(k)", val("new_id_\(k)", ""), size: 4, placeholder: "auto"))</td>"
             b += "<td><select name=\"new_dev_\(k)\" id=\"new_dev_\(k)\">\(option("", "Other file or device →", dev))"
             for d in devices {
-                b += option(d.path, "\(d.path) (\(formatBytes(d.sizeBytes))\(d.isPartition ? ", partition" : ""))", dev)
+                b += option(d.path, "\(d.path) (\(d.kindLabel), \(formatBytes(d.sizeBytes)))", dev)
             }
             b += "</select></td><td>\(textInput("new_path_\(k)", val("new_path_\(k)", ""), placeholder: "/var/lib/swifttarget/disk1.img"))</td>"
             let kind = val("new_kind_\(k)", "file")

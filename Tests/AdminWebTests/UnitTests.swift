@@ -177,9 +177,14 @@ import Testing
         try "1024\n".write(toFile: root + "/vda/vda1/size", atomically: true, encoding: .utf8)
         try "1\n".write(toFile: root + "/vda/vda1/partition", atomically: true, encoding: .utf8)
         try "0\n".write(toFile: root + "/loop0/size", atomically: true, encoding: .utf8)
+        try fm.createDirectory(atPath: root + "/dm-0/dm", withIntermediateDirectories: true)
+        try "4096\n".write(toFile: root + "/dm-0/size", atomically: true, encoding: .utf8)
+        try "vg0-lv1\n".write(toFile: root + "/dm-0/dm/name", atomically: true, encoding: .utf8)
         let devs = BlockDevice.scan(sysBlock: root)
-        #expect(devs == [BlockDevice(path: "/dev/vda", sizeBytes: 1 << 20, isPartition: false),
+        #expect(devs == [BlockDevice(path: "/dev/mapper/vg0-lv1", sizeBytes: 2 << 20, isPartition: false),
+                         BlockDevice(path: "/dev/vda", sizeBytes: 1 << 20, isPartition: false),
                          BlockDevice(path: "/dev/vda1", sizeBytes: 512 << 10, isPartition: true)])
+        #expect(devs.map(\.kindLabel) == ["LVM / device-mapper", "disk", "partition"])
     }
 
     @Test func defaultPrefixUsesExistingTargetsElseReversedHostName() async throws {
