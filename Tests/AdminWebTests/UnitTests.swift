@@ -104,6 +104,17 @@ import Testing
         #expect(try WebCredentials.load(path: path) == c)
     }
 
+    /// Written by scripts/browser-test.py's make_credentials (Python hashlib) for "py-made pässword".
+    @Test func credentialsWrittenByThePythonHelperVerify() throws {
+        let text = """
+            # swift-targetd web console credentials (PBKDF2-HMAC-SHA256); keep this file mode 0600
+            admin:pbkdf2-sha256$210000$0zJGLluTk4pUTrzydBha9g==$18EwL80j1zKFREA984Ta4/hXq8C23ff6KBVXdkQWDRo=
+            """
+        let c = try WebCredentials(fileText: text)
+        #expect(c.verify(user: "admin", password: "py-made pässword"))
+        #expect(!c.verify(user: "admin", password: "py-made password"))
+    }
+
     @Test func sizes() {
         #expect(parseSize("64M") == 64 << 20)
         #expect(parseSize("64MiB") == 64 << 20)
