@@ -1,2 +1,0 @@
-// The web console and /metrics, server-rendered HTML on Hummingbird.
-public enum AdminWebModule {}
