@@ -1,5 +1,6 @@
 import AdminAPI
 import AdminCore
+import AdminWeb
 import ArgumentParser
 import Foundation
 import Logging
@@ -32,8 +33,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(help: "I/O worker threads.")
-    var ioThreads: Int = 8
+    @Option(help: "I/O worker threads (default: one per CPU, at least 2).")
+    var ioThreads: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)
+
+    @Option(help: "Serve the web console and /metrics on HOST:PORT (e.g. 127.0.0.1:9860). Needs --web-credentials.")
+    var web: String?
+
+    @Option(name: .customLong("web-credentials"), help: "Web console credentials file (create it with `swift-targetd web-password PATH`).")
+    var webCredentials: String?
 
     @Option(help: "Seconds sessions get to log out on stop/restart/shutdown.")
     var logoutGrace: Int = 5
@@ -42,6 +49,8 @@ struct RunCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
         guard (0...600).contains(logoutGrace) else { throw ValidationError("--logout-grace must be 0…600") }
+        if web != nil && webCredentials == nil { throw ValidationError("--web needs --web-credentials FILE") }
+        if let web { _ = try Portal.parse(web) }
     }
 
     func run() async throws {
@@ -101,6 +110,23 @@ struct RunCommand: AsyncParsableCommand {
             }
             break
         }
+        var webTask: Task<Void, Never>?
+        if let web, let webCredentials {
+            let portal = try Portal.parse(web)
+            let credentials: WebCredentials
+            do { credentials = try WebCredentials.load(path: webCredentials) } catch {
+                apiTask.cancel()
+                await service.shutdown()
+                throw DaemonError("--web-credentials \(webCredentials): \(error)")
+            }
+            let console = AdminWebServer(backend: service, credentials: credentials,
+                                         logger: Logger(label: "swift-targetd.web"))
+            let app = console.makeApplication(host: portal.host, port: portal.port)
+            webTask = Task {
+                do { try await app.run() } catch { logger.error("web console stopped: \(error)") }
+            }
+            logger.notice("web console", metadata: ["url": "http://\(portal.advertised)/"])
+        }
         let cfg = await service.configuration()
         var urls = ""
         for t in cfg.targets {
@@ -112,7 +138,9 @@ struct RunCommand: AsyncParsableCommand {
         await SignalWaiter.waitForTermination()
         logger.notice("shutting down: asking initiators to log out")
         apiTask.cancel()
+        webTask?.cancel()
         _ = await apiTask.result
+        _ = await webTask?.result
         await service.shutdown()
         logger.notice("stopped")
     }
@@ -164,5 +192,29 @@ struct ImportIETDCommand: ParsableCommand {
         }
         do { try ConfigStore(path: output).save(result.config) } catch { throw DaemonError("\(error)") }
         print("wrote \(output): \(result.config.targets.count) target(s); \(result.unmapped.count) setting(s) not mapped")
+    }
+}
+
+/// `swift-targetd web-password PATH`: writes the web console's credentials file (salted
+/// PBKDF2 hash, mode 0600). The password comes from stdin, never from the command line.
+struct WebPasswordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "web-password",
+        abstract: "Create the web console credentials file from a password read on stdin.")
+
+    @Argument(help: "Where to write the credentials file (mode 0600).")
+    var path: String
+
+    @Option(help: "Admin user name.")
+    var user: String = "admin"
+
+    func run() throws {
+        guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+            throw DaemonError("give the password on stdin (e.g. `read -rs P; echo \"$P\" | swift-targetd web-password FILE`)")
+        }
+        guard password.utf8.count >= 8 else { throw DaemonError("the password needs at least 8 characters") }
+        let text = try WebCredentials.make(password: password, user: user)
+        try AtomicFile.write(Data(text.utf8), to: path, mode: 0o600)
+        print("wrote \(path) for user \(user)")
     }
 }
