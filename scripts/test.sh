@@ -19,6 +19,12 @@ scripts/conformance.sh chap file --chap || status=1
 scripts/conformance.sh multipath file --multipath || status=1
 scripts/admin-integration.sh > /tmp/admin-integration.log 2>&1 && echo "admin integration: live change on B while A's session runs: passed" \
   || { echo "admin integration FAILED"; tail -30 /tmp/admin-integration.log; status=1; }
+# The web console in headless Chromium; "another address" is 127.0.0.2, which needs its own
+# source-address route on lo (Linux otherwise sends from 127.0.0.1).
+ip route replace local 127.0.0.2/32 dev lo src 127.0.0.2 table local 2>/dev/null || true
+scripts/browser-test.sh --swift-targetd "$here/.build/debug/swift-targetd" --web-port 9871 --iscsi-port 3297 \
+  > /tmp/browser-test.log 2>&1 && echo "web console in Chromium, then libiscsi allowed/refused: passed (screenshots: ci-artifacts/screenshots/)" \
+  || { echo "browser test FAILED"; grep '\[browser-test\]' /tmp/browser-test.log | tail -20; status=1; }
 scripts/tcmu-random-test.sh 1000000 > /tmp/tcmu-random.log 2>&1 && echo "tcmu random ring test: 1,000,000 commands passed" \
   || { echo "tcmu random ring test FAILED"; tail -30 /tmp/tcmu-random.log; status=1; }
 if scripts/tcmu-vm-test.sh > /tmp/tcmu-vm.log 2>&1; then grep RESULT /tmp/tcmu-vm.log; else echo "TCMU real-kernel test FAILED"; tail -40 /tmp/tcmu-vm.log; status=1; fi
