@@ -560,3 +560,38 @@ extension FakeBackend {
         }
     }
 }
+
+@Suite struct NotFoundAndConflicts {
+    @Test func unknownObjectsAnd409() async throws {
+        let backend = FakeBackend(config: sampleConfig())
+        try await withServer(backend) { client in
+            let b = try await Browser.loggedIn(client)
+            #expect(try await b.get("/connection?target=iqn.2026-01.com.example:nope").status == .notFound)
+            #expect(try await b.get("/timeouts?target=iqn.2026-01.com.example:nope").status == .notFound)
+            #expect(try await b.get("/clients/edit?scope=ALL&index=3").status == .notFound)
+            let dup = try await b.post("/targets/new", [("prefix", "iqn.2026-01.com.example"), ("suffix", "disk1"),
+                                                       ("auth_src", "inherit"), ("t_count", "0")])
+            #expect(dup.status == .conflict)
+            #expect(dup.text.contains("already exists"))
+            let gone = try await b.post("/target/delete", [("name", "iqn.2026-01.com.example:nope")])
+            #expect(gone.status == .notFound)
+            let dupLUN = try await b.post("/target", [("name", tName), ("new_id_0", "0"), ("new_path_0", "/srv/other.img"),
+                                                     ("new_size_0", "1M"), ("auth_src", "inherit")])
+            #expect(dupLUN.status == .badRequest)
+            #expect(dupLUN.text.contains("LUN 0 already exists"))
+        }
+        #expect(await backend.config == sampleConfigWithoutIdentityDrift(await backend.config))
+    }
+}
+
+/// The sample configuration is generated with random LUN identities; compare everything else.
+func sampleConfigWithoutIdentityDrift(_ c: Config) -> Config {
+    var s = sampleConfig()
+    for (ti, t) in c.targets.enumerated() where ti < s.targets.count {
+        for (li, l) in t.luns.enumerated() where li < s.targets[ti].luns.count {
+            s.targets[ti].luns[li].serial = l.serial
+            s.targets[ti].luns[li].naaId = l.naaId
+        }
+    }
+    return s
+}
