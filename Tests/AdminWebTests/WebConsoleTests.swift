@@ -46,15 +46,19 @@ func sampleConfig() -> Config {
     @Test func wrongPasswordIsRefusedAndRightOneSetsAStrictCookie() async throws {
         try await withServer(FakeBackend()) { client in
             let anon = Browser(client)
-            let bad = try await anon.postRaw("/login", ["user": "admin", "password": "wrong"])
+            // Without the login form's token (login CSRF): refused even with the right password.
+            let forged = try await anon.postRaw("/login", ["user": "admin", "password": testPassword])
+            #expect(forged.status == .forbidden)
+            #expect(!forged.headers[values: .setCookie].contains { $0.hasPrefix("swifttarget_session=") })
+            let bad = try await anon.login(password: "wrong")
             #expect(bad.status == .unauthorized)
-            #expect(bad.headers[values: .setCookie].isEmpty)
+            #expect(!bad.headers[values: .setCookie].contains { $0.hasPrefix("swifttarget_session=") })
             #expect(bad.text.contains("Wrong user name or password"))
-            let badUser = try await anon.postRaw("/login", ["user": "root", "password": testPassword])
+            let badUser = try await anon.login(user: "root", password: testPassword)
             #expect(badUser.status == .unauthorized)
-            let good = try await anon.postRaw("/login", ["user": "admin", "password": testPassword])
+            let good = try await anon.login(password: testPassword)
             #expect(good.status == .seeOther)
-            let cookie = try #require(good.headers[values: .setCookie].first)
+            let cookie = try #require(good.headers[values: .setCookie].first { $0.hasPrefix("swifttarget_session=") })
             #expect(cookie.hasPrefix("swifttarget_session="))
             #expect(cookie.contains("HttpOnly"))
             #expect(cookie.contains("SameSite=Strict"))
@@ -67,10 +71,10 @@ func sampleConfig() -> Config {
     @Test func lockoutAfterRepeatedFailures() async throws {
         try await withServer(FakeBackend()) { client in
             let anon = Browser(client)
-            for _ in 0..<3 { _ = try await anon.postRaw("/login", ["user": "admin", "password": "nope"]) }
-            let locked = try await anon.postRaw("/login", ["user": "admin", "password": testPassword])
+            for _ in 0..<3 { _ = try await anon.login(password: "nope") }
+            let locked = try await anon.login(password: testPassword)
             #expect(locked.status == .tooManyRequests)
-            #expect(locked.headers[values: .setCookie].isEmpty)
+            #expect(!locked.headers[values: .setCookie].contains { $0.hasPrefix("swifttarget_session=") })
         }
     }
 
