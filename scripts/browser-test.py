@@ -116,6 +116,20 @@ class Console:
     def click(self, css):
         self.el(css).click()
 
+    def submit(self, css, timeout=30):
+        """Clicks a submit button and waits until the next page has replaced this one."""
+        from selenium.webdriver.support import expected_conditions as EC
+        from selenium.webdriver.support.ui import WebDriverWait
+        old = self.driver.find_element(self.by().TAG_NAME, "html")
+        self.el(css).click()
+        WebDriverWait(self.driver, timeout).until(EC.staleness_of(old))
+        WebDriverWait(self.driver, timeout).until(
+            lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def wait_for(self, needle, timeout=30):
+        from selenium.webdriver.support.ui import WebDriverWait
+        WebDriverWait(self.driver, timeout).until(lambda d: needle in d.find_element(self.by().TAG_NAME, "body").text)
+
     def text(self):
         return self.driver.find_element(self.by().TAG_NAME, "body").text
 
@@ -231,12 +245,13 @@ def main():
         ui.fill("user", "admin")
         ui.fill("password", password)
         ui.shot("login")
-        ui.click("#login")
+        ui.submit("#login")
         ui.expect_text("iSCSI Targets", "login")
         ui.shot("targets-empty")
 
         # 2. Add a target with a 64M file LUN.
         ui.click("#add-target")
+        ui.wait_for("Add a new iSCSI target")
         ui.expect_text("Add a new iSCSI target", "add form")
         prefix = ui.el('[name="prefix"]').get_attribute("value")
         ui.fill("suffix", "webtest")
@@ -247,7 +262,7 @@ def main():
         ui.fill("new_size_0", "64M")
         ui.select("new_mode_0", "wt")
         ui.shot("add-target")
-        ui.click("#save")
+        ui.submit("#save")
         ui.no_errors("add target")
         iqn = f"{prefix.rstrip(':')}:webtest"
         ui.expect_text(f"Created target {iqn}", "add target")
@@ -259,7 +274,7 @@ def main():
         ui.fill("t_user_0", chap_user)
         ui.fill("t_secret_0", chap_secret)
         ui.shot("edit-target-chap")
-        ui.click("#save")
+        ui.submit("#save")
         ui.no_errors("add CHAP user")
         ui.expect_text(f"Saved target {iqn}", "add CHAP user")
         if chap_secret in ui.driver.page_source:
@@ -273,7 +288,7 @@ def main():
             ui.fill("addresses", addr)
             ui.fill("comment", "browser test")
             ui.shot(f"client-rule-{action}")
-            ui.click("#save")
+            ui.submit("#save")
             ui.no_errors(f"client rule {action} {addr}")
         ui.expect_text("127.0.0.1", "allowed clients")
         ui.shot("allowed-clients")
@@ -310,7 +325,11 @@ def main():
 
         # 7. Log out.
         ui.go("/")
+        old_html = ui.driver.find_element(By.TAG_NAME, "html")
         ui.driver.find_element(By.XPATH, "//header//button[text()='Log out']").click()
+        from selenium.webdriver.support import expected_conditions as EC
+        from selenium.webdriver.support.ui import WebDriverWait
+        WebDriverWait(ui.driver, 30).until(EC.staleness_of(old_html))
         if "/login" not in ui.driver.current_url:
             fail("logout did not return to the login page")
         ui.shot("logged-out")

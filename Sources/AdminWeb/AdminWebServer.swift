@@ -20,6 +20,7 @@ public struct AdminWebServer: Sendable {
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 9860
     static let cookieName = "swifttarget_session"
+    static let loginCookieName = "swifttarget_login"
     static let maxBodySize = 1 << 20
 
     let backend: any AdminBackend
@@ -78,7 +79,7 @@ public struct AdminWebServer: Sendable {
         let router = Router(context: Context.self)
         router.get("/login") { request, _ in
             if await self.session(of: request) != nil { return redirect("/") }
-            return htmlResponse(loginPage(message: nil))
+            return self.loginResponse(message: nil, status: .ok)
         }
         router.post("/login") { request, context in try await self.login(request, context) }
         router.post("/logout") { request, context in
@@ -172,8 +173,14 @@ public struct AdminWebServer: Sendable {
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
         let form = FormData(urlEncoded: String(buffer: body))
+        // Login CSRF: the form's token must match the SameSite=Strict cookie set with the form.
+        guard let cookieToken = request.cookies[Self.loginCookieName]?.value, !cookieToken.isEmpty,
+              let formToken = form["login_token"], constantTimeEqual(cookieToken, formToken)
+        else {
+            return loginResponse(message: "The login form expired. Please try again.", status: .forbidden)
+        }
         if let left = await sessions.lockoutRemaining() {
-            return htmlResponse(loginPage(message: "Too many failed logins. Try again in \(left) s."), status: .tooManyRequests)
+            return loginResponse(message: "Too many failed logins. Try again in \(left) s.", status: .tooManyRequests)
         }
         let user = form.text("user")
         let ok = credentials.verify(user: user, password: form["password"] ?? "")
@@ -181,21 +188,32 @@ public struct AdminWebServer: Sendable {
             await sessions.recordFailure()
             logger.warning("web: failed login for user \(user)")
             if options.failedLoginDelay > 0 { try await Task.sleep(for: .milliseconds(Int(options.failedLoginDelay * 1000))) }
-            return htmlResponse(loginPage(message: "Wrong user name or password."), status: .unauthorized)
+            return loginResponse(message: "Wrong user name or password.", status: .unauthorized)
         }
         await sessions.recordSuccess()
         let s = await sessions.create(user: user)
         logger.info("web: \(user) logged in")
         var r = redirect("/")
         r.setCookie(cookie(value: s.id, maxAge: Int(options.sessionLifetime)))
+        r.setCookie(Cookie(name: Self.loginCookieName, value: "", maxAge: 0, path: "/login", secure: options.secureCookie,
+                           httpOnly: true, sameSite: .strict))
         return r
     }
 
-    func loginPage(message: String?) -> String {
+    /// The login page with a fresh login token (hidden field + SameSite=Strict cookie, 1 hour).
+    func loginResponse(message: String?, status: HTTPResponse.Status) -> Response {
+        let token = randomToken()
+        var r = htmlResponse(loginPage(message: message, token: token), status: status)
+        r.setCookie(Cookie(name: Self.loginCookieName, value: token, maxAge: 3600, path: "/login", secure: options.secureCookie,
+                           httpOnly: true, sameSite: .strict))
+        return r
+    }
+
+    func loginPage(message: String?, token: String) -> String {
         var b = ""
         if let message { b += "<div class=\"err\" role=\"alert\">\(h(message))</div>" }
         b += """
-            <form method="post" action="/login">
+            <form method="post" action="/login"><input type="hidden" name="login_token" value="\(h(token))">
             <p><label for="user">User</label><input type="text" name="user" id="user" value="" autocomplete="username"></p>
             <p><label for="password">Password</label><input type="password" name="password" id="password" value="" autocomplete="current-password"></p>
             <p><button type="submit" id="login">Log in</button></p></form>

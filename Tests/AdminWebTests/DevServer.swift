@@ -18,7 +18,8 @@ import Testing
     @Test(.enabled(if: ProcessInfo.processInfo.environment["ADMINWEB_DEV_SERVE"] != nil))
     func serve() async throws {
         let env = ProcessInfo.processInfo.environment
-        let port = Int(env["ADMINWEB_DEV_SERVE"] ?? "") ?? 9861
+        // A port, or host:port (the browser script's {web} placeholder).
+        let port = (env["ADMINWEB_DEV_SERVE"]?.split(separator: ":").last).flatMap { Int($0) } ?? 9861
         let seconds = Int(env["ADMINWEB_DEV_SECONDS"] ?? "") ?? 600
         let backend = FakeBackend(config: Config(portals: [Portal(address: "127.0.0.1", port: 3260), Portal(address: "127.0.0.2", port: 3260)]))
         await backend.setAutoStatus()

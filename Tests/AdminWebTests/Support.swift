@@ -104,9 +104,21 @@ struct Browser {
 
     init(_ client: any TestClientProtocol) { self.client = client }
 
+    /// Loads the login form (its token and cookie) and submits it.
+    func login(user: String = "admin", password: String) async throws -> TestResponse {
+        let form = try await get("/login")
+        let token = loginToken(in: form.text) ?? ""
+        let cookie = (form.headers[values: .setCookie].first { $0.hasPrefix("swifttarget_login=") } ?? "").split(separator: ";").first.map(String.init) ?? ""
+        var h = HTTPFields()
+        h[.cookie] = cookie
+        h[.contentType] = "application/x-www-form-urlencoded"
+        let body = "login_token=\(formEncode(token))&user=\(formEncode(user))&password=\(formEncode(password))"
+        return try await client.execute(uri: "/login", method: .post, headers: h, body: ByteBuffer(string: body))
+    }
+
     static func loggedIn(_ client: any TestClientProtocol) async throws -> Browser {
         var b = Browser(client)
-        let r = try await b.postRaw("/login", ["user": "admin", "password": testPassword])
+        let r = try await b.login(password: testPassword)
         #expect(r.status == .seeOther)
         let setCookie = r.headers[values: .setCookie].first ?? ""
         b.cookie = String(setCookie.split(separator: ";")[0])
@@ -147,6 +159,12 @@ func formEncode(_ s: String) -> String {
     var allowed = CharacterSet.alphanumerics
     allowed.insert(charactersIn: "-._~")
     return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+}
+
+func loginToken(in html: String) -> String? {
+    guard let r = html.range(of: "name=\"login_token\" value=\"") else { return nil }
+    let rest = html[r.upperBound...]
+    return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
 }
 
 func csrfToken(in html: String) -> String? {

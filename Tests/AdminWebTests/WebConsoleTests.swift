@@ -46,15 +46,19 @@ func sampleConfig() -> Config {
     @Test func wrongPasswordIsRefusedAndRightOneSetsAStrictCookie() async throws {
         try await withServer(FakeBackend()) { client in
             let anon = Browser(client)
-            let bad = try await anon.postRaw("/login", ["user": "admin", "password": "wrong"])
+            // Without the login form's token (login CSRF): refused even with the right password.
+            let forged = try await anon.postRaw("/login", ["user": "admin", "password": testPassword])
+            #expect(forged.status == .forbidden)
+            #expect(!forged.headers[values: .setCookie].contains { $0.hasPrefix("swifttarget_session=") })
+            let bad = try await anon.login(password: "wrong")
             #expect(bad.status == .unauthorized)
-            #expect(bad.headers[values: .setCookie].isEmpty)
+            #expect(!bad.headers[values: .setCookie].contains { $0.hasPrefix("swifttarget_session=") })
             #expect(bad.text.contains("Wrong user name or password"))
-            let badUser = try await anon.postRaw("/login", ["user": "root", "password": testPassword])
+            let badUser = try await anon.login(user: "root", password: testPassword)
             #expect(badUser.status == .unauthorized)
-            let good = try await anon.postRaw("/login", ["user": "admin", "password": testPassword])
+            let good = try await anon.login(password: testPassword)
             #expect(good.status == .seeOther)
-            let cookie = try #require(good.headers[values: .setCookie].first)
+            let cookie = try #require(good.headers[values: .setCookie].first { $0.hasPrefix("swifttarget_session=") })
             #expect(cookie.hasPrefix("swifttarget_session="))
             #expect(cookie.contains("HttpOnly"))
             #expect(cookie.contains("SameSite=Strict"))
@@ -67,10 +71,10 @@ func sampleConfig() -> Config {
     @Test func lockoutAfterRepeatedFailures() async throws {
         try await withServer(FakeBackend()) { client in
             let anon = Browser(client)
-            for _ in 0..<3 { _ = try await anon.postRaw("/login", ["user": "admin", "password": "nope"]) }
-            let locked = try await anon.postRaw("/login", ["user": "admin", "password": testPassword])
+            for _ in 0..<3 { _ = try await anon.login(password: "nope") }
+            let locked = try await anon.login(password: testPassword)
             #expect(locked.status == .tooManyRequests)
-            #expect(locked.headers[values: .setCookie].isEmpty)
+            #expect(!locked.headers[values: .setCookie].contains { $0.hasPrefix("swifttarget_session=") })
         }
     }
 
@@ -559,4 +563,39 @@ extension FakeBackend {
             #expect(html.contains("alice"))
         }
     }
+}
+
+@Suite struct NotFoundAndConflicts {
+    @Test func unknownObjectsAnd409() async throws {
+        let backend = FakeBackend(config: sampleConfig())
+        try await withServer(backend) { client in
+            let b = try await Browser.loggedIn(client)
+            #expect(try await b.get("/connection?target=iqn.2026-01.com.example:nope").status == .notFound)
+            #expect(try await b.get("/timeouts?target=iqn.2026-01.com.example:nope").status == .notFound)
+            #expect(try await b.get("/clients/edit?scope=ALL&index=3").status == .notFound)
+            let dup = try await b.post("/targets/new", [("prefix", "iqn.2026-01.com.example"), ("suffix", "disk1"),
+                                                       ("auth_src", "inherit"), ("t_count", "0")])
+            #expect(dup.status == .conflict)
+            #expect(dup.text.contains("already exists"))
+            let gone = try await b.post("/target/delete", [("name", "iqn.2026-01.com.example:nope")])
+            #expect(gone.status == .notFound)
+            let dupLUN = try await b.post("/target", [("name", tName), ("new_id_0", "0"), ("new_path_0", "/srv/other.img"),
+                                                     ("new_size_0", "1M"), ("auth_src", "inherit")])
+            #expect(dupLUN.status == .badRequest)
+            #expect(dupLUN.text.contains("LUN 0 already exists"))
+        }
+        #expect(await backend.config == sampleConfigWithoutIdentityDrift(await backend.config))
+    }
+}
+
+/// The sample configuration is generated with random LUN identities; compare everything else.
+func sampleConfigWithoutIdentityDrift(_ c: Config) -> Config {
+    var s = sampleConfig()
+    for (ti, t) in c.targets.enumerated() where ti < s.targets.count {
+        for (li, l) in t.luns.enumerated() where li < s.targets[ti].luns.count {
+            s.targets[ti].luns[li].serial = l.serial
+            s.targets[ti].luns[li].naaId = l.naaId
+        }
+    }
+    return s
 }
