@@ -49,10 +49,16 @@ public struct SessionInfo: Sendable, Codable, Equatable {
     public var negotiated: [String: String]  // key → value as negotiated (MaxBurstLength, …)
     public var commandsInFlight: Int
     public var connectedSince: Double   // seconds since 1970
+    /// Cumulative since login: commands answered, bytes moved, commands not answered GOOD.
+    public var commands: UInt64
+    public var bytesRead: UInt64
+    public var bytesWritten: UInt64
+    public var errors: UInt64
 
     public init(tsih: UInt16, target: String?, initiator: String, isid: String, remoteAddress: String,
                 localAddress: String, authenticatedUser: String?, headerDigest: String, dataDigest: String,
-                negotiated: [String: String], commandsInFlight: Int, connectedSince: Double) {
+                negotiated: [String: String], commandsInFlight: Int, connectedSince: Double,
+                commands: UInt64 = 0, bytesRead: UInt64 = 0, bytesWritten: UInt64 = 0, errors: UInt64 = 0) {
         self.tsih = tsih
         self.target = target
         self.initiator = initiator
@@ -65,6 +71,10 @@ public struct SessionInfo: Sendable, Codable, Equatable {
         self.negotiated = negotiated
         self.commandsInFlight = commandsInFlight
         self.connectedSince = connectedSince
+        self.commands = commands
+        self.bytesRead = bytesRead
+        self.bytesWritten = bytesWritten
+        self.errors = errors
     }
 }
 

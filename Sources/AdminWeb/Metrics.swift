@@ -82,6 +82,18 @@ func renderMetrics(statistics: [LUNStatistics], statuses: [TargetStatus], sessio
         line("session_commands_in_flight",
              [("tsih", String(s.tsih)), ("target", s.target ?? ""), ("initiator", s.initiator)], String(s.commandsInFlight))
     }
+    let perSession: [(String, String, String, (SessionInfo) -> UInt64)] = [
+        ("session_commands_total", "counter", "Commands answered in the session.", { $0.commands }),
+        ("session_read_bytes_total", "counter", "Bytes read by the session's initiator.", { $0.bytesRead }),
+        ("session_written_bytes_total", "counter", "Bytes written by the session's initiator.", { $0.bytesWritten }),
+        ("session_errors_total", "counter", "Commands of the session answered with a status other than GOOD.", { $0.errors }),
+    ]
+    for (name, type, help, value) in perSession {
+        family(name, type, help)
+        for s in sessions.sorted(by: { $0.tsih < $1.tsih }) {
+            line(name, [("tsih", String(s.tsih)), ("target", s.target ?? ""), ("initiator", s.initiator)], String(value(s)))
+        }
+    }
     return out
 }
 

@@ -544,7 +544,9 @@ public actor TargetService: AdminBackend {
                 isid: String(repeating: "0", count: max(0, 12 - hex.count)) + hex, remoteAddress: s.remoteAddress,
                 localAddress: s.localAddress, authenticatedUser: s.authenticatedUser,
                 headerDigest: p.headerDigest ? "CRC32C" : "None", dataDigest: p.dataDigest ? "CRC32C" : "None",
-                negotiated: negotiated, commandsInFlight: s.commandsInFlight, connectedSince: s.connectedSince)
+                negotiated: negotiated, commandsInFlight: s.commandsInFlight, connectedSince: s.connectedSince,
+                commands: s.inFlight.commands, bytesRead: s.inFlight.bytesRead, bytesWritten: s.inFlight.bytesWritten,
+                errors: s.inFlight.errors)
         }
     }
 

@@ -20,7 +20,8 @@ import Testing
             sessions: [SessionInfo(tsih: 3, target: "iqn.2026-01.com.example:disk1", initiator: "iqn.1993-08.org.debian:01:a",
                                    isid: "400001370000", remoteAddress: "127.0.0.1", localAddress: "127.0.0.1",
                                    authenticatedUser: nil, headerDigest: "None", dataDigest: "None", negotiated: [:],
-                                   commandsInFlight: 4, connectedSince: 0)],
+                                   commandsInFlight: 4, connectedSince: 0, commands: 21, bytesRead: 8192,
+                                   bytesWritten: 4096, errors: 2)],
             security: SecurityCounters(chapFailures: 4, aclDenials: 5, nopTimeouts: 6))
         let lines = Set(text.split(separator: "\n").map(String.init))
         let l = "target=\"iqn.2026-01.com.example:disk1\",lun=\"0\""
@@ -48,6 +49,10 @@ import Testing
             "swifttarget_target_sessions{target=\"iqn.2026-01.com.example:disk1\"} 2",
             "swifttarget_sessions 1",
             "swifttarget_session_commands_in_flight{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 4",
+            "swifttarget_session_commands_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 21",
+            "swifttarget_session_read_bytes_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 8192",
+            "swifttarget_session_written_bytes_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 4096",
+            "swifttarget_session_errors_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 2",
         ] {
             #expect(lines.contains(expected), "missing: \(expected)")
         }

@@ -136,6 +136,14 @@ final class RunningTarget: @unchecked Sendable {
             }
         }
         #expect(received == payload)
+
+        // The session's counters saw exactly this: TUR (answered with the attention), write, read.
+        let session = try #require(target.server.environment.sessions.sessions.first)
+        #expect(session.inFlight.commands == 3)
+        #expect(session.inFlight.errors == 1)
+        #expect(session.inFlight.bytesWritten == UInt64(length))
+        #expect(session.inFlight.bytesRead == UInt64(length))
+        #expect(session.commandsInFlight == 0)
     }
 
     @Test func nopOutIsEchoedAndUnknownOpcodeRejected() async throws {

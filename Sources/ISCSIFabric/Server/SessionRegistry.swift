@@ -8,13 +8,29 @@ import Glibc
 import Darwin
 #endif
 
-/// Commands of a session handed to the engine and not yet answered (read by admins).
-public final class InFlightCounter: Sendable {
+/// Per-session counters read by admins and /metrics: commands in flight, and cumulative
+/// commands, bytes and errors. Relaxed atomics: one writer (the connection), any readers.
+public final class SessionCounters: Sendable {
     private let value = Atomic<Int>(0)
+    private let completed = Atomic<UInt64>(0)
+    private let read = Atomic<UInt64>(0)
+    private let written = Atomic<UInt64>(0)
+    private let failed = Atomic<UInt64>(0)
     public init() {}
     public var current: Int { value.load(ordering: .relaxed) }
+    public var commands: UInt64 { completed.load(ordering: .relaxed) }
+    public var bytesRead: UInt64 { read.load(ordering: .relaxed) }
+    public var bytesWritten: UInt64 { written.load(ordering: .relaxed) }
+    /// Commands answered with a status other than GOOD.
+    public var errors: UInt64 { failed.load(ordering: .relaxed) }
     func increment() { value.add(1, ordering: .relaxed) }
     func decrement() { value.subtract(1, ordering: .relaxed) }
+    func completed(read bytesIn: Int, written bytesOut: Int, good: Bool) {
+        completed.add(1, ordering: .relaxed)
+        if bytesIn > 0 { read.add(UInt64(bytesIn), ordering: .relaxed) }
+        if bytesOut > 0 { written.add(UInt64(bytesOut), ordering: .relaxed) }
+        if !good { failed.add(1, ordering: .relaxed) }
+    }
 }
 
 /// What an administrator sees of a live session.
@@ -32,7 +48,7 @@ public struct SessionSummary: Sendable {
     /// Seconds since 1970 when the session reached full feature phase.
     public var connectedSince: Double = 0
     public var authenticatedUser: String? { parameters.authenticatedUser }
-    public var inFlight: InFlightCounter = InFlightCounter()
+    public var inFlight: SessionCounters = SessionCounters()
     public var commandsInFlight: Int { inFlight.current }
 }
 
@@ -69,7 +85,7 @@ public final class SessionRegistry: Sendable {
     /// many (a reinstatement replaces one and is always admitted).
     func register(_ parameters: NegotiatedParameters, remoteAddress: String, channel: any Channel,
                   nexus: NexusID?, localAddress: String = "?", localPort: Int = 0, maxSessions: Int = 0,
-                  inFlight: InFlightCounter = InFlightCounter()) -> (tsih: UInt16, replaced: (any Channel)?)? {
+                  inFlight: SessionCounters = SessionCounters()) -> (tsih: UInt16, replaced: (any Channel)?)? {
         let key = Key(initiatorName: parameters.initiatorName, isid: parameters.isid, targetName: parameters.targetName)
         return state.withLockedValue { state -> (tsih: UInt16, replaced: (any Channel)?)? in
             var replaced: (any Channel)?

@@ -76,7 +76,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var localAddress = "?"
     private var nopInterval: TimeAmount?
     private var nopTimeout: TimeAmount = .seconds(30)
-    private let inFlight = InFlightCounter()
+    private let inFlight = SessionCounters()
 
     // Session state (full feature phase).
     private var parameters = NegotiatedParameters()
@@ -608,6 +608,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Data-In PDUs (status collapsed into the last when possible, §11.7.4) or a SCSI Response.
     private func sendStatus(for task: SCSITask, result: SCSICommandResult, dataIn: ByteBuffer?) {
         let expected = task.expectedLength
+        inFlight.completed(read: task.isRead ? min(result.dataInCount, expected) : 0,
+                           written: task.isWrite && result.status == .good ? min(result.transferLength, expected) : 0,
+                           good: result.status == .good)
         var residualFlags: UInt8 = 0
         var residual = 0
         if result.transferLength > expected {
