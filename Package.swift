@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
         .testTarget(
             name: "TargetRuntimeTests",
-            dependencies: ["TargetRuntime", "AdminAPI", "AdminCore", "TargetConfig", "ISCSIFabric", "SCSIEngine", "Backstores"]
+            dependencies: ["ISCSITestSupport", "TargetRuntime", "AdminAPI", "AdminCore", "TargetConfig", "ISCSIFabric", "SCSIEngine", "Backstores"]
         ),
         .testTarget(
             name: "AdminWebTests",
@@ -124,9 +124,12 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SCSIEngineTests", dependencies: ["SCSIEngine", "Backstores"]),
+        // A small independent iSCSI initiator over a blocking socket, for end-to-end tests.
+        .target(name: "ISCSITestSupport", path: "Tests/ISCSITestSupport"),
         .testTarget(
             name: "ISCSIFabricTests",
             dependencies: [
+                "ISCSITestSupport",
                 "ISCSIFabric", "SCSIEngine", "Backstores",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import ISCSITestSupport
 import Backstores
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import ISCSITestSupport
 import AdminCore
 import Foundation
 import TargetConfig

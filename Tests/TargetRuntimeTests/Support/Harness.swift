@@ -1,3 +1,4 @@
+import ISCSITestSupport
 import AdminAPI
 import AdminCore
 import Foundation

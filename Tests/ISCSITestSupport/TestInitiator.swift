@@ -5,19 +5,19 @@ import Glibc
 
 /// A deliberately small iSCSI initiator over a blocking TCP socket, independent of the
 /// target's own codec, so end-to-end tests check real bytes on a real connection.
-final class TestInitiator {
-    struct Received {
-        var header: [UInt8]
-        var data: [UInt8]
-        var opcode: UInt8 { header[0] & 0x3F }
-        var flags: UInt8 { header[1] }
-        func u32(_ offset: Int) -> UInt32 {
+public final class TestInitiator {
+    public struct Received {
+        public var header: [UInt8]
+        public var data: [UInt8]
+        public var opcode: UInt8 { header[0] & 0x3F }
+        public var flags: UInt8 { header[1] }
+        public func u32(_ offset: Int) -> UInt32 {
             header[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
         }
-        func u16(_ offset: Int) -> UInt16 {
+        public func u16(_ offset: Int) -> UInt16 {
             UInt16(header[offset]) << 8 | UInt16(header[offset + 1])
         }
-        var text: [String: String] {
+        public var text: [String: String] {
             var result: [String: String] = [:]
             for pair in data.split(separator: 0) {
                 let s = String(decoding: pair, as: UTF8.self)
@@ -27,15 +27,15 @@ final class TestInitiator {
         }
     }
 
-    enum Failure: Error, Equatable { case connect(Int32), closed, io(Int32) }
+    public enum Failure: Error, Equatable { case connect(Int32), closed, io(Int32) }
 
-    let fd: Int32
-    var cmdSN: UInt32 = 1
-    var expStatSN: UInt32 = 0
-    var itt: UInt32 = 0x100
-    var isid: UInt64 = 0x8000_1234_5678
+    public let fd: Int32
+    public var cmdSN: UInt32 = 1
+    public var expStatSN: UInt32 = 0
+    public var itt: UInt32 = 0x100
+    public var isid: UInt64 = 0x8000_1234_5678
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -51,17 +51,17 @@ final class TestInitiator {
 
     deinit { close(fd) }
 
-    static func text(_ pairs: [(String, String)]) -> [UInt8] {
+    public static func text(_ pairs: [(String, String)]) -> [UInt8] {
         pairs.flatMap { Array("\($0.0)=\($0.1)".utf8) + [0] }
     }
 
-    func nextTag() -> UInt32 {
+    public func nextTag() -> UInt32 {
         itt += 1
         return itt
     }
 
     /// Writes a PDU: 48-byte header (DataSegmentLength filled in here) + padded data.
-    func send(header: [UInt8], data: [UInt8] = []) throws {
+    public func send(header: [UInt8], data: [UInt8] = []) throws {
         precondition(header.count == 48)
         var bytes = header
         bytes[5] = UInt8(data.count >> 16 & 0xFF)
@@ -77,7 +77,7 @@ final class TestInitiator {
         }
     }
 
-    func receive() throws -> Received {
+    public func receive() throws -> Received {
         let header = try read(count: 48)
         let length = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
         let ahs = Int(header[4]) * 4
@@ -102,16 +102,16 @@ final class TestInitiator {
         return buffer
     }
 
-    static func put(_ value: UInt32, _ header: inout [UInt8], at offset: Int) {
+    public static func put(_ value: UInt32, _ header: inout [UInt8], at offset: Int) {
         for i in 0..<4 { header[offset + i] = UInt8(value >> (24 - 8 * UInt32(i)) & 0xFF) }
     }
 
-    static func put16(_ value: UInt16, _ header: inout [UInt8], at offset: Int) {
+    public static func put16(_ value: UInt16, _ header: inout [UInt8], at offset: Int) {
         header[offset] = UInt8(value >> 8)
         header[offset + 1] = UInt8(value & 0xFF)
     }
 
-    func loginRequest(csg: UInt8, nsg: UInt8, transit: Bool, keys: [(String, String)]) throws -> Received {
+    public func loginRequest(csg: UInt8, nsg: UInt8, transit: Bool, keys: [(String, String)]) throws -> Received {
         var header = [UInt8](repeating: 0, count: 48)
         header[0] = 0x43
         header[1] = (transit ? 0x80 : 0) | csg << 2 | nsg
@@ -124,7 +124,7 @@ final class TestInitiator {
     }
 
     /// Security (AuthMethod=None) then operational negotiation; returns the final response.
-    func login(target: String?, initiator: String = "iqn.2026-11.org.test:initiator", extra: [(String, String)] = []) throws -> Received {
+    public func login(target: String?, initiator: String = "iqn.2026-11.org.test:initiator", extra: [(String, String)] = []) throws -> Received {
         var keys = [("InitiatorName", initiator), ("SessionType", target == nil ? "Discovery" : "Normal"), ("AuthMethod", "None")]
         if let target { keys.append(("TargetName", target)) }
         let first = try loginRequest(csg: 0, nsg: 1, transit: true, keys: keys)
@@ -149,7 +149,7 @@ final class TestInitiator {
     }
 
     /// A SCSI Command PDU.
-    func command(cdb: [UInt8], lun: UInt8 = 0, read: Int = 0, write: Int = 0, immediate: [UInt8] = [], final: Bool = true, tag: UInt32? = nil) throws -> UInt32 {
+    public func command(cdb: [UInt8], lun: UInt8 = 0, read: Int = 0, write: Int = 0, immediate: [UInt8] = [], final: Bool = true, tag: UInt32? = nil) throws -> UInt32 {
         let tag = tag ?? nextTag()
         var header = [UInt8](repeating: 0, count: 48)
         header[0] = 0x01
@@ -165,7 +165,7 @@ final class TestInitiator {
         return tag
     }
 
-    func dataOut(tag: UInt32, ttt: UInt32, dataSN: UInt32, offset: Int, data: [UInt8], final: Bool) throws {
+    public func dataOut(tag: UInt32, ttt: UInt32, dataSN: UInt32, offset: Int, data: [UInt8], final: Bool) throws {
         var header = [UInt8](repeating: 0, count: 48)
         header[0] = 0x05
         header[1] = final ? 0x80 : 0
