@@ -409,8 +409,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             sendReject(.protocolError, header: pdu.header)
             return
         }
-        _ = device
-        _ = nexus
         let flags = pdu.flags
         let itt = pdu.initiatorTaskTag
         guard tasks[itt] == nil else {
@@ -424,7 +422,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard edtl <= Self.maxExpectedDataTransferLength else {
             // Buffers are sized by the expected length; refuse absurd ones instead of allocating.
             let task = SCSITask(initiatorTaskTag: itt, lunField: pdu.lunField, lun: LUNEncoding.decode(pdu.lunField),
-                                cmdSN: pdu.cmdSN, attribute: .simple, isRead: isRead, isWrite: isWrite,
+                                attribute: .simple, isRead: isRead, isWrite: isWrite,
                                 expectedLength: edtl, command: pdu, state: .executing)
             var sense = Self.abortedCommandSense(asc: 0x24, ascq: 0x00)
             sense[2] = 0x05  // ILLEGAL REQUEST, INVALID FIELD IN CDB
@@ -437,7 +435,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         var task = SCSITask(initiatorTaskTag: itt, lunField: pdu.lunField, lun: LUNEncoding.decode(pdu.lunField),
-                            cmdSN: pdu.cmdSN, attribute: TaskAttribute(rawValue: flags & 0x07) ?? .simple,
+                            attribute: TaskAttribute(rawValue: flags & 0x07) ?? .simple,
                             isRead: isRead, isWrite: isWrite, expectedLength: edtl, command: pdu,
                             state: .collectingData)
         if isWrite && edtl > immediate {
@@ -458,7 +456,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         if isRead && !isWrite && edtl > 0 && pdu.additionalHeaders.readableBytes == 0,
-           let (result, data) = readFromPageCache(task, device: device, nexus: nexus) {
+           let (result, data) = readFromPageCache(&task, device: device, nexus: nexus) {
             sendStatus(for: task, result: result, dataIn: data)
             return
         }
@@ -466,8 +464,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// A read whose data is already in the page cache is answered right here: no hop to an I/O
-    /// thread and back (preadv2 RWF_NOWAIT never blocks the event loop). Otherwise nil.
-    private func readFromPageCache(_ task: SCSITask, device: SCSITarget, nexus: NexusID) -> (SCSICommandResult, ByteBuffer)? {
+    /// thread and back (preadv2 RWF_NOWAIT never blocks the event loop). Otherwise nil, and the
+    /// buffer stays with the task for the I/O thread (one allocation either way).
+    private func readFromPageCache(_ task: inout SCSITask, device: SCSITarget, nexus: NexusID) -> (SCSICommandResult, ByteBuffer)? {
         guard let context else { return nil }
         let length = task.expectedLength
         var buffer = context.channel.allocator.buffer(capacity: length)
@@ -480,7 +479,10 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return min(result?.dataInCount ?? 0, length)
             }
         }
-        guard let result else { return nil }
+        guard let result else {
+            task.readBuffer = buffer  // nothing was written into it
+            return nil
+        }
         return (result, buffer)
     }
 
@@ -570,6 +572,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let command = task.command
         let writeBuffer = task.writeBuffer
         let readLength = task.isRead ? task.expectedLength : 0
+        let readBuffer = task.readBuffer
         let writeLength = task.isWrite ? task.expectedLength : 0
         let attribute = task.attribute
         let lun = task.lun
@@ -582,7 +585,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         environment.ioPool.submit(wake: !inReadBurst) {
             let outcome = CommandExecution.run(device: device, nexus: nexus, lun: lun, attribute: attribute,
                                                command: command, writeBuffer: writeBuffer, writeLength: writeLength,
-                                               readLength: readLength, allocator: allocator)
+                                               readLength: readLength, readBuffer: readBuffer, allocator: allocator)
             if completions.post(itt, outcome) {
                 eventLoop.execute { loopBound.value.drainCompletions() }
             }
@@ -907,7 +910,7 @@ enum CommandExecution {
     }
 
     static func run(device: SCSITarget, nexus: NexusID, lun: UInt64, attribute: TaskAttribute, command: PDU,
-                    writeBuffer: AlignedBuffer?, writeLength: Int, readLength: Int,
+                    writeBuffer: AlignedBuffer?, writeLength: Int, readLength: Int, readBuffer: ByteBuffer?,
                     allocator: ByteBufferAllocator) -> Outcome {
         command.header.withUnsafeReadableBytes { header in
             let cdb = UnsafeRawBufferPointer(rebasing: header[32..<48])
@@ -915,17 +918,20 @@ enum CommandExecution {
                 let extended = extendedCDB(cdb, command.additionalHeaders)
                 return extended.withUnsafeBytes { cdb in
                     run(device: device, nexus: nexus, lun: lun, attribute: attribute, cdb: cdb, command: command,
-                        writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength, allocator: allocator)
+                        writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength, readBuffer: readBuffer,
+                        allocator: allocator)
                 }
             }
             return run(device: device, nexus: nexus, lun: lun, attribute: attribute, cdb: cdb, command: command,
-                       writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength, allocator: allocator)
+                       writeBuffer: writeBuffer, writeLength: writeLength, readLength: readLength, readBuffer: readBuffer,
+                        allocator: allocator)
         }
     }
 
     private static func run(device: SCSITarget, nexus: NexusID, lun: UInt64, attribute: TaskAttribute,
                             cdb: UnsafeRawBufferPointer, command: PDU, writeBuffer: AlignedBuffer?,
-                            writeLength: Int, readLength: Int, allocator: ByteBufferAllocator) -> Outcome {
+                            writeLength: Int, readLength: Int, readBuffer: ByteBuffer?,
+                            allocator: ByteBufferAllocator) -> Outcome {
         func withDataOut<T>(_ body: (IOVectors) -> T) -> T {
             if let writeBuffer {
                 return body(IOVectors(UnsafeMutableRawBufferPointer(rebasing: writeBuffer.bytes[0..<writeLength])))
@@ -941,7 +947,8 @@ enum CommandExecution {
             }
             return Outcome(result: result, dataIn: nil)
         }
-        var dataIn = allocator.buffer(capacity: readLength)
+        // The buffer the page-cache attempt allocated, when there was one.
+        var dataIn = readBuffer ?? allocator.buffer(capacity: readLength)
         var result = SCSICommandResult(status: .good)
         dataIn.writeWithUnsafeMutableBytes(minimumWritableBytes: readLength) { space in
             let target = UnsafeMutableRawBufferPointer(rebasing: space[0..<readLength])

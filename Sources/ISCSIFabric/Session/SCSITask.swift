@@ -13,7 +13,6 @@ struct SCSITask {
     let initiatorTaskTag: UInt32
     let lunField: UInt64
     let lun: UInt64
-    let cmdSN: UInt32
     let attribute: TaskAttribute
     let isRead: Bool
     let isWrite: Bool
@@ -25,6 +24,8 @@ struct SCSITask {
     var write: WriteTransfer?
     /// Where Data-Out lands when it comes in more than one PDU (aligned for O_DIRECT stores).
     var writeBuffer: AlignedBuffer?
+    /// Data-In buffer left by a page-cache attempt that would have blocked (reused by the worker).
+    var readBuffer: ByteBuffer?
     /// Set by ABORT TASK and friends: the result is dropped when the worker returns.
     var aborted = false
 }
