@@ -42,6 +42,14 @@ let package = Package(
         // The interface the admin faces (API, CLI, web) share with the daemon's runtime.
         .target(name: "AdminCore", dependencies: ["TargetConfig"]),
         // Runs the configuration: catalog, portals, live apply, sessions, statistics.
+        // The LIO-backed runtime: the configuration as LIO objects, LUNs served by the TCMU handler.
+        .target(
+            name: "LIORuntime",
+            dependencies: [
+                "AdminCore", "TargetConfig", "TCMU", "SCSIEngine", "Backstores",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "TargetRuntime",
             dependencies: [
@@ -96,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "SwiftTargetDaemon",
             dependencies: [
-                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "TargetConfig", "TargetRuntime", "AdminAPI", "AdminWeb",
+                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "TargetConfig", "TargetRuntime", "LIORuntime", "AdminAPI", "AdminWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -112,6 +120,7 @@ let package = Package(
             path: "Tests/TCMUTests/Probe"
         ),
         .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
+        .testTarget(name: "LIORuntimeTests", dependencies: ["LIORuntime", "TCMU", "TargetConfig", "AdminCore"]),
         .testTarget(
             name: "TargetRuntimeTests",
             dependencies: ["ISCSITestSupport", "TargetRuntime", "AdminAPI", "AdminCore", "TargetConfig", "ISCSIFabric", "SCSIEngine", "Backstores"]

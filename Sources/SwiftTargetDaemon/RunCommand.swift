@@ -3,9 +3,30 @@ import AdminCore
 import AdminWeb
 import ArgumentParser
 import Foundation
+import LIORuntime
 import Logging
+import TCMU
 import TargetConfig
 import TargetRuntime
+
+/// Which iSCSI target serves the configuration.
+enum FabricChoice: String, ExpressibleByArgument, CaseIterable {
+    /// LIO when the kernel has it (configfs + target_core_user), else the embedded fabric.
+    case auto
+    /// The kernel's LIO target; our daemon is its TCMU backstore handler.
+    case lio
+    /// The daemon's own iSCSI target (RFC 7143) over TCP.
+    case embedded
+}
+
+/// What `run` needs of a runtime; both the embedded and the LIO-backed one provide it.
+protocol DaemonRuntime: AdminBackend {
+    func start() async throws
+    func shutdown() async
+    var loadWarnings: [ConfigDiagnostic] { get }
+}
+extension TargetService: DaemonRuntime {}
+extension LIOService: DaemonRuntime {}
 
 /// `swift-targetd run --config PATH`: serve a configuration file, with the local API.
 struct RunCommand: AsyncParsableCommand {
@@ -16,6 +37,9 @@ struct RunCommand: AsyncParsableCommand {
             Changes made through the API (swift-targetctl, the web console) are validated, saved
             atomically to the configuration file and applied live. SIGTERM/SIGINT: sessions are
             asked to log out, in-flight commands complete, images are flushed.
+            Where the kernel has LIO (configfs and target_core_user), the configuration becomes LIO
+            objects and this daemon is their TCMU backstore handler; elsewhere its own iSCSI target
+            serves it (--fabric chooses; auto says which it picked).
             Example:
               swift-targetd run --config /etc/swift-target/config.json
             """
@@ -45,10 +69,23 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds sessions get to log out on stop/restart/shutdown.")
     var logoutGrace: Int = 5
 
+    @Option(help: "Which iSCSI target serves the configuration: auto (LIO when the kernel has it), lio, embedded.")
+    var fabric: FabricChoice = .auto
+
+    @Option(name: .customLong("lio-state"), help: "LIO mode: record of the LIO objects this daemon created.")
+    var lioState: String = LIOExportRecord.defaultPath
+
+    @Flag(name: .customLong("lio-keep-on-exit"), help: "LIO mode: leave the export in place on exit, so a restart keeps the initiators' sessions.")
+    var lioKeepOnExit = false
+
+    @Option(name: .customLong("tcmu-workers"), help: "LIO mode: concurrent commands per TCMU device.")
+    var tcmuWorkers: Int = 8
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
         guard (0...600).contains(logoutGrace) else { throw ValidationError("--logout-grace must be 0…600") }
+        guard (1...128).contains(tcmuWorkers) else { throw ValidationError("--tcmu-workers must be 1…128") }
         if web != nil && webCredentials == nil { throw ValidationError("--web needs --web-credentials FILE") }
         if let web { _ = try Portal.parse(web) }
     }
@@ -67,13 +104,9 @@ struct RunCommand: AsyncParsableCommand {
             group = g
         }
 
-        var options = TargetServiceOptions()
-        options.logger = logger
-        options.ioThreads = ioThreads
-        options.logoutGrace = .seconds(Int64(logoutGrace))
-        let service: TargetService
+        var service: any DaemonRuntime
         do {
-            service = try TargetService(store: ConfigStore(path: config), options: options)
+            service = try makeRuntime(logger: logger)
         } catch let e as ConfigError {
             throw DaemonError("invalid configuration:\n" + e.diagnostics.map(\.description).joined(separator: "\n"))
         } catch let e as ConfigIOError {
@@ -82,6 +115,10 @@ struct RunCommand: AsyncParsableCommand {
         for w in service.loadWarnings { logger.warning("\(w)") }
         do {
             try await service.start()
+        } catch let e as TCMUHandler.StartError where fabric == .auto {
+            logger.notice("LIO is present but the TCMU handler cannot start (\(e)); serving through the embedded iSCSI target")
+            service = try makeRuntime(logger: logger, forceEmbedded: true)
+            do { try await service.start() } catch { throw DaemonError("\(error)") }
         } catch {
             throw DaemonError("\(error)")
         }
@@ -143,6 +180,38 @@ struct RunCommand: AsyncParsableCommand {
         _ = await webTask?.result
         await service.shutdown()
         logger.notice("stopped")
+    }
+}
+
+extension RunCommand {
+    /// The LIO-backed runtime where the kernel has LIO (or `--fabric lio`), else the
+    /// embedded fabric; the fallback is said once, with the reason.
+    func makeRuntime(logger: Logger, forceEmbedded: Bool = false) throws -> any DaemonRuntime {
+        var useLIO = fabric == .lio
+        if fabric == .auto && !forceEmbedded {
+            switch LIOAvailability.probe() {
+            case .available:
+                useLIO = true
+            case .unavailable(let reason):
+                logger.notice("LIO is not available (\(reason)); serving through the embedded iSCSI target")
+            }
+        } else if fabric == .lio, case .unavailable(let reason) = LIOAvailability.probe() {
+            throw DaemonError("--fabric lio: \(reason)")
+        }
+        if useLIO {
+            var options = LIOServiceOptions()
+            options.logger = logger
+            options.record = LIOExportRecord(path: lioState)
+            options.keepExportOnShutdown = lioKeepOnExit
+            options.handler.workerThreadsPerDevice = tcmuWorkers
+            logger.notice("LIO-backed mode: LUNs are TCMU backstores served by this daemon")
+            return try LIOService(store: ConfigStore(path: config), options: options)
+        }
+        var options = TargetServiceOptions()
+        options.logger = logger
+        options.ioThreads = ioThreads
+        options.logoutGrace = .seconds(Int64(logoutGrace))
+        return try TargetService(store: ConfigStore(path: config), options: options)
     }
 }
 

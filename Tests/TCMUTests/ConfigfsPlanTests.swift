@@ -41,7 +41,7 @@ import Glibc
         let disk1 = LIOExportSpec.Backstore(hba: 1, name: "disk1", cfgstring: "file:/srv/d1.img", size: 1 << 20)
         let acl = LIOExportSpec.ACL(initiator: "iqn.1994-05.com.redhat:client",
                                     chap: .init(userid: "a", password: "b", mutualUserid: "c", mutualPassword: "d"),
-                                    mappedLUNs: [(mapped: 0, tpgLUN: 1)], readOnly: true)
+                                    mappedLUNs: [.init(mapped: 0, tpgLUN: 1)], readOnly: true)
         let spec = LIOExportSpec(backstores: [disk, disk1], targets: [
             .init(iqn: "iqn.t", luns: [.init(number: 0, backstore: "disk0"), .init(number: 1, backstore: "disk1")],
                   portals: ["[::]:3260"], acls: [acl]),

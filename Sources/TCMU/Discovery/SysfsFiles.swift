@@ -5,8 +5,8 @@ import Musl
 #endif
 
 /// Small sysfs/configfs file access (no Foundation in the data path).
-enum SysfsFiles {
-    static func read(_ path: String, limit: Int = 4096) -> String? {
+public enum SysfsFiles {
+    public static func read(_ path: String, limit: Int = 4096) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -21,11 +21,11 @@ enum SysfsFiles {
         return String(decoding: bytes[0..<total], as: UTF8.self)
     }
 
-    static func readTrimmed(_ path: String) -> String? {
+    public static func readTrimmed(_ path: String) -> String? {
         read(path).map { String($0.drop(while: { $0 == " " }).prefix(while: { $0 != "\n" && $0 != "\0" })) }
     }
 
-    static func readUInt64(_ path: String) -> UInt64? {
+    public static func readUInt64(_ path: String) -> UInt64? {
         guard let t = readTrimmed(path) else { return nil }
         if t.hasPrefix("0x") { return UInt64(t.dropFirst(2), radix: 16) }
         return UInt64(t)
@@ -33,7 +33,7 @@ enum SysfsFiles {
 
     /// Writes `value`; returns 0 or the errno.
     @discardableResult
-    static func write(_ path: String, _ value: String) -> Int32 {
+    public static func write(_ path: String, _ value: String) -> Int32 {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return errno }
         defer { close(fd) }
@@ -41,10 +41,10 @@ enum SysfsFiles {
         return n < 0 ? errno : 0
     }
 
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     /// Entry names of a directory (no `.`/`..`).
-    static func list(_ path: String) -> [String] {
+    public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []

@@ -6,9 +6,13 @@ import Glibc
 /// temp dir in tests).
 public struct ConfigfsApplier: Sendable {
     public var root: String
+    /// For tests on a plain directory: a write creates the attribute file and `rmdir`
+    /// drops the files in the directory first, as configfs does with its attributes.
+    public var emulatesConfigfs: Bool
 
-    public init(root: String = "/sys/kernel/config/target") {
+    public init(root: String = "/sys/kernel/config/target", emulatesConfigfs: Bool = false) {
         self.root = root
+        self.emulatesConfigfs = emulatesConfigfs
     }
 
     public struct StepFailed: Error, Sendable, CustomStringConvertible {
@@ -39,13 +43,40 @@ public struct ConfigfsApplier: Sendable {
             }
             return 0
         case .write(let p, let v):
+            if emulatesConfigfs {
+                // Attribute groups (attrib/, param/, auth/) exist by themselves in configfs.
+                if let slash = p.lastIndex(of: "/") { _ = run(.makeDirectory(String(p[..<slash]))) }
+                let fd = open(root + "/" + p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                if fd < 0 { return errno }
+                close(fd)
+            }
             return SysfsFiles.write(root + "/" + p, v)
         case .symlink(let t, let l):
             return symlink(root + "/" + t, root + "/" + l) == 0 || errno == EEXIST ? 0 : errno
         case .removeDirectory(let p):
+            if emulatesConfigfs { removeAttributes(root + "/" + p) }
             return rmdir(root + "/" + p) == 0 ? 0 : errno
         case .unlink(let p):
             return unlink(root + "/" + p) == 0 ? 0 : errno
         }
     }
+
+    /// Emulation of configfs `rmdir`: attribute files and attribute groups go with the
+    /// directory; child objects (other directories) make it fail as in configfs.
+    private func removeAttributes(_ path: String) {
+        for name in SysfsFiles.list(path) {
+            let child = path + "/" + name
+            var st = stat()
+            guard lstat(child, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFREG {
+                unlink(child)
+            } else if (st.st_mode & S_IFMT) == S_IFDIR, Self.attributeGroups.contains(name) {
+                removeAttributes(child)
+                rmdir(child)
+            }
+        }
+    }
+
+    private static let attributeGroups: Set<String> = ["attrib", "param", "auth", "wwn", "action", "alua", "pr", "statistics",
+                                                                 "fabric_statistics", "lun", "np", "acls"]
 }

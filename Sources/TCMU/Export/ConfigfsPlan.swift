@@ -52,6 +52,13 @@ public enum ConfigfsPlan {
             for portal in t.portals {
                 steps.append(.makeDirectory("\(tpg)/np/\(portal)"))
             }
+            // Sorted so the plan (and its test) is deterministic.
+            for (key, value) in t.parameters.sorted(by: { $0.key < $1.key }) {
+                steps.append(.write("\(tpg)/param/\(key)", value))
+            }
+            for (name, value) in t.attributes.sorted(by: { $0.key < $1.key }) {
+                steps.append(.write("\(tpg)/attrib/\(name)", value))
+            }
             let demo = t.acls.isEmpty
             let chapUsed = demo ? t.demoModeCHAP != nil : t.acls.contains { $0.chap != nil }
             steps.append(.write("\(tpg)/attrib/authentication", chapUsed ? "1" : "0"))
@@ -71,6 +78,9 @@ public enum ConfigfsPlan {
                         if acl.readOnly { steps.append(.write("\(dir)/lun_\(mapped)/write_protect", "1")) }
                     }
                     if let chap = acl.chap { steps += chapSteps(chap, dir: "\(dir)/auth") }
+                    for (name, value) in t.aclAttributes.sorted(by: { $0.key < $1.key }) {
+                        steps.append(.write("\(dir)/attrib/\(name)", value))
+                    }
                 }
             }
             steps.append(.write("\(tpg)/enable", "1"))
@@ -139,6 +149,12 @@ public enum ConfigfsPlan {
         for t in spec.targets {
             try check(t.iqn)
             for p in t.portals { try check(p) }
+            for table in [t.parameters, t.attributes, t.aclAttributes] {
+                for (key, value) in table {
+                    try check(key)
+                    if value.contains("\n") { throw .badName(value) }
+                }
+            }
             for l in t.luns where !spec.backstores.contains(where: { $0.name == l.backstore }) {
                 throw .unknownBackstore(l.backstore)
             }

@@ -1,9 +1,9 @@
 /// What to create in LIO's configfs so the kernel exports TCMU devices served by this
 /// handler: `user_<hba>` backstores and an iSCSI target with portal group, LUNs, portals,
 /// ACLs and CHAP. A plain value; `ConfigfsPlan` turns it into configfs steps.
-public struct LIOExportSpec: Sendable, Equatable {
+public struct LIOExportSpec: Sendable, Equatable, Codable {
     /// A TCMU backstore `core/user_<hba>/<name>` with `dev_config=<subtype>/<cfgstring>`.
-    public struct Backstore: Sendable, Equatable {
+    public struct Backstore: Sendable, Equatable, Codable {
         public var hba: Int
         public var name: String
         /// Our cfgstring (`file:/path`, `sparse:/path;size=1G`, `raw:/dev/x`).
@@ -34,7 +34,7 @@ public struct LIOExportSpec: Sendable, Equatable {
     }
 
     /// CHAP credentials (RFC 7143 §12.1.3); `mutual*` for the target's answer.
-    public struct CHAP: Sendable, Equatable {
+    public struct CHAP: Sendable, Equatable, Codable {
         public var userid: String
         public var password: String
         public var mutualUserid: String?
@@ -48,7 +48,7 @@ public struct LIOExportSpec: Sendable, Equatable {
         }
     }
 
-    public struct LUN: Sendable, Equatable {
+    public struct LUN: Sendable, Equatable, Codable {
         public var number: Int
         /// `Backstore.name` of one of `backstores`.
         public var backstore: String
@@ -58,29 +58,33 @@ public struct LIOExportSpec: Sendable, Equatable {
         }
     }
 
-    /// An initiator allowed in, with the LUNs it sees (`mapped LUN → TPG LUN`).
-    public struct ACL: Sendable, Equatable {
+    /// A LUN an ACL sees: `mapped` is the number the initiator sees, `tpgLUN` the TPG's LUN.
+    public struct LUNMapping: Sendable, Equatable, Codable {
+        public var mapped: Int
+        public var tpgLUN: Int
+        public init(mapped: Int, tpgLUN: Int) {
+            self.mapped = mapped
+            self.tpgLUN = tpgLUN
+        }
+    }
+
+    /// An initiator allowed in, with the LUNs it sees.
+    public struct ACL: Sendable, Equatable, Codable {
         public var initiator: String
         public var chap: CHAP?
-        /// (mapped LUN number seen by the initiator, TPG LUN number); empty = all, same numbers.
-        public var mappedLUNs: [(mapped: Int, tpgLUN: Int)]
+        /// Empty = all of the TPG's LUNs, same numbers.
+        public var mappedLUNs: [LUNMapping]
         public var readOnly: Bool
 
-        public init(initiator: String, chap: CHAP? = nil, mappedLUNs: [(mapped: Int, tpgLUN: Int)] = [], readOnly: Bool = false) {
+        public init(initiator: String, chap: CHAP? = nil, mappedLUNs: [LUNMapping] = [], readOnly: Bool = false) {
             self.initiator = initiator
             self.chap = chap
             self.mappedLUNs = mappedLUNs
             self.readOnly = readOnly
         }
-
-        public static func == (a: ACL, b: ACL) -> Bool {
-            a.initiator == b.initiator && a.chap == b.chap && a.readOnly == b.readOnly
-                && a.mappedLUNs.map(\.mapped) == b.mappedLUNs.map(\.mapped)
-                && a.mappedLUNs.map(\.tpgLUN) == b.mappedLUNs.map(\.tpgLUN)
-        }
     }
 
-    public struct ISCSITarget: Sendable, Equatable {
+    public struct ISCSITarget: Sendable, Equatable, Codable {
         public var iqn: String
         public var tpgTag: Int
         public var luns: [LUN]
@@ -90,8 +94,18 @@ public struct LIOExportSpec: Sendable, Equatable {
         public var acls: [ACL]
         /// In demo mode: CHAP every initiator must answer (TPG `auth/`).
         public var demoModeCHAP: CHAP?
+        /// TPG `param/<key>`: the login keys LIO offers (RFC 7143 §13: MaxBurstLength, HeaderDigest, …).
+        public var parameters: [String: String]
+        /// TPG `attrib/<name>` beyond what ACL mode sets (login_timeout, default_cmdsn_depth, …).
+        public var attributes: [String: String]
+        /// `acls/<initiator>/attrib/<name>` for every ACL (nopin_timeout, nopin_response_timeout).
+        public var aclAttributes: [String: String]
 
-        public init(iqn: String, tpgTag: Int = 1, luns: [LUN], portals: [String], acls: [ACL] = [], demoModeCHAP: CHAP? = nil) {
+        public init(iqn: String, tpgTag: Int = 1, luns: [LUN], portals: [String], acls: [ACL] = [], demoModeCHAP: CHAP? = nil,
+                    parameters: [String: String] = [:], attributes: [String: String] = [:], aclAttributes: [String: String] = [:]) {
+            self.parameters = parameters
+            self.attributes = attributes
+            self.aclAttributes = aclAttributes
             self.iqn = iqn
             self.tpgTag = tpgTag
             self.luns = luns

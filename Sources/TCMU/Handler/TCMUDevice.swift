@@ -25,16 +25,18 @@ public final class TCMUDevice: Sendable {
 
     /// Opens the backstore the cfgstring names and starts serving the ring.
     public init(uio: String, name: UIODeviceName, mapping: UIOMapping, configfs: ConfigfsDevice,
-                workerThreads: Int, resetRing: Bool, logger: Logger) throws {
+                workerThreads: Int, resetRing: Bool, statistics: LUNStatisticsRecorder? = nil, logger: Logger) throws {
         let spec = try TCMUConfigString.backstoreSpec(name.cfgstring)
         let ring = try MappedRing(base: mapping.base, size: mapping.size)
         let store = try KernelSizedStore(spec: spec, deviceSize: configfs.deviceSize, blockSize: configfs.blockSize)
         let target = SCSITarget(name: "tcmu:\(name.hbaID)/\(name.device)")
+        var unit = LogicalUnitConfiguration(
+            serialNumber: configfs.unitSerial ?? name.device,
+            uniqueID: Self.stableID(name.device),
+            writeCacheEnabled: configfs.writeCacheEnabled ?? false)
+        unit.statistics = statistics
         do {
-            try target.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(
-                serialNumber: configfs.unitSerial ?? name.device,
-                uniqueID: Self.stableID(name.device),
-                writeCacheEnabled: configfs.writeCacheEnabled ?? false))
+            try target.addLogicalUnit(0, store: store, configuration: unit)
         } catch {
             store.close()
             throw error

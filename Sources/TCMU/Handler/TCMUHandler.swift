@@ -1,5 +1,6 @@
 import CTCMU
 import Logging
+import SCSIEngine
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,8 @@ public final class TCMUHandler: Sendable {
         public var sysfsUIOClass = "/sys/class/uio"
         public var deviceDirectory = "/dev"
         public var configfsCore = TCMUProtocol.configfsCore
+        /// Per-device command statistics (the daemon keys them by target and LUN); nil: none.
+        public var statisticsRecorder: (@Sendable (UIODeviceName) -> LUNStatisticsRecorder?)? = nil
 
         public init() {}
     }
@@ -215,7 +218,8 @@ public final class TCMUHandler: Sendable {
                 uio: uio, name: name, mapping: mapping,
                 configfs: ConfigfsDevice(path: name.configfsPath(core: configuration.configfsCore)),
                 workerThreads: configuration.workerThreadsPerDevice,
-                resetRing: configuration.resetRingOnOpen, logger: logger)
+                resetRing: configuration.resetRingOnOpen,
+                statistics: configuration.statisticsRecorder?(name), logger: logger)
             devicesByUIO.withLock { $0[uio] = device }
             logger.info("\(uio) (\(name.device)): serving \(name.cfgstring), \(device.capacity) bytes")
         } catch {

@@ -1,0 +1,352 @@
+import AdminCore
+import Backstores
+import Foundation
+import Logging
+import SCSIEngine
+import Synchronization
+import TCMU
+import TargetConfig
+
+/// How the LIO-backed runtime runs (not part of the configuration file).
+public struct LIOServiceOptions: Sendable {
+    public var logger = Logger(label: "swift-targetd.lio")
+    /// configfs root of LIO.
+    public var configfsRoot = "/sys/kernel/config/target"
+    /// Where the record of the objects this daemon created is kept.
+    public var record = LIOExportRecord()
+    /// Leave the LIO export in place on shutdown, so a restarted daemon picks the rings
+    /// (and the initiators' sessions) up where they were. Off: shutdown removes the export.
+    public var keepExportOnShutdown = false
+    public var handler = TCMUHandler.Configuration()
+    /// Tests: `configfsRoot` is a plain directory (see `ConfigfsApplier.emulatesConfigfs`).
+    public var emulatesConfigfs = false
+    public init() {}
+}
+
+/// The daemon's runtime when the kernel target (LIO) is present: the same configuration
+/// becomes LIO objects in configfs (`LIOExportBuilder`), every LUN a TCMU backstore whose
+/// SCSI commands our handler runs through the shared SCSI engine. Changes are applied by
+/// re-creating the LIO objects of the targets that changed; other targets are untouched.
+public actor LIOService: AdminBackend {
+    public let store: ConfigStore
+    public private(set) var config: Config
+    nonisolated public let loadWarnings: [ConfigDiagnostic]
+    /// What LIO does not express exactly, for the current configuration.
+    public private(set) var exportWarnings: [String] = []
+    private let options: LIOServiceOptions
+    private var logger: Logger { options.logger }
+    private let handler: TCMUHandler
+    private let applier: ConfigfsApplier
+    private let recorders: RecorderTable
+    /// What exists in configfs because of us (mirrors the record file).
+    private var applied = LIOExportSpec(backstores: [])
+    private var stopped: Set<String> = []
+    private var started = false
+
+    /// Loads (and validates) the configuration. Throws `ConfigIOError` or `ConfigError`.
+    public init(store: ConfigStore, options: LIOServiceOptions = LIOServiceOptions()) throws {
+        let loaded = try store.load()
+        self.store = store
+        self.config = loaded.config
+        self.loadWarnings = loaded.warnings
+        self.options = options
+        self.applier = ConfigfsApplier(root: options.configfsRoot, emulatesConfigfs: options.emulatesConfigfs)
+        let recorders = RecorderTable()
+        self.recorders = recorders
+        var hc = options.handler
+        hc.statisticsRecorder = { name in recorders.recorder(forBackstore: name.device) }
+        self.handler = TCMUHandler(configuration: hc, logger: options.logger)
+    }
+
+    // MARK: - Start and stop
+
+    /// Starts the TCMU handler (joining the netlink family; pending commands of devices
+    /// left by a previous daemon are picked up), then makes LIO match the configuration.
+    public func start() async throws {
+        guard !started else { return }
+        let export = try buildExport(config)
+        try handler.start()
+        do {
+            applied = try options.record.load()
+            try reconcile(to: export.spec)
+        } catch {
+            handler.stop()
+            throw error
+        }
+        exportWarnings = export.warnings
+        for w in export.warnings { logger.warning("\(w)") }
+        started = true
+        logger.notice("LIO export ready", metadata: [
+            "targets": "\(applied.targets.count)", "backstores": "\(applied.backstores.count)"])
+    }
+
+    /// Removes the export (unless kept) and stops the handler; images are flushed by the
+    /// handler closing its stores.
+    public func shutdown() async {
+        if !options.keepExportOnShutdown {
+            removeAll()
+        } else {
+            logger.notice("leaving the LIO export in place for the next start")
+        }
+        handler.stop()
+        started = false
+    }
+
+    private func removeAll() {
+        do {
+            try applier.apply(ConfigfsPlan.remove(applied).filter { !isHBA($0) }, ignoringMissing: true)
+            removeHBAIfEmpty()
+            applied = LIOExportSpec(backstores: [])
+            options.record.remove()
+            logger.notice("LIO export removed")
+        } catch {
+            logger.error("removing the LIO export failed: \(error); the record \(options.record.path) keeps what is left")
+        }
+    }
+
+    // MARK: - Making configfs match
+
+    private func buildExport(_ config: Config) throws -> LIOExport {
+        try LIOExportBuilder.build(config) { t, lun in try Self.deviceSize(t, lun) }
+    }
+
+    /// The capacity a LUN is exported with: its configured size (the handler creates or
+    /// grows the image), else the size of the existing image or device.
+    static func deviceSize(_ t: EffectiveTarget, _ lun: LUN) throws -> UInt64 {
+        if lun.backstore != .raw, let size = lun.size { return size }
+        let kind = Backstores.BackstoreKind(rawValue: lun.backstore.rawValue)!
+        do {
+            let s = try openBackstore(BackstoreSpec(kind: kind, path: lun.path, readOnly: true))
+            defer { s.close() }
+            if let size = lun.size, size < s.byteCount { return size }
+            return s.byteCount
+        } catch let e as BackstoreOpenError where e.reason == .notFound && lun.backstore != .raw {
+            throw LIOExportError("target \(t.name) LUN \(lun.id): \(lun.path) does not exist; set the LUN's \"size\" to create it")
+        } catch {
+            throw LIOExportError("target \(t.name) LUN \(lun.id): \(error)")
+        }
+    }
+
+    /// Re-creates the targets whose LIO objects differ from `wanted`, removes those no
+    /// longer wanted, and leaves identical ones alone (their sessions keep running).
+    /// Returns the targets that were (re)created.
+    @discardableResult
+    private func reconcile(to wanted: LIOExportSpec) throws -> Set<String> {
+        let wantedNames = Set(wanted.targets.map { $0.iqn.lowercased() })
+        // Backstores of ours no target references any more (e.g. left by a crash mid-change).
+        for t in applied.targets {
+            let key = t.iqn.lowercased()
+            let keep = wantedNames.contains(key) && applied.part(forTarget: key) == wanted.part(forTarget: key)
+                && SysfsFiles.exists(options.configfsRoot + "/" + t.tpgPath)
+            if !keep, let part = applied.part(forTarget: key) {
+                try remove(part)
+            }
+        }
+        let referenced = Set(applied.targets.flatMap { $0.luns.map(\.backstore) })
+        let orphans = applied.backstores.filter { !referenced.contains($0.name) }
+        if !orphans.isEmpty { try remove(LIOExportSpec(backstores: orphans)) }
+
+        var created: Set<String> = []
+        for t in wanted.targets where !applied.targets.contains(where: { $0.iqn.lowercased() == t.iqn.lowercased() }) {
+            let part = wanted.part(forTarget: t.iqn)!
+            try create(part)
+            created.insert(t.iqn.lowercased())
+        }
+        for t in wanted.targets {
+            try? applier.apply([.write(t.tpgPath + "/enable", stopped.contains(t.iqn.lowercased()) ? "0" : "1")])
+        }
+        removeHBAIfEmpty()
+        return created
+    }
+
+    /// Creates one target's objects after checking that none of them exists already (an
+    /// object we did not create is never adopted or changed). Recorded before the first
+    /// step, so a crash half-way leaves a record of everything that may exist.
+    private func create(_ part: LIOExportSpec) throws {
+        let root = options.configfsRoot
+        for t in part.targets where SysfsFiles.exists("\(root)/iscsi/\(t.iqn)") {
+            throw LIOExportError("LIO already has a target \(t.iqn) that swift-targetd did not create; remove it (targetcli) or rename ours")
+        }
+        for b in part.backstores where SysfsFiles.exists("\(root)/\(b.path)") {
+            throw LIOExportError("LIO already has a backstore \(b.path) that swift-targetd did not create; remove it or free that name")
+        }
+        let record = applied.merging(part)
+        try options.record.save(record)
+        applied = record
+        do {
+            try applier.apply(ConfigfsPlan.create(part))
+        } catch {
+            try? remove(part)
+            throw LIOExportError("creating the LIO objects of \(part.targets.map(\.iqn).joined(separator: ", ")) failed: \(error)")
+        }
+        logger.info("LIO target created", metadata: ["target": "\(part.targets.first?.iqn ?? "")",
+                                                     "luns": "\(part.backstores.count)"])
+    }
+
+    private func remove(_ part: LIOExportSpec) throws {
+        try applier.apply(ConfigfsPlan.remove(part).filter { !isHBA($0) }, ignoringMissing: true)
+        applied = applied.removing(part)
+        try options.record.save(applied)
+        if let t = part.targets.first { logger.info("LIO target removed", metadata: ["target": "\(t.iqn)"]) }
+    }
+
+    /// The HBA directory is shared by all our backstores: removed only when empty.
+    private func isHBA(_ step: ConfigfsStep) -> Bool {
+        if case .removeDirectory(let p) = step { return p == "core/user_\(LIOExportBuilder.hba)" }
+        return false
+    }
+
+    private func removeHBAIfEmpty() {
+        let hba = "\(options.configfsRoot)/core/user_\(LIOExportBuilder.hba)"
+        if SysfsFiles.exists(hba), SysfsFiles.list(hba).filter({ $0 != "hba_info" && $0 != "hba_mode" }).isEmpty {
+            _ = rmdir(hba)
+        }
+    }
+
+    // MARK: - AdminBackend
+
+    public func configuration() async -> Config { config }
+
+    public func update(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
+        var new = config
+        do {
+            try change(&new)
+        } catch let e as AdminError {
+            throw e
+        } catch let e as ConfigError {
+            throw AdminError(.invalid, e.errors.map(\.description).joined(separator: "\n"))
+        } catch {
+            throw AdminError(.invalid, "\(error)")
+        }
+        let diagnostics = new.validate()
+        let errors = diagnostics.filter { $0.severity == .error }
+        if !errors.isEmpty { throw AdminError(.invalid, errors.map(\.description).joined(separator: "\n")) }
+        var warnings = diagnostics.filter { $0.severity == .warning }.map(\.description)
+        let diff = ConfigDiff.between(config, new)
+        if diff.isEmpty { return ApplyReport(effects: [], warnings: warnings) }
+        let export: LIOExport
+        do { export = try buildExport(new) } catch { throw AdminError(.invalid, "\(error)") }
+        warnings += export.warnings
+
+        let old = config
+        let oldSpec = applied
+        let recreated: Set<String>
+        do {
+            recreated = try reconcile(to: export.spec)
+        } catch {
+            // Put back what was there; the configuration file is unchanged.
+            _ = try? reconcile(to: (try? buildExport(old).spec) ?? oldSpec)
+            throw AdminError(.failed, "\(error)")
+        }
+        do {
+            try store.save(new)
+        } catch {
+            _ = try? reconcile(to: (try? buildExport(old).spec) ?? oldSpec)
+            throw AdminError(.failed, "cannot save the configuration: \(error)")
+        }
+        config = new
+        exportWarnings = export.warnings
+        let effects = diff.effects.map { e in
+            let again = e.target.map { recreated.contains($0.lowercased()) } ?? false
+            return AppliedEffect(setting: e.setting.rawValue, target: e.target, lun: e.lun, applyMode: e.applyMode.rawValue,
+                                 outcome: again ? "applied: LIO target re-created (initiators log in again)" : "applied")
+        }
+        return ApplyReport(effects: effects, warnings: warnings)
+    }
+
+    public func targetStatuses() async -> [TargetStatus] {
+        config.targets.map { t in
+            let part = applied.part(forTarget: t.name)
+            let tpg = part?.targets.first.map { options.configfsRoot + "/" + $0.tpgPath }
+            let enabled = tpg.flatMap { SysfsFiles.readTrimmed($0 + "/enable") } == "1"
+            var sizes: [Int: UInt64] = [:]
+            for lun in part?.targets.first?.luns ?? [] {
+                sizes[lun.number] = part?.backstores.first { $0.name == lun.backstore }?.size
+            }
+            return TargetStatus(name: t.name, running: enabled, sessions: tpg.map { LIOSessions.read(tpg: $0).count } ?? 0,
+                                lunSizes: sizes)
+        }
+    }
+
+    public func sessions() async -> [SessionInfo] {
+        applied.targets.flatMap { t in
+            LIOSessions.read(tpg: options.configfsRoot + "/" + t.tpgPath).map { s in
+                SessionInfo(tsih: s.tsih, target: t.iqn, initiator: s.initiator, isid: s.isid,
+                            remoteAddress: s.remoteAddress, localAddress: "", authenticatedUser: nil,
+                            headerDigest: "", dataDigest: "", negotiated: [:], commandsInFlight: 0, connectedSince: 0)
+            }
+        }
+    }
+
+    public func logout(tsih: UInt16) async throws {
+        throw AdminError(.failed, "LIO mode: LIO cannot end a single session; stop the target or remove the initiator from allowedClients")
+    }
+
+    public func control(_ action: ServiceAction, target: String?) async throws {
+        let names: [String]
+        if let target {
+            guard let t = config.target(named: target) else { throw AdminError(.notFound, "no target named \(target)") }
+            names = [t.name]
+        } else {
+            names = config.targets.map(\.name)
+        }
+        for name in names {
+            guard let tpg = applied.part(forTarget: name)?.targets.first?.tpgPath else { continue }
+            if action == .stop || action == .restart {
+                stopped.insert(name.lowercased())
+                try? applier.apply([.write(tpg + "/enable", "0")])
+            }
+            if action == .start || action == .restart {
+                stopped.remove(name.lowercased())
+                do { try applier.apply([.write(tpg + "/enable", "1")]) } catch {
+                    throw AdminError(.failed, "target \(name): enabling the LIO TPG failed: \(error)")
+                }
+            }
+        }
+    }
+
+    public func statistics() async -> [LUNStatistics] {
+        var out: [LUNStatistics] = []
+        for t in config.targets {
+            for lun in t.luns.sorted(by: { $0.id < $1.id }) {
+                let r = recorders.recorder(forBackstore: LIOExportBuilder.backstoreName(target: t.name, lun: lun.id))
+                let s = r.snapshot()
+                var cumulative: [UInt64] = []
+                var total: UInt64 = 0
+                for c in s.bucketCounts { total += c; cumulative.append(total) }
+                out.append(LUNStatistics(
+                    target: t.name, lun: lun.id, readCommands: s.readCommands, writeCommands: s.writeCommands,
+                    otherCommands: s.otherCommands, bytesRead: s.bytesRead, bytesWritten: s.bytesWritten,
+                    errors: s.errors, latencyBuckets: LUNStatisticsRecorder.bucketBounds,
+                    latencyCounts: Array(cumulative.prefix(LUNStatisticsRecorder.bucketBounds.count)),
+                    latencySumSeconds: s.latencySumSeconds))
+            }
+        }
+        return out
+    }
+
+    /// LIO's own login counters (`fabric_statistics/iscsi_login_stats`) of our targets.
+    public func securityCounters() async -> SecurityCounters {
+        var c = SecurityCounters()
+        for t in applied.targets {
+            let dir = "\(options.configfsRoot)/iscsi/\(t.iqn)/fabric_statistics/iscsi_login_stats"
+            c.chapFailures += SysfsFiles.readUInt64(dir + "/authenticate_fails") ?? 0
+            c.aclDenials += SysfsFiles.readUInt64(dir + "/authorize_fails") ?? 0
+        }
+        return c
+    }
+}
+
+/// Statistics recorders by backstore name, reachable from the handler's threads.
+final class RecorderTable: Sendable {
+    private let table = Mutex<[String: LUNStatisticsRecorder]>([:])
+
+    func recorder(forBackstore name: String) -> LUNStatisticsRecorder {
+        table.withLock { t in
+            if let r = t[name] { return r }
+            let r = LUNStatisticsRecorder()
+            t[name] = r
+            return r
+        }
+    }
+}

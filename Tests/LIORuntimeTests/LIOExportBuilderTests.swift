@@ -1,0 +1,119 @@
+import Testing
+import TCMU
+import TargetConfig
+@testable import LIORuntime
+
+@Suite struct LIOExportBuilderTests {
+    let iqn = "iqn.2025-01.org.example:disk1"
+    let client = "iqn.1994-05.com.redhat:client1"
+
+    func config(_ target: Target, portals: [Portal] = [Portal(address: "0.0.0.0", port: 3260)]) -> Config {
+        Config(portals: portals, targets: [target])
+    }
+
+    func size(_: EffectiveTarget, _ lun: LUN) -> UInt64 { lun.size ?? 4096 * 512 }
+
+    @Test func aclTargetWithMutualCHAPBecomesUserBackstoresTPGAndACL() throws {
+        var t = Target(name: iqn, luns: [
+            LUN(id: 0, backstore: .file, path: "/srv/a.img", size: 1 << 30, writeCache: .writeBack),
+            LUN(id: 3, backstore: .sparse, path: "/srv/b.img", size: 1 << 20, blockSize: 4096, readOnly: true),
+        ])
+        t.auth = AuthSettings(mode: .mutualCHAP, incomingUsers: [CHAPCredential(user: "u1", secret: "secret-one-12")],
+                              outgoingUser: CHAPCredential(user: "tgt", secret: "secret-two-12"))
+        t.allowedClients = [.allow(initiator: client), .deny()]
+        t.connection = ConnectionSettings(maxRecvDataSegmentLength: 262_144, headerDigest: [.crc32c, .none])
+        t.timeouts = TimeoutSettings(nopInInterval: 5, nopInTimeout: 90, loginTimeout: 20)
+        let export = try LIOExportBuilder.build(config(t), deviceSize: size)
+        let spec = export.spec
+
+        let b0 = LIOExportBuilder.backstoreName(target: iqn, lun: 0)
+        let b3 = LIOExportBuilder.backstoreName(target: iqn, lun: 3)
+        #expect(b0.hasPrefix("st-") && b0.hasSuffix("-lun0") && b0.count == 16)
+        #expect(LIOExportBuilder.backstoreName(target: iqn.uppercased(), lun: 0) == b0)
+        #expect(spec.backstores == [
+            .init(hba: 7, name: b0, cfgstring: "file:/srv/a.img", size: 1 << 30, blockSize: 512, maxSectors: 2048, writeCache: true),
+            .init(hba: 7, name: b3, cfgstring: "sparse:/srv/b.img;ro", size: 1 << 20, blockSize: 4096, maxSectors: 2048, writeCache: false),
+        ])
+        let target = try #require(spec.targets.first)
+        #expect(target.iqn == iqn && target.tpgTag == 1)
+        #expect(target.luns == [.init(number: 0, backstore: b0), .init(number: 3, backstore: b3)])
+        #expect(target.portals == ["0.0.0.0:3260"])
+        #expect(target.acls == [.init(initiator: client, chap: .init(userid: "u1", password: "secret-one-12",
+                                                                     mutualUserid: "tgt", mutualPassword: "secret-two-12"))])
+        #expect(target.demoModeCHAP == nil)
+        #expect(target.parameters["MaxRecvDataSegmentLength"] == "262144")
+        #expect(target.parameters["HeaderDigest"] == "CRC32C,None")
+        #expect(target.parameters["DataDigest"] == "None")
+        #expect(target.parameters["InitialR2T"] == "Yes")
+        #expect(target.attributes == ["login_timeout": "20"])
+        #expect(target.aclAttributes == ["nopin_timeout": "5", "nopin_response_timeout": "60"])
+        #expect(export.warnings == ["target \(iqn): timeouts.nopInTimeout 90 is outside LIO's 3…60; using 60"])
+
+        // The plan LIO gets: ACL mode, CHAP in the ACL, timeouts on the ACL.
+        let steps = try ConfigfsPlan.create(spec).map(\.description)
+        let acl = "iscsi/\(iqn)/tpgt_1/acls/\(client)"
+        #expect(steps.contains("echo '0' > iscsi/\(iqn)/tpgt_1/attrib/generate_node_acls"))
+        #expect(steps.contains("echo 'tgt' > \(acl)/auth/userid_mutual"))
+        #expect(steps.contains("echo '5' > \(acl)/attrib/nopin_timeout"))
+        #expect(steps.contains("echo '262144' > iscsi/\(iqn)/tpgt_1/param/MaxRecvDataSegmentLength"))
+    }
+
+    @Test func emptyRulesAreDemoModeWithTPGCHAP() throws {
+        var t = Target(name: iqn, luns: [LUN(id: 0, backstore: .file, path: "/srv/a.img")])
+        t.auth = AuthSettings(mode: .chap, incomingUsers: [CHAPCredential(user: "u", secret: "secret-one-12")])
+        let spec = try LIOExportBuilder.build(config(t), deviceSize: size).spec
+        #expect(spec.backstores.first?.size == 4096 * 512)
+        #expect(spec.targets.first?.acls == [])
+        #expect(spec.targets.first?.demoModeCHAP == .init(userid: "u", password: "secret-one-12"))
+        #expect(spec.targets.first?.aclAttributes == [:])
+    }
+
+    @Test func allowedServerAddressesNarrowAWildcardPortal() throws {
+        var t = Target(name: iqn, luns: [])
+        t.allowedServerAddresses = [IPNetwork("127.0.0.1")!, IPNetwork("::1")!]
+        let portals = [Portal(address: "0.0.0.0", port: 3260), Portal(address: "10.1.1.1", port: 3261)]
+        #expect(try LIOExportBuilder.build(config(t, portals: portals), deviceSize: size).spec.targets.first?.portals
+                == ["127.0.0.1:3260", "[::1]:3260"])
+        t.allowedServerAddresses = [IPNetwork("10.1.0.0/16")!]
+        #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(t, portals: portals), deviceSize: size) }
+        #expect(try LIOExportBuilder.build(config(t, portals: [portals[1]]), deviceSize: size).spec.targets.first?.portals
+                == ["10.1.1.1:3261"])
+    }
+
+    /// Rules LIO cannot enforce are refused, never widened into "allow everyone".
+    @Test func rulesLIOCannotEnforceAreRefused() {
+        let cases: [[AccessRule]] = [
+            [.allow(address: "10.0.0.0/8")],
+            [.allow(initiator: "iqn.1994-05.com.redhat:*")],
+            [AccessRule(.allow, initiatorRegex: "^iqn\\..*")],
+            [.deny(initiator: client), .allow()],
+            [.deny()],
+        ]
+        for rules in cases {
+            var t = Target(name: iqn, luns: [])
+            t.allowedClients = rules
+            #expect(throws: LIOExportError.self, "\(rules)") { try LIOExportBuilder.build(config(t), deviceSize: size) }
+        }
+        var t = Target(name: iqn, luns: [])
+        t.auth = AuthSettings(mode: .chap, incomingUsers: [CHAPCredential(user: "a", secret: "secret-one-12"),
+                                                           CHAPCredential(user: "b", secret: "secret-two-12")])
+        #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(t), deviceSize: size) }
+        t = Target(name: iqn, luns: [LUN(id: 0, backstore: .file, path: "/srv/a,b.img")])
+        #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(t), deviceSize: size) }
+    }
+
+    @Test func sessionInfoFileIsParsed() {
+        let info = """
+            InitiatorName: iqn.1994-05.com.redhat:client1
+            InitiatorAlias: host1
+            LIO Session ID: 3   ISID: 0x00023d000001  TSIH: 7  SessionType: Normal
+            Session State: TARG_SESS_STATE_LOGGED_IN
+            ---------------------[iSCSI Session Values]-----------------------
+            CID: 0  Connection State: TARG_CONN_STATE_LOGGED_IN
+               Address 127.0.0.1 TCP  StatSN: 0x00000005
+            """
+        #expect(LIOSessions.parseInfo(info) == [.init(initiator: "iqn.1994-05.com.redhat:client1", tsih: 7,
+                                                      isid: "00023d000001", remoteAddress: "127.0.0.1")])
+        #expect(LIOSessions.parseInfo("No active iSCSI Session for Initiator Endpoint: iqn.x") == [])
+    }
+}
