@@ -2,7 +2,8 @@
 # Every test: unit tests per module (incl. a real loop device when root), then libiscsi's
 # iscsi-test-cu conformance suite against the daemon on a file, a sparse image, a loop
 # device, over CHAP, and with two URLs (MultipathIO); then the TCMU handler: the randomized
-# ring test at 1,000,000 commands and the real-kernel test in the LIO VM. Installs missing
+# ring test at 1,000,000 commands and the real-kernel tests in the LIO VM (the handler alone,
+# then the daemon's LIO-backed mode with the kernel initiator). Installs missing
 # Debian packages.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,4 +29,6 @@ scripts/browser-test.sh --swift-targetd "$here/.build/debug/swift-targetd" --web
 scripts/tcmu-random-test.sh 1000000 > /tmp/tcmu-random.log 2>&1 && echo "tcmu random ring test: 1,000,000 commands passed" \
   || { echo "tcmu random ring test FAILED"; tail -30 /tmp/tcmu-random.log; status=1; }
 if scripts/tcmu-vm-test.sh > /tmp/tcmu-vm.log 2>&1; then grep RESULT /tmp/tcmu-vm.log; else echo "TCMU real-kernel test FAILED"; tail -40 /tmp/tcmu-vm.log; status=1; fi
+if scripts/lio-daemon-vm-test.sh > /tmp/lio-daemon-vm.log 2>&1; then echo "daemon in LIO-backed mode (real kernel): $(grep RESULT /tmp/lio-daemon-vm.log)"
+else echo "daemon LIO-backed mode test FAILED"; grep -E 'FAIL|RESULT' /tmp/lio-daemon-vm.log | tail -40; status=1; fi
 exit $status

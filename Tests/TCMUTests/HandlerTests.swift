@@ -139,7 +139,11 @@ extension String {
         #expect(readCapacity(k) == 8192)
 
         // RECONFIG writecache: WCE in the caching mode page follows.
+        // The change is made on the handler's own nexus: the kernel's nexus is told with
+        // MODE PARAMETERS CHANGED (2A/01), then sees the new page.
         #expect(handler.handle(NetlinkEvent(command: .reconfigDevice, minor: 0, deviceID: 1, writeCache: true)) == 0)
+        let changed = k.run([0x5A, 0x08, 0x08, 0, 0, 0, 0, 0, 64, 0], length: 64)
+        #expect(changed?.status == 0x02 && changed?.sense[12] == 0x2A && changed?.sense[13] == 0x01)
         let ms = k.run([0x5A, 0x08, 0x08, 0, 0, 0, 0, 0, 64, 0], length: 64)
         #expect(ms?.status == 0)
         #expect(k.lastData.count >= 12 && k.lastData[8] & 0x3F == 0x08 && k.lastData[10] & 0x04 != 0)

@@ -39,7 +39,8 @@ public enum ConfigfsPlan {
             if let bs = b.blockSize { steps.append(.write(b.path + "/control", "hw_block_size=\(bs)")) }
             if let ms = b.maxSectors { steps.append(.write(b.path + "/control", "hw_max_sectors=\(ms)")) }
             steps.append(.write(b.path + "/enable", "1"))
-            if let wc = b.writeCache { steps.append(.write(b.path + "/attrib/emulate_write_cache", wc ? "1" : "0")) }
+            // TCMU devices start with the cache off; only turning it on needs a RECONFIG.
+            if b.writeCache == true { steps.append(.write(b.path + "/attrib/emulate_write_cache", "1")) }
         }
         for t in spec.targets {
             let tpg = t.tpgPath

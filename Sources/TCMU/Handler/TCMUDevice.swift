@@ -13,6 +13,8 @@ public final class TCMUDevice: Sendable {
     public let configfs: ConfigfsDevice
     let target: SCSITarget
     let nexus: NexusID
+    /// The handler's own I_T nexus for reconfiguration commands (see `setWriteCache`).
+    let reconfigureNexus: NexusID
     let server: RingServer
     let mapping: UIOMapping
     let logger: Logger
@@ -64,6 +66,7 @@ public final class TCMUDevice: Sendable {
         self.configfs = configfs
         self.target = target
         self.nexus = nexus
+        self.reconfigureNexus = target.openNexus(ITNexus(initiatorName: "tcmu-reconfigure", isid: 1, targetName: target.name))
         self.server = server
         self.mapping = mapping
         self.logger = logger
@@ -105,15 +108,22 @@ public final class TCMUDevice: Sendable {
 
     /// `emulate_write_cache`: flips WCE in the caching mode page through the engine
     /// (MODE SENSE(10) + MODE SELECT(10)), as an initiator would.
+    /// It runs on a nexus of its own: the kernel's nexus keeps its unit attentions (and gets
+    /// MODE PARAMETERS CHANGED), and this one's power-on attention is consumed by a retry.
     public func setWriteCache(_ enabled: Bool) throws {
         var sense10: [UInt8] = [0x5A, 0x08, 0x08, 0, 0, 0, 0, 0, 64, 0]
         var data = [UInt8](repeating: 0, count: 64)
-        let got = data.withUnsafeMutableBytes { buf in
-            sense10.withUnsafeBytes { cdb in
-                target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple,
-                               dataOut: .empty, dataIn: IOVectors(buf))
+        var got: SCSICommandResult
+        var attempts = 0
+        repeat {
+            attempts += 1
+            got = data.withUnsafeMutableBytes { buf in
+                sense10.withUnsafeBytes { cdb in
+                    target.execute(cdb: cdb, lun: 0, nexus: reconfigureNexus, attribute: .simple,
+                                   dataOut: .empty, dataIn: IOVectors(buf))
+                }
             }
-        }
+        } while got.status == .checkCondition && attempts < 3
         guard got.status == .good, got.dataInCount >= 8 + 20 else {
             throw ReconfigureError.writeCacheRejected(status: got.status.rawValue)
         }
@@ -125,7 +135,7 @@ public final class TCMUDevice: Sendable {
         sense10 = [0x55, 0x10, 0, 0, 0, 0, 0, UInt8(length >> 8), UInt8(length & 0xFF), 0]
         let set = parameters.withUnsafeMutableBytes { buf in
             sense10.withUnsafeBytes { cdb in
-                target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple,
+                target.execute(cdb: cdb, lun: 0, nexus: reconfigureNexus, attribute: .simple,
                                dataOut: IOVectors(buf), dataIn: .empty)
             }
         }
