@@ -60,6 +60,9 @@ for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 export SWIFT_TARGETD_SOCKET=$sock
 "$ctl" list >/dev/null || fail "swift-targetctl list"
 ok "daemon running on 127.0.0.1:$port, API on $sock"
+# This host has no LIO: --fabric auto says so once and serves through the embedded target.
+[ "$(grep -c 'LIO is not available' "$work/daemon.log")" = 1 ] || fail "no (or repeated) fallback notice: $(head -3 "$work/daemon.log")"
+ok "fallback to the embedded target announced once"
 
 # A session on A that keeps doing I/O for the whole test.
 iscsi-perf -m 4 -b 8 -r "iscsi://127.0.0.1:$port/$A/0" >"$work/perf.log" 2>&1 &
