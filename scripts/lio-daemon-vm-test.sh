@@ -10,7 +10,7 @@
 #  - the daemon is stopped with the export kept (--lio-keep-on-exit) and started again: the session
 #    survives and the 64 MiB read back after the restart is byte-identical;
 #  - kill -9 of the daemon during O_DIRECT reads, restart: the reads complete and match;
-#  - a LUN added live with swift-targetctl appears to the initiator after a rescan;
+#  - a LUN added live with swift-targetctl appears to the initiator after a rescan, in the same session;
 #  - a normal stop removes everything the daemon created, and nothing else.
 # Usage: scripts/lio-daemon-vm-test.sh [-k]   (-k: keep the share dir)
 # Needs: apt-get install --no-install-recommends qemu-system-x86. Exit status 0 = every check passed.
@@ -172,10 +172,14 @@ if wait $READER; then cmp -s /tmp/pat /tmp/back2 && ok "reads across the crash c
 rm -f /tmp/back2
 
 echo "== live change through the API"
-ctl add-lun $IQN --lun 2 --backstore sparse --path /tmp/lun2.img --size 8M > /tmp/ctl.out 2>&1 && ok "add-lun accepted: $(tr '\n' ' ' < /tmp/ctl.out)" || bad "add-lun failed: $(cat /tmp/ctl.out)"
-[ -d $TPG/lun/lun_2 ] && ok "LIO has LUN 2" || bad "LUN 2 missing in LIO"
+SID=$(iscsiadm -m session | sed -n 's/.*\[\([0-9]*\)\].*/\1/p')
+ctl add-lun $IQN --lun 2 --backstore sparse --path /tmp/lun2.img --size 8M > /tmp/ctl.out 2>&1 && ok "add-lun accepted" || bad "add-lun failed: $(cat /tmp/ctl.out)"
+grep -q "applied live (sessions kept)" /tmp/ctl.out && ok "add-lun applied in place" || bad "add-lun outcome: $(tr '\n' ' ' < /tmp/ctl.out)"
+[ -d $TPG/lun/lun_2 ] && [ -d $TPG/acls/$INIT/lun_2 ] && ok "LIO has LUN 2, mapped for the ACL" || bad "LUN 2 missing in LIO"
 i=0; SD2=""; while [ -z "$SD2" ] && [ $i -lt 300 ]; do iscsiadm -m session --rescan >/dev/null 2>&1; SD2=$(find_disk 2); sleep 0.2; i=$((i+1)); done
 [ -n "$SD2" ] && [ "$(cat /sys/block/$SD2/size)" = 16384 ] && ok "initiator sees LUN 2 (8 MiB)" || bad "LUN 2 not seen"
+[ "$(iscsiadm -m session | sed -n 's/.*\[\([0-9]*\)\].*/\1/p')" = "$SID" ] && [ "$(find_disk 0)" = "$SD" ] \
+  && ok "same session and disk after the live change" || bad "the session changed: $(iscsiadm -m session)"
 SD=$(find_disk 0)
 [ -n "$SD" ] && readback "after the live change" || bad "LUN 0 gone after the live change"
 

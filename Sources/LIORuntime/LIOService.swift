@@ -127,36 +127,107 @@ public actor LIOService: AdminBackend {
         }
     }
 
-    /// Re-creates the targets whose LIO objects differ from `wanted`, removes those no
-    /// longer wanted, and leaves identical ones alone (their sessions keep running).
-    /// Returns the targets that were (re)created.
+    /// How a target's change reached LIO.
+    enum Outcome: String {
+        case created = "applied: LIO target created"
+        case recreated = "applied: LIO target re-created (initiators log in again)"
+        case live = "applied live (sessions kept)"
+    }
+
+    /// Makes configfs match `wanted`: targets whose only changes are LUNs are changed in
+    /// place (sessions keep running); other changed targets are re-created; targets no
+    /// longer wanted are removed; identical ones are left alone.
     @discardableResult
-    private func reconcile(to wanted: LIOExportSpec) throws -> Set<String> {
-        let wantedNames = Set(wanted.targets.map { $0.iqn.lowercased() })
-        // Backstores of ours no target references any more (e.g. left by a crash mid-change).
+    private func reconcile(to wanted: LIOExportSpec) throws -> [String: Outcome] {
+        var outcomes: [String: Outcome] = [:]
         for t in applied.targets {
             let key = t.iqn.lowercased()
-            let keep = wantedNames.contains(key) && applied.part(forTarget: key) == wanted.part(forTarget: key)
-                && SysfsFiles.exists(options.configfsRoot + "/" + t.tpgPath)
-            if !keep, let part = applied.part(forTarget: key) {
-                try remove(part)
+            guard let old = applied.part(forTarget: key) else { continue }
+            let present = SysfsFiles.exists(options.configfsRoot + "/" + t.tpgPath)
+            guard let new = wanted.part(forTarget: key), present else {
+                try remove(old)
+                continue
+            }
+            if old == new { continue }
+            if try changeLUNsInPlace(from: old, to: new) {
+                outcomes[key] = .live
+            } else {
+                try remove(old)
+                outcomes[key] = .recreated
             }
         }
+        // Backstores of ours no target references any more (e.g. left by a crash mid-change).
         let referenced = Set(applied.targets.flatMap { $0.luns.map(\.backstore) })
         let orphans = applied.backstores.filter { !referenced.contains($0.name) }
         if !orphans.isEmpty { try remove(LIOExportSpec(backstores: orphans)) }
 
-        var created: Set<String> = []
         for t in wanted.targets where !applied.targets.contains(where: { $0.iqn.lowercased() == t.iqn.lowercased() }) {
-            let part = wanted.part(forTarget: t.iqn)!
-            try create(part)
-            created.insert(t.iqn.lowercased())
+            try create(wanted.part(forTarget: t.iqn)!)
+            outcomes[t.iqn.lowercased()] = outcomes[t.iqn.lowercased()] ?? .created
         }
         for t in wanted.targets {
             try? applier.apply([.write(t.tpgPath + "/enable", stopped.contains(t.iqn.lowercased()) ? "0" : "1")])
         }
         removeHBAIfEmpty()
-        return created
+        return outcomes
+    }
+
+    /// A change confined to LUNs is made without touching the TPG: a new size is a
+    /// RECONFIG of `attrib/dev_size` (CAPACITY DATA HAS CHANGED), a write-cache flip one of
+    /// `attrib/emulate_write_cache`, and added or replaced LUNs are mapped in and out (LIO
+    /// reports REPORTED LUNS DATA HAS CHANGED). False when the target itself changed.
+    private func changeLUNsInPlace(from old: LIOExportSpec, to new: LIOExportSpec) throws -> Bool {
+        guard var o = old.targets.first, var n = new.targets.first else { return false }
+        let iqn = o.iqn
+        o.luns = []
+        n.luns = []
+        guard o == n else { return false }
+        func backstores(_ spec: LIOExportSpec) -> [Int: LIOExportSpec.Backstore] {
+            var m: [Int: LIOExportSpec.Backstore] = [:]
+            for l in spec.targets[0].luns { m[l.number] = spec.backstores.first { $0.name == l.backstore } }
+            return m
+        }
+        let before = backstores(old), after = backstores(new)
+        var steps: [ConfigfsStep] = []
+        var replaced: Set<Int> = []
+        for (number, b) in after {
+            guard let a = before[number] else { continue }
+            var same = a
+            same.size = b.size
+            same.writeCache = b.writeCache
+            if same != b {
+                replaced.insert(number)
+                continue
+            }
+            if a.size != b.size {
+                if b.size < a.size { replaced.insert(number); continue }  // shrinking: remove and add
+                steps.append(.write(b.path + "/attrib/dev_size", "\(b.size)"))
+            }
+            if (a.writeCache ?? false) != (b.writeCache ?? false) {
+                steps.append(.write(b.path + "/attrib/emulate_write_cache", b.writeCache == true ? "1" : "0"))
+            }
+        }
+        let removed = Set(before.keys).subtracting(after.keys).union(replaced)
+        let added = Set(after.keys).subtracting(before.keys).union(replaced)
+        for number in added.subtracting(replaced) {
+            if let b = after[number], SysfsFiles.exists(options.configfsRoot + "/" + b.path) {
+                throw LIOExportError("LIO already has a backstore \(b.path) that swift-targetd did not create; remove it or free that name")
+            }
+        }
+        // Record the union first: a crash part-way leaves a record of all that may exist.
+        try options.record.save(applied.merging(new).merging(LIOExportSpec(backstores: old.backstores)))
+        do {
+            try applier.apply(ConfigfsPlan.removeLUNs(removed, target: iqn, in: old), ignoringMissing: true)
+            try applier.apply(steps)
+            try applier.apply(ConfigfsPlan.addLUNs(added, target: iqn, in: new))
+        } catch {
+            throw LIOExportError("changing the LUNs of \(iqn) in LIO failed: \(error)")
+        }
+        applied = applied.removing(old).merging(new)
+        try options.record.save(applied)
+        logger.info("LIO target changed in place", metadata: ["target": "\(iqn)", "added": "\(added.sorted())",
+                                                             "removed": "\(removed.sorted())"])
+        return true
     }
 
     /// Creates one target's objects after checking that none of them exists already (an
@@ -230,9 +301,9 @@ public actor LIOService: AdminBackend {
 
         let old = config
         let oldSpec = applied
-        let recreated: Set<String>
+        let outcomes: [String: Outcome]
         do {
-            recreated = try reconcile(to: export.spec)
+            outcomes = try reconcile(to: export.spec)
         } catch {
             // Put back what was there; the configuration file is unchanged.
             _ = try? reconcile(to: (try? buildExport(old).spec) ?? oldSpec)
@@ -247,9 +318,8 @@ public actor LIOService: AdminBackend {
         config = new
         exportWarnings = export.warnings
         let effects = diff.effects.map { e in
-            let again = e.target.map { recreated.contains($0.lowercased()) } ?? false
-            return AppliedEffect(setting: e.setting.rawValue, target: e.target, lun: e.lun, applyMode: e.applyMode.rawValue,
-                                 outcome: again ? "applied: LIO target re-created (initiators log in again)" : "applied")
+            AppliedEffect(setting: e.setting.rawValue, target: e.target, lun: e.lun, applyMode: e.applyMode.rawValue,
+                          outcome: e.target.flatMap { outcomes[$0.lowercased()]?.rawValue } ?? "applied")
         }
         return ApplyReport(effects: effects, warnings: warnings)
     }

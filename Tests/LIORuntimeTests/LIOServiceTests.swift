@@ -81,11 +81,28 @@ import TargetConfig
         #expect(!exists("iscsi/\(b)") && !exists("core/user_7/\(bb)"))
         #expect(exists("iscsi/\(a)/tpgt_1/marker"))
 
-        // Changing A re-creates A.
-        let change = try await second.update { $0.targets[0].luns[0].writeCache = .writeBack }
-        #expect(change.effects.first?.outcome.contains("re-created") == true)
-        #expect(!exists("iscsi/\(a)/tpgt_1/marker"))
+        // LUN changes are made in place: the TPG (and its sessions) stay.
+        let change = try await second.update {
+            $0.targets[0].luns[0].writeCache = .writeBack
+            $0.targets[0].luns[0].size = 2 << 20
+            $0.targets[0].luns.append(LUN(id: 4, backstore: .file, path: self.dir + "/a4.img", size: 1 << 20))
+        }
+        #expect(change.effects.allSatisfy { $0.outcome == "applied live (sessions kept)" })
+        #expect(exists("iscsi/\(a)/tpgt_1/marker"))
         #expect(read("core/user_7/\(ba)/attrib/emulate_write_cache") == "1")
+        #expect(read("core/user_7/\(ba)/attrib/dev_size") == "\(2 << 20)")
+        let a4 = LIOExportBuilder.backstoreName(target: a, lun: 4)
+        #expect(read("core/user_7/\(a4)/enable") == "1" && exists("iscsi/\(a)/tpgt_1/lun/lun_4/user_7_\(a4)"))
+        _ = try await second.update { $0.targets[0].luns.removeAll { $0.id == 4 } }
+        #expect(!exists("core/user_7/\(a4)") && !exists("iscsi/\(a)/tpgt_1/lun/lun_4") && exists("iscsi/\(a)/tpgt_1/marker"))
+
+        // A change of the target itself (its CHAP) re-creates it.
+        let auth = try await second.update {
+            $0.targets[0].auth = AuthSettings(mode: .chap, incomingUsers: [CHAPCredential(user: "u", secret: "secret-one-12")])
+        }
+        #expect(auth.effects.first?.outcome.contains("re-created") == true)
+        #expect(!exists("iscsi/\(a)/tpgt_1/marker"))
+        #expect(read("iscsi/\(a)/tpgt_1/auth/userid") == "u")
 
         try await second.control(.stop, target: a)
         #expect(read("iscsi/\(a)/tpgt_1/enable") == "0")

@@ -31,17 +31,7 @@ public enum ConfigfsPlan {
     public static func create(_ spec: LIOExportSpec) throws(Invalid) -> [ConfigfsStep] {
         try validate(spec)
         var steps: [ConfigfsStep] = []
-        for b in spec.backstores {
-            steps.append(.makeDirectory(b.path))
-            // control takes comma-separated key=value pairs: one per write keeps values intact.
-            steps.append(.write(b.path + "/control", "dev_size=\(b.size)"))
-            steps.append(.write(b.path + "/control", "dev_config=\(b.subtype)/\(b.cfgstring)"))
-            if let bs = b.blockSize { steps.append(.write(b.path + "/control", "hw_block_size=\(bs)")) }
-            if let ms = b.maxSectors { steps.append(.write(b.path + "/control", "hw_max_sectors=\(ms)")) }
-            steps.append(.write(b.path + "/enable", "1"))
-            // TCMU devices start with the cache off; only turning it on needs a RECONFIG.
-            if b.writeCache == true { steps.append(.write(b.path + "/attrib/emulate_write_cache", "1")) }
-        }
+        for b in spec.backstores { steps += backstoreSteps(b) }
         for t in spec.targets {
             let tpg = t.tpgPath
             steps.append(.makeDirectory(tpg))
@@ -119,6 +109,67 @@ public enum ConfigfsPlan {
         for hba in Set(spec.backstores.map(\.hba)).sorted() {
             steps.append(.removeDirectory("core/user_\(hba)"))
         }
+        return steps
+    }
+
+    /// Steps that add LUNs to a target that is already live: their backstores, the TPG
+    /// LUNs and the ACLs' mappings (LIO then tells the initiators REPORTED LUNS DATA HAS
+    /// CHANGED). `spec` holds the target with its new LUN list.
+    public static func addLUNs(_ numbers: Set<Int>, target iqn: String, in spec: LIOExportSpec) throws(Invalid) -> [ConfigfsStep] {
+        try validate(spec)
+        guard let t = spec.targets.first(where: { $0.iqn == iqn }) else { throw .badName(iqn) }
+        let tpg = t.tpgPath
+        var steps: [ConfigfsStep] = []
+        for lun in t.luns where numbers.contains(lun.number) {
+            let b = spec.backstores.first { $0.name == lun.backstore }!
+            steps += backstoreSteps(b)
+            steps.append(.makeDirectory("\(tpg)/lun/lun_\(lun.number)"))
+            steps.append(.symlink(target: b.path, link: "\(tpg)/lun/lun_\(lun.number)/\(portName(b))"))
+        }
+        for acl in t.acls {
+            let dir = "\(tpg)/acls/\(acl.initiator)"
+            for (mapped, tpgLUN) in mappings(acl, t) where numbers.contains(tpgLUN) {
+                steps.append(.makeDirectory("\(dir)/lun_\(mapped)"))
+                steps.append(.symlink(target: "\(tpg)/lun/lun_\(tpgLUN)", link: "\(dir)/lun_\(mapped)/lun_\(tpgLUN)"))
+                if acl.readOnly { steps.append(.write("\(dir)/lun_\(mapped)/write_protect", "1")) }
+            }
+        }
+        return steps
+    }
+
+    /// Steps that take LUNs out of a live target (mappings, TPG LUNs, backstores); `spec`
+    /// holds the target with its old LUN list.
+    public static func removeLUNs(_ numbers: Set<Int>, target iqn: String, in spec: LIOExportSpec) throws(Invalid) -> [ConfigfsStep] {
+        try validate(spec)
+        guard let t = spec.targets.first(where: { $0.iqn == iqn }) else { throw .badName(iqn) }
+        let tpg = t.tpgPath
+        var steps: [ConfigfsStep] = []
+        for acl in t.acls {
+            let dir = "\(tpg)/acls/\(acl.initiator)"
+            for (mapped, tpgLUN) in mappings(acl, t) where numbers.contains(tpgLUN) {
+                steps.append(.unlink("\(dir)/lun_\(mapped)/lun_\(tpgLUN)"))
+                steps.append(.removeDirectory("\(dir)/lun_\(mapped)"))
+            }
+        }
+        for lun in t.luns where numbers.contains(lun.number) {
+            let b = spec.backstores.first { $0.name == lun.backstore }!
+            steps.append(.unlink("\(tpg)/lun/lun_\(lun.number)/\(portName(b))"))
+            steps.append(.removeDirectory("\(tpg)/lun/lun_\(lun.number)"))
+            steps.append(.removeDirectory(b.path))
+        }
+        return steps
+    }
+
+    private static func backstoreSteps(_ b: LIOExportSpec.Backstore) -> [ConfigfsStep] {
+        var steps: [ConfigfsStep] = [.makeDirectory(b.path)]
+        // control takes comma-separated key=value pairs: one per write keeps values intact.
+        steps.append(.write(b.path + "/control", "dev_size=\(b.size)"))
+        steps.append(.write(b.path + "/control", "dev_config=\(b.subtype)/\(b.cfgstring)"))
+        if let bs = b.blockSize { steps.append(.write(b.path + "/control", "hw_block_size=\(bs)")) }
+        if let ms = b.maxSectors { steps.append(.write(b.path + "/control", "hw_max_sectors=\(ms)")) }
+        steps.append(.write(b.path + "/enable", "1"))
+        // TCMU devices start with the cache off; only turning it on needs a RECONFIG.
+        if b.writeCache == true { steps.append(.write(b.path + "/attrib/emulate_write_cache", "1")) }
         return steps
     }
 
