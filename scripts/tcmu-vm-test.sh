@@ -8,7 +8,8 @@
 #      byte-identical (and found in the backing image), capacity change seen after a SCSI rescan,
 #      emulate_write_cache reconfig seen by sd, a second device served at the same time,
 #      kill -9 of the handler during reads and a restart that picks the device (and the pending
-#      commands) up, an external action/reset_ring, attrib/dev_config switching the backing image;
+#      commands) up, an abort of a command held in the ring (TMR entry), an external
+#      action/reset_ring, attrib/dev_config switching the backing image;
 #  (3) the handler's own LIO configfs export (ConfigfsPlan): a user_10 backstore and an iSCSI target
 #      with an ACL and CHAP, logged into with the kernel initiator (open-iscsi), data round trip,
 #      a wrong CHAP password refused, and the export removed again when the handler stops.
@@ -125,6 +126,24 @@ if [ -b /dev/sda ]; then
   waitlog "disk1 capacity=4194304" 5 && ok "restarted handler serves the second device again" || bad "second device lost on restart"
   if wait $READER; then ok "reads running across the restart completed"; else bad "reads across the restart failed"; fi
   readback "after restart"
+
+  echo "== task management: an abort reaches the ring as a TMR entry"
+  # The handler is stopped (SIGSTOP) so a read sits in the ring; sd's 2 s timeout makes the
+  # SCSI error handler abort it; tcm_loop passes ABORT TASK to LIO, which queues a TMR entry
+  # behind the command. After SIGCONT the handler must see the TMR, complete both, and the
+  # read (retried by the error handler) must return the right data.
+  echo 1 > $DEV/attrib/tmr_notification && ok "tmr_notification on" || bad "tmr_notification write failed"
+  echo 2 > /sys/block/sda/device/timeout
+  echo 3 > /proc/sys/vm/drop_caches
+  kill -STOP $PROBE
+  dd if=/dev/sda of=/tmp/tmr-back bs=64k skip=3 count=16 iflag=direct 2>/dev/null &
+  DD=$!
+  sleep 6
+  kill -CONT $PROBE
+  if wait $DD; then cmp -s /tmp/pat /tmp/tmr-back && ok "read aborted and retried returned the right data" || bad "data after abort differs"
+  else bad "read failed after the abort"; fi
+  waitlog "uio0 tmr=[1-9]" 20 && ok "TMR entry seen by the handler: $(grep 'task management' $LOG | tail -1)" || bad "no TMR entry reached the handler"
+  echo 30 > /sys/block/sda/device/timeout
 
   echo "== external action/reset_ring"
   echo 1 > $DEV/action/reset_ring && ok "reset_ring written" || bad "reset_ring failed"

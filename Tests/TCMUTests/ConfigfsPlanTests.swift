@@ -22,6 +22,7 @@ import Glibc
             "echo 'hw_block_size=4096' > core/user_1/disk0/control",
             "echo 'hw_max_sectors=1024' > core/user_1/disk0/control",
             "echo '1' > core/user_1/disk0/enable",
+            "echo '1' > core/user_1/disk0/attrib/tmr_notification",
             "echo '1' > core/user_1/disk0/attrib/emulate_write_cache",
             "mkdir \(tpg)",
             "mkdir \(tpg)/lun/lun_0",

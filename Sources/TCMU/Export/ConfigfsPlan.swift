@@ -168,6 +168,8 @@ public enum ConfigfsPlan {
         if let bs = b.blockSize { steps.append(.write(b.path + "/control", "hw_block_size=\(bs)")) }
         if let ms = b.maxSectors { steps.append(.write(b.path + "/control", "hw_max_sectors=\(ms)")) }
         steps.append(.write(b.path + "/enable", "1"))
+        // Aborts reach the ring as TMR entries only when asked for (default off).
+        steps.append(.write(b.path + "/attrib/tmr_notification", "1"))
         // TCMU devices start with the cache off; only turning it on needs a RECONFIG.
         if b.writeCache == true { steps.append(.write(b.path + "/attrib/emulate_write_cache", "1")) }
         return steps

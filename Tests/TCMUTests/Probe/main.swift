@@ -76,6 +76,7 @@ if let export {
 }
 
 var last = ""
+var lastTMR = ""
 while stopRequested == 0 {
     // Device set, capacity and config; not the command counts, which change constantly.
     let now = handler.devices.map { d in
@@ -85,6 +86,15 @@ while stopRequested == 0 {
         print("probe: devices: [\(now)]")
         fflush(nil)
         last = now
+    }
+    // Task management seen on the rings (the VM test provokes aborts).
+    let tmr = handler.devices.map { d in
+        "\(d.uio) tmr=\(d.statistics.taskManagementEntries) abortedBeforeStart=\(d.statistics.abortedBeforeStart)"
+    }.joined(separator: "; ")
+    if tmr != lastTMR {
+        print("probe: task management: [\(tmr)]")
+        fflush(nil)
+        lastTMR = tmr
     }
     usleep(100_000)
 }
