@@ -15,8 +15,11 @@ import Glibc
         let sim = KernelRingSimulator(ringBytes: 16 * 1024, dataBytes: 512 * 1024)
         // A slow region makes completions overtake each other.
         let store = UnlockedMemoryStore(byteCount: 16384 * 512, slowBelow: 64 * 512, slowMicroseconds: 200)
+        // Reads outside the slow region take the reader thread's non-blocking path; the
+        // others (and every write) go to workers: both paths share the ring.
+        let engine = try makeEngineExecutors(store: store)
         let server = try RingServer(name: "random", ring: sim.handlerRing(), signalFD: sim.handlerFD,
-                                    executor: makeEngineExecutor(store: store))
+                                    executor: engine.full, fastExecutor: engine.fast)
         defer { server.stop() }
         // Consume the power-on unit attention first.
         _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: -1)

@@ -112,6 +112,9 @@ public final class KernelSizedStore: BlockStore {
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
         try inner.read(into: buffer, at: offset)
     }
+    public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        inner.readWithoutBlocking(into: buffer, at: offset)
+    }
     public func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
         try inner.write(from: buffer, at: offset, durable: durable)
     }

@@ -55,6 +55,10 @@ public final class TCMUDevice: Sendable {
                                     executor: { cdb, out, into in
                                         target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple,
                                                        dataOut: out, dataIn: into)
+                                    },
+                                    fastExecutor: { cdb, into in
+                                        target.executeWithoutBlocking(cdb: cdb, lun: 0, nexus: nexus,
+                                                                      attribute: .simple, dataIn: into)
                                     }, logger: logger)
         } catch {
             store.close()

@@ -12,6 +12,10 @@ public typealias RingCommandExecutor = @Sendable (
     _ cdb: UnsafeRawBufferPointer, _ dataOut: IOVectors, _ dataIn: IOVectors
 ) -> SCSICommandResult
 
+/// Runs a command only if it cannot block (a READ the page cache holds); nil otherwise.
+/// The reader thread runs these itself: no hand-over to a worker, no thread wake-up.
+public typealias RingFastExecutor = @Sendable (_ cdb: UnsafeRawBufferPointer, _ dataIn: IOVectors) -> SCSICommandResult?
+
 /// Serves one TCMU command ring: a reader thread drains entries from `cmd_tail` to
 /// `cmd_head`, workers run commands concurrently (so slow and fast commands do not wait
 /// on each other), completions are written back under one lock and `cmd_tail` advances.
@@ -24,6 +28,7 @@ public final class RingServer: Sendable {
     let fd: Int32
     let stopFD: Int32
     let executor: RingCommandExecutor
+    let fastExecutor: RingFastExecutor?
     let capabilities: TCMUProtocol.Capabilities
     let workers: WorkerPool
     let logger: Logger
@@ -69,7 +74,7 @@ public final class RingServer: Sendable {
     /// (left by a previous daemon) are picked up like new ones.
     /// `workerThreads` commands run at once (a slow one holds only its own thread).
     public init(name: String, ring: MappedRing, signalFD: Int32, workerThreads: Int = 8,
-                executor: @escaping RingCommandExecutor,
+                executor: @escaping RingCommandExecutor, fastExecutor: RingFastExecutor? = nil,
                 logger: Logger = Logger(label: "tcmu.ring")) throws {
         self.name = name
         self.ring = ring
@@ -78,6 +83,7 @@ public final class RingServer: Sendable {
         guard stop >= 0 else { throw RingServerError.system(op: "eventfd", errno: -stop) }
         self.stopFD = stop
         self.executor = executor
+        self.fastExecutor = fastExecutor
         self.capabilities = ring.capabilities
         self.logger = logger
         self.workers = WorkerPool(threads: workerThreads)
@@ -158,9 +164,19 @@ public final class RingServer: Sendable {
             return (commands, apply(s.queue.drain()), s.generation)
         }
         if retired { kick() }
+        var done: [(id: UInt16, response: RingResponse, generation: UInt64)] = []
         for command in commands {
+            if let fast = fastExecutor, command.bidiIovecs.isEmpty, !isAborted(command.id, generation: generation) {
+                let into = vectors(command.iovecs)
+                if let result = command.cdb.withUnsafeBytes({ fast($0, into) }) {
+                    done.append((command.id, response(result, into: into), generation))
+                    continue
+                }
+            }
             workers.submit { [self] in self.run(command, generation: generation) }
         }
+        // One drain and at most one kick for everything answered here.
+        if !done.isEmpty { complete(done) }
     }
 
     private func readEntries(_ s: inout State, into commands: inout [RingCommand]) {
@@ -223,24 +239,34 @@ public final class RingServer: Sendable {
 
     // MARK: - Workers and completion
 
-    private func run(_ command: RingCommand, generation: UInt64) {
-        let abortedBeforeStart = abortedCount.load(ordering: .acquiring) > 0 && state.withLock { s in
-            s.generation == generation && s.aborted.contains(command.id)
+    /// True when a TMR entry named this command before it started.
+    private func isAborted(_ id: UInt16, generation: UInt64) -> Bool {
+        abortedCount.load(ordering: .acquiring) > 0 && state.withLock { s in
+            s.generation == generation && s.aborted.contains(id)
         }
+    }
+
+    private func run(_ command: RingCommand, generation: UInt64) {
         let response: RingResponse
-        if abortedBeforeStart {
+        if isAborted(command.id, generation: generation) {
             stats.withLock { $0.abortedBeforeStart += 1 }
             response = .taskAborted
         } else {
             response = execute(command)
         }
-        complete(command.id, response, generation: generation)
+        complete([(command.id, response, generation)])
     }
 
     private func execute(_ command: RingCommand) -> RingResponse {
         let out = vectors(command.iovecs)
         let into = command.bidiIovecs.isEmpty ? out : vectors(command.bidiIovecs)
         let result = command.cdb.withUnsafeBytes { cdb in executor(cdb, out, into) }
+        return response(result, into: into)
+    }
+
+    /// The ring response for a result: READ_LEN where the kernel takes it, else the
+    /// unused tail of the data-in buffer zeroed.
+    private func response(_ result: SCSICommandResult, into: IOVectors) -> RingResponse {
         executedCommands.add(1, ordering: .relaxed)
         let readLength = capabilities.contains(.readLength) ? UInt32(clamping: result.dataInCount) : nil
         if readLength == nil, result.dataInCount < into.count {
@@ -276,10 +302,10 @@ public final class RingServer: Sendable {
     /// Workers hand their result over and leave; one of them at a time (whoever finds no
     /// drain under way) writes every waiting result into the ring under the state lock.
     /// Keeps eight workers from queueing on the lock the reader needs too.
-    private func complete(_ id: UInt16, _ response: RingResponse, generation: UInt64) {
-        finished.withLock { $0.append((id, response, generation)) }
-        guard completionRequests.add(1, ordering: .acquiringAndReleasing).oldValue == 0 else { return }
-        var covered = 1
+    private func complete(_ results: [(id: UInt16, response: RingResponse, generation: UInt64)]) {
+        finished.withLock { $0.append(contentsOf: results) }
+        guard completionRequests.add(results.count, ordering: .acquiringAndReleasing).oldValue == 0 else { return }
+        var covered = results.count
         while true {
             let batch = finished.withLock { f -> [(id: UInt16, response: RingResponse, generation: UInt64)] in
                 defer { f.removeAll(keepingCapacity: true) }

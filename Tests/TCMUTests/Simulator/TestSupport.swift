@@ -39,6 +39,12 @@ final class UnlockedMemoryStore: BlockStore, @unchecked Sendable {
         guard Int(offset) + buffer.count <= bytes.count else { throw BackstoreError(.read, errno: EINVAL, path: path) }
         buffer.baseAddress!.copyMemory(from: bytes.baseAddress! + Int(offset), byteCount: buffer.count)
     }
+    /// The "page cache": everything outside the slow region can be read without blocking.
+    func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        guard offset >= slowBelow, Int(offset) + buffer.count <= bytes.count else { return false }
+        buffer.baseAddress!.copyMemory(from: bytes.baseAddress! + Int(offset), byteCount: buffer.count)
+        return true
+    }
     func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
         delay(offset)
         guard Int(offset) + buffer.count <= bytes.count else { throw BackstoreError(.write, errno: EINVAL, path: path) }
@@ -57,12 +63,20 @@ final class UnlockedMemoryStore: BlockStore, @unchecked Sendable {
 
 /// The SCSI engine with one LU at LUN 0, as the handler wires it.
 func makeEngineExecutor(store: any BlockStore) throws -> RingCommandExecutor {
+    try makeEngineExecutors(store: store).full
+}
+
+/// The engine as the handler wires it: every command, and the non-blocking READ path the
+/// reader thread tries first.
+func makeEngineExecutors(store: any BlockStore) throws -> (full: RingCommandExecutor, fast: RingFastExecutor) {
     let target = SCSITarget(name: "naa.tcmu-test")
     try target.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(serialNumber: "sim0", uniqueID: 1))
     let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", isid: 0, targetName: target.name))
-    return { cdb, out, into in
+    return ({ cdb, out, into in
         target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple, dataOut: out, dataIn: into)
-    }
+    }, { cdb, into in
+        target.executeWithoutBlocking(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple, dataIn: into)
+    })
 }
 
 enum CDBs {
