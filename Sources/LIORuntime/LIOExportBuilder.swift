@@ -152,7 +152,10 @@ public enum LIOExportBuilder {
             let p = address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
             if !out.contains(p) { out.append(p) }
         }
-        for portal in all {
+        // LIO's [::] portal takes IPv4 too, and a 0.0.0.0 portal on the same port would then
+        // fail with EADDRINUSE: keep only the IPv6 wildcard.
+        let v6Wildcards = Set(all.filter { $0.isWildcard && $0.address.contains(":") }.map(\.port))
+        for portal in all where !(portal.isWildcard && !portal.address.contains(":") && v6Wildcards.contains(portal.port)) {
             if t.allowedServerAddresses.isEmpty {
                 add(portal.address, portal.port)
             } else if portal.isWildcard {

@@ -80,6 +80,13 @@ import TargetConfig
                 == ["10.1.1.1:3261"])
     }
 
+    @Test func anIPv6WildcardPortalCoversIPv4() throws {
+        let t = Target(name: iqn, luns: [])
+        let portals = [Portal(address: "0.0.0.0", port: 3260), Portal(address: "::", port: 3260), Portal(address: "0.0.0.0", port: 3261)]
+        #expect(try LIOExportBuilder.build(config(t, portals: portals), deviceSize: size).spec.targets.first?.portals
+                == ["[::]:3260", "0.0.0.0:3261"])
+    }
+
     /// Rules LIO cannot enforce are refused, never widened into "allow everyone".
     @Test func rulesLIOCannotEnforceAreRefused() {
         let cases: [[AccessRule]] = [
