@@ -3,7 +3,8 @@
 # iscsi-test-cu conformance suite against the daemon on a file, a sparse image, a loop
 # device, over CHAP, and with two URLs (MultipathIO); then the TCMU handler: the randomized
 # ring test at 1,000,000 commands and the real-kernel tests in the LIO VM (the handler alone,
-# then the daemon's LIO-backed mode with the kernel initiator). Installs missing
+# then the daemon's LIO-backed mode with the kernel initiator, then iscsi-test-cu against LIO
+# with our handler next to LIO's fileio). Installs missing
 # Debian packages.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,4 +32,8 @@ scripts/tcmu-random-test.sh 1000000 > /tmp/tcmu-random.log 2>&1 && echo "tcmu ra
 if scripts/tcmu-vm-test.sh > /tmp/tcmu-vm.log 2>&1; then grep RESULT /tmp/tcmu-vm.log; else echo "TCMU real-kernel test FAILED"; tail -40 /tmp/tcmu-vm.log; status=1; fi
 if scripts/lio-daemon-vm-test.sh > /tmp/lio-daemon-vm.log 2>&1; then echo "daemon in LIO-backed mode (real kernel): $(grep RESULT /tmp/lio-daemon-vm.log)"
 else echo "daemon LIO-backed mode test FAILED"; grep -E 'FAIL|RESULT' /tmp/lio-daemon-vm.log | tail -40; status=1; fi
+# iscsi-test-cu from this host against LIO with our handler (and LIO fileio as the reference)
+# in the VM; the pass list Tests/Conformance/passlist-lio-user.txt must hold.
+if scripts/lio-conformance.sh > /tmp/lio-conformance.log 2>&1; then echo "conformance through LIO (TCMU handler vs fileio):"; grep -E '^(A|B) lio-' /tmp/lio-conformance.log | tail -2
+else echo "conformance through LIO FAILED"; tail -30 /tmp/lio-conformance.log; status=1; fi
 exit $status
