@@ -59,3 +59,8 @@ long clinuxio_pread_nowait(int fd, void *buffer, unsigned long length, uint64_t 
     ssize_t n = preadv2(fd, &iov, 1, (off_t)offset, RWF_NOWAIT);
     return n >= 0 ? (long)n : -errno;
 }
+
+long clinuxio_preadv_nowait(int fd, const struct iovec *iov, int count, uint64_t offset) {
+    ssize_t n = preadv2(fd, iov, count, (off_t)offset, RWF_NOWAIT);
+    return n >= 0 ? (long)n : -errno;
+}

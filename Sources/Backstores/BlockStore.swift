@@ -29,6 +29,12 @@ public protocol BlockStore: AnyObject, Sendable {
     /// Writes all of `buffer` at `offset`; when `durable` is true the data is on stable
     /// storage before the call returns (FUA / write-through).
     func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError)
+    /// Vectored forms: consecutive bytes from `offset` in several buffers, in order, with
+    /// one preadv/pwritev where the store can (a TCMU command's data is scattered over
+    /// data-area blocks; one system call instead of one per block).
+    func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError)
+    func readWithoutBlocking(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Bool
+    func write(from segments: [UnsafeMutableRawBufferPointer], at offset: UInt64, durable: Bool) throws(BackstoreError)
     /// Makes every completed write durable (fdatasync).
     func flush() throws(BackstoreError)
     /// Deallocates a range; afterwards it reads as zeros. Stores that cannot discard
@@ -47,6 +53,34 @@ public protocol BlockStore: AnyObject, Sendable {
 extension BlockStore {
     /// Stores without a page cache fast path always defer to `read`.
     public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool { false }
+
+    // One call per buffer, for stores without vectored I/O.
+    public func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {
+        var at = offset
+        for s in segments {
+            try read(into: s, at: at)
+            at += UInt64(s.count)
+        }
+    }
+
+    public func readWithoutBlocking(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Bool {
+        var at = offset
+        for s in segments {
+            if !readWithoutBlocking(into: s, at: at) { return false }
+            at += UInt64(s.count)
+        }
+        return true
+    }
+
+    /// Durable as a whole: buffered writes, then one flush.
+    public func write(from segments: [UnsafeMutableRawBufferPointer], at offset: UInt64, durable: Bool) throws(BackstoreError) {
+        var at = offset
+        for s in segments {
+            try write(from: UnsafeRawBufferPointer(s), at: at, durable: durable && segments.count == 1)
+            at += UInt64(s.count)
+        }
+        if durable && segments.count > 1 { try flush() }
+    }
 }
 
 public enum BackstoreKind: String, Sendable, CaseIterable, Codable {

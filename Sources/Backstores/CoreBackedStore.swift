@@ -21,6 +21,18 @@ extension CoreBackedStore {
         try core.write(from: buffer, at: offset, durable: durable)
     }
 
+    public func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {
+        try core.read(into: segments, at: offset)
+    }
+
+    public func readWithoutBlocking(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Bool {
+        core.readWithoutBlocking(into: segments, at: offset)
+    }
+
+    public func write(from segments: [UnsafeMutableRawBufferPointer], at offset: UInt64, durable: Bool) throws(BackstoreError) {
+        try core.write(from: segments, at: offset, durable: durable)
+    }
+
     public func flush() throws(BackstoreError) {
         try core.flush()
     }

@@ -49,6 +49,78 @@ func pwriteFully(_ fd: Int32, _ base: UnsafeRawPointer, _ count: Int, at offset:
     return 0
 }
 
+/// The kernel's limit of buffers per preadv/pwritev (IOV_MAX).
+let maxIOVectors = 1024
+
+/// The iovecs of `segments`, empty ones left out.
+func ioVectors(_ segments: [UnsafeMutableRawBufferPointer]) -> [iovec] {
+    segments.compactMap { s in s.count > 0 ? iovec(iov_base: s.baseAddress, iov_len: s.count) : nil }
+}
+
+/// Moves past `n` transferred bytes: whole iovecs are skipped, a partly done one shortened.
+func advance(_ iov: inout [iovec], _ index: inout Int, by n: Int) {
+    var left = n
+    while left > 0 && index < iov.count {
+        if left >= iov[index].iov_len {
+            left -= iov[index].iov_len
+            index += 1
+        } else {
+            iov[index].iov_base = iov[index].iov_base! + left
+            iov[index].iov_len -= left
+            left = 0
+        }
+    }
+}
+
+/// One call of `io` (preadv, pwritev, preadv2 NOWAIT) on iovecs[index...] (at most IOV_MAX).
+@inline(__always)
+func vectored(_ iov: inout [iovec], from index: Int, _ io: (UnsafePointer<iovec>, Int32) -> Int) -> Int {
+    iov.withUnsafeBufferPointer { p in io(p.baseAddress! + index, Int32(min(p.count - index, maxIOVectors))) }
+}
+
+/// preadv until every buffer is full; retries EINTR and short reads, zero-fills past EOF.
+func preadvFully(_ fd: Int32, _ segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Int32 {
+    var iov = ioVectors(segments)
+    var index = 0
+    var position = offset
+    while index < iov.count {
+        let n = vectored(&iov, from: index) { preadv(fd, $0, $1, off_t(position)) }
+        if n > 0 {
+            position += UInt64(n)
+            advance(&iov, &index, by: n)
+        } else if n == 0 {  // end of file / device: the rest reads as zeros
+            for i in index..<iov.count { memset(iov[i].iov_base, 0, iov[i].iov_len) }
+            return 0
+        } else {
+            let e = errno
+            if e == EINTR { continue }
+            return e
+        }
+    }
+    return 0
+}
+
+/// pwritev until every buffer is written; retries EINTR and short writes.
+func pwritevFully(_ fd: Int32, _ segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Int32 {
+    var iov = ioVectors(segments)
+    var index = 0
+    var position = offset
+    while index < iov.count {
+        let n = vectored(&iov, from: index) { pwritev(fd, $0, $1, off_t(position)) }
+        if n > 0 {
+            position += UInt64(n)
+            advance(&iov, &index, by: n)
+        } else if n == 0 {
+            return ENOSPC
+        } else {
+            let e = errno
+            if e == EINTR { continue }
+            return e
+        }
+    }
+    return 0
+}
+
 @inline(__always)
 func fdatasyncRetrying(_ fd: Int32) -> Int32 {
     while fdatasync(fd) != 0 {
@@ -153,6 +225,46 @@ final class StoreCore: Sendable {
         return done ?? false
     }
 
+    /// Vectored read. Direct I/O keeps the per-buffer path, which handles alignment.
+    func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {
+        let total = segments.reduce(0) { $0 + $1.count }
+        if direct != nil || segments.count == 1 || total == 0 {
+            var at = offset
+            for s in segments { try read(into: s, at: at); at += UInt64(s.count) }
+            return
+        }
+        try checkRange(.read, offset: offset, count: UInt64(total))
+        let rc = try main.withFD(.read, path: path) { fd in preadvFully(fd, segments, at: offset) }
+        if rc != 0 { throw error(.read, rc) }
+    }
+
+    /// Vectored cached-only read (preadv2 RWF_NOWAIT).
+    func readWithoutBlocking(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Bool {
+        let total = segments.reduce(0) { $0 + $1.count }
+        if segments.count == 1 { return readWithoutBlocking(into: segments[0], at: offset) }
+        guard direct == nil, total > 0, offset.addingReportingOverflow(UInt64(total)).overflow == false,
+              offset + UInt64(total) <= byteCount else { return false }
+        let done: Bool? = try? main.withFD(.read, path: path) { fd in
+            var iov = ioVectors(segments)
+            var index = 0
+            var position = offset
+            while index < iov.count {
+                let n = vectored(&iov, from: index) { clinuxio_preadv_nowait(fd, $0, $1, position) }
+                if n > 0 {
+                    position += UInt64(n)
+                    advance(&iov, &index, by: n)
+                } else if n == 0 {
+                    for i in index..<iov.count { memset(iov[i].iov_base, 0, iov[i].iov_len) }
+                    return true
+                } else if n != -Int(EINTR) {
+                    return false  // EAGAIN (not cached), EOPNOTSUPP, or an error
+                }
+            }
+            return true
+        }
+        return done ?? false
+    }
+
     private func bouncedRead(_ fd: Int32, _ base: UnsafeMutableRawPointer, _ count: Int, at offset: UInt64, alignment: Int) throws(BackstoreError) -> Int32 {
         let a = UInt64(alignment)
         let start = offset / a * a
@@ -189,6 +301,26 @@ final class StoreCore: Sendable {
             }
             return pwriteFully(fd, base, buffer.count, at: offset)
         }
+        if rc != 0 { throw error(.write, rc) }
+    }
+
+    /// Vectored write: one pwritev (on the O_DSYNC descriptor when durable). Direct I/O keeps
+    /// the per-buffer path, which handles alignment, and flushes once at the end.
+    func write(from segments: [UnsafeMutableRawBufferPointer], at offset: UInt64, durable wantDurable: Bool) throws(BackstoreError) {
+        if readOnly { throw error(.write, EROFS) }
+        let total = segments.reduce(0) { $0 + $1.count }
+        if segments.count == 1 {
+            return try write(from: UnsafeRawBufferPointer(segments[0]), at: offset, durable: wantDurable)
+        }
+        if direct != nil || total == 0 || (wantDurable && durable == nil) {
+            var at = offset
+            for s in segments { try write(from: UnsafeRawBufferPointer(s), at: at, durable: false); at += UInt64(s.count) }
+            if wantDurable { try flush() }
+            return
+        }
+        try checkRange(.write, offset: offset, count: UInt64(total))
+        let handle = (wantDurable ? durable : nil) ?? main
+        let rc = try handle.withFD(.write, path: path) { fd in pwritevFully(fd, segments, at: offset) }
         if rc != 0 { throw error(.write, rc) }
     }
 

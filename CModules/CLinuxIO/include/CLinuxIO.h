@@ -29,4 +29,8 @@ int clinuxio_o_direct_flag(void);
 /// (-EAGAIN when the data is not cached and a read would block).
 long clinuxio_pread_nowait(int fd, void *buffer, unsigned long length, uint64_t offset);
 
+/* preadv2(RWF_NOWAIT) over several buffers: bytes read, or -errno. */
+struct iovec;
+long clinuxio_preadv_nowait(int fd, const struct iovec *iov, int count, uint64_t offset);
+
 #endif

@@ -24,6 +24,14 @@ extension IOVectors {
         }
     }
 
+    /// The segments covering bytes [0, length), for one vectored store call.
+    func segments(upTo length: Int) -> [UnsafeMutableRawBufferPointer] {
+        var out: [UnsafeMutableRawBufferPointer] = []
+        out.reserveCapacity(more.count + 1)
+        forEachSegment(upTo: length) { seg, _ in out.append(seg) }
+        return out
+    }
+
     /// Copies `bytes` into the segments; returns how many fitted.
     @discardableResult
     func copyIn(_ bytes: [UInt8]) -> Int {

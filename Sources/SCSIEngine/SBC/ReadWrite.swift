@@ -58,15 +58,25 @@ extension LogicalUnit {
         // Less room than data: move what fits, the fabric reports the residual.
         let n = min(bytes, ctx.dataIn.count)
         let base = r.lba * UInt64(bs)
+        // Scattered buffers (TCMU data-area blocks): one vectored call, not one per block.
+        let scattered = !ctx.dataIn.more.isEmpty && n > ctx.dataIn.first.count
         if ctx.nonBlocking {
-            try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(SCSIError) in
-                if !store.readWithoutBlocking(into: seg, at: base + UInt64(off)) { throw SCSIError.wouldBlock }
+            if scattered {
+                if !store.readWithoutBlocking(into: ctx.dataIn.segments(upTo: n), at: base) { throw SCSIError.wouldBlock }
+            } else {
+                try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(SCSIError) in
+                    if !store.readWithoutBlocking(into: seg, at: base + UInt64(off)) { throw SCSIError.wouldBlock }
+                }
             }
             return SCSICommandResult(status: .good, dataInCount: n, transferLength: bytes)
         }
         do {
-            try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(BackstoreError) in
-                try store.read(into: seg, at: base + UInt64(off))
+            if scattered {
+                try store.read(into: ctx.dataIn.segments(upTo: n), at: base)
+            } else {
+                try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(BackstoreError) in
+                    try store.read(into: seg, at: base + UInt64(off))
+                }
             }
         } catch {
             throw SCSIError.backstore(.read, errno: error.errno)
@@ -92,15 +102,15 @@ extension LogicalUnit {
         if received == 0 { return SCSICommandResult(status: .good, transferLength: bytes) }
         // Write-through when WCE is off; FUA and the verify of WRITE AND VERIFY want media too.
         let durable = r.fua || verify || !snap.writeCacheEnabled
-        // Several segments: one flush at the end instead of one durable write per segment.
-        let perSegmentDurable = durable && ctx.dataOut.more.isEmpty
         let base = r.lba * UInt64(bs)
         do {
             try ioLock.shared { () throws(BackstoreError) in
-                try ctx.dataOut.forEachSegment(upTo: received) { (seg, off) throws(BackstoreError) in
-                    try store.write(from: UnsafeRawBufferPointer(seg), at: base + UInt64(off), durable: perSegmentDurable)
+                if !ctx.dataOut.more.isEmpty && received > ctx.dataOut.first.count {
+                    // Scattered buffers: one vectored write, durable as a whole.
+                    try store.write(from: ctx.dataOut.segments(upTo: received), at: base, durable: durable)
+                } else {
+                    try store.write(from: UnsafeRawBufferPointer(rebasing: ctx.dataOut.first[0..<received]), at: base, durable: durable)
                 }
-                if durable && !perSegmentDurable { try store.flush() }
             }
         } catch {
             throw SCSIError.backstore(.write, errno: error.errno)

@@ -115,6 +115,15 @@ public final class KernelSizedStore: BlockStore {
     public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
         inner.readWithoutBlocking(into: buffer, at: offset)
     }
+    public func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {
+        try inner.read(into: segments, at: offset)
+    }
+    public func readWithoutBlocking(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Bool {
+        inner.readWithoutBlocking(into: segments, at: offset)
+    }
+    public func write(from segments: [UnsafeMutableRawBufferPointer], at offset: UInt64, durable: Bool) throws(BackstoreError) {
+        try inner.write(from: segments, at: offset, durable: durable)
+    }
     public func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
         try inner.write(from: buffer, at: offset, durable: durable)
     }
