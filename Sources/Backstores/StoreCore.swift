@@ -157,6 +157,9 @@ final class StoreCore: Sendable {
     /// Serialises read-modify-write of partial blocks under O_DIRECT.
     private let rmwLock = Mutex<Void>(())
     private let size: Atomic<UInt64>
+    /// Set when the file system refuses RWF_NOWAIT (EOPNOTSUPP, e.g. tmpfs on older
+    /// kernels): later non-blocking reads give up at once instead of trying every time.
+    private let noWaitUnsupported = Atomic<Bool>(false)
 
     init(path: String, readOnly: Bool, main: FDHandle, durable: FDHandle?, direct: DirectIOConfig?, byteCount: UInt64) {
         self.path = path
@@ -204,7 +207,7 @@ final class StoreCore: Sendable {
 
     /// Cached-only read (RWF_NOWAIT). Direct I/O bypasses the cache, so it never qualifies.
     func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
-        guard direct == nil, let base = buffer.baseAddress, buffer.count > 0,
+        guard direct == nil, !noWaitUnsupported.load(ordering: .relaxed), let base = buffer.baseAddress, buffer.count > 0,
               offset.addingReportingOverflow(UInt64(buffer.count)).overflow == false,
               offset + UInt64(buffer.count) <= byteCount else { return false }
         let done: Bool? = try? main.withFD(.read, path: path) { fd in
@@ -217,6 +220,7 @@ final class StoreCore: Sendable {
                     memset(base + done, 0, buffer.count - done)  // past EOF: zeros, as `read` gives
                     return true
                 } else if n != -Int(EINTR) {
+                    if n == -Int(EOPNOTSUPP) { noWaitUnsupported.store(true, ordering: .relaxed) }
                     return false  // EAGAIN (not cached), EOPNOTSUPP (old kernel/FS), or an error
                 }
             }
@@ -242,7 +246,8 @@ final class StoreCore: Sendable {
     func readWithoutBlocking(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Bool {
         let total = segments.reduce(0) { $0 + $1.count }
         if segments.count == 1 { return readWithoutBlocking(into: segments[0], at: offset) }
-        guard direct == nil, total > 0, offset.addingReportingOverflow(UInt64(total)).overflow == false,
+        guard direct == nil, !noWaitUnsupported.load(ordering: .relaxed), total > 0,
+              offset.addingReportingOverflow(UInt64(total)).overflow == false,
               offset + UInt64(total) <= byteCount else { return false }
         let done: Bool? = try? main.withFD(.read, path: path) { fd in
             var iov = ioVectors(segments)
@@ -257,6 +262,7 @@ final class StoreCore: Sendable {
                     for i in index..<iov.count { memset(iov[i].iov_base, 0, iov[i].iov_len) }
                     return true
                 } else if n != -Int(EINTR) {
+                    if n == -Int(EOPNOTSUPP) { noWaitUnsupported.store(true, ordering: .relaxed) }
                     return false  // EAGAIN (not cached), EOPNOTSUPP, or an error
                 }
             }
