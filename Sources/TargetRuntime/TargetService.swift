@@ -324,21 +324,8 @@ public actor TargetService: AdminBackend {
     }
 
     private func applyChange(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
-        var new = config
-        do {
-            try change(&new)
-        } catch let e as AdminError {
-            throw e
-        } catch let e as ConfigError {
-            throw AdminError(.invalid, e.errors.map(\.description).joined(separator: "\n"))
-        } catch {
-            throw AdminError(.invalid, "\(error)")
-        }
-        let diagnostics = new.validate()
-        let errors = diagnostics.filter { $0.severity == .error }
-        if !errors.isEmpty { throw AdminError(.invalid, errors.map(\.description).joined(separator: "\n")) }
-        let warnings = diagnostics.filter { $0.severity == .warning }.map(\.description)
-        let diff = ConfigDiff.between(config, new)
+        let proposed = try ProposedChange(from: config, change)
+        let new = proposed.config, diff = proposed.diff, warnings = proposed.warnings
         if diff.isEmpty { return ApplyReport(effects: [], warnings: warnings) }
 
         // Open what is new before anything changes, so a bad path fails the whole change.
