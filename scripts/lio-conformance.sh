@@ -38,8 +38,8 @@ update=0 build=1
 for a in "$@"; do
   case $a in --update) update=1;; --no-build) build=0;; *) echo "unknown option $a" >&2; exit 2;; esac
 done
-VM=${LIOVM:-$ROOT/../shared/tools/lio-vm.sh}
-[ -x "$VM" ] || VM=/work/shared/tools/lio-vm.sh
+. "$ROOT/scripts/vm-share.sh"
+VM=$LIO_VM
 SCORE=$ROOT/../shared/tools/cu-score.py
 [ -f "$SCORE" ] || SCORE=/work/shared/tools/cu-score.py
 OUT=${ARTIFACTS:-$ROOT/ci-artifacts}/lio-conformance
@@ -75,10 +75,7 @@ cleanup() {
   rm -rf "$SHARE"
 }
 trap cleanup EXIT
-mkdir -p "$SHARE/lib"
-cp "$BIN" "$SHARE/swift-tcmu-probe"
-ldd "$BIN" | awk '/=> \//{print $3}' | xargs -I{} cp -L {} "$SHARE/lib/"
-cp -L /lib64/ld-linux-x86-64.so.2 "$SHARE/lib/"
+share_binaries "$SHARE" "$BIN"
 
 cat > "$SHARE/run.sh" <<GUEST
 #!/bin/sh

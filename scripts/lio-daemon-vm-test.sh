@@ -18,8 +18,8 @@ set -eu
 KEEP=0
 while getopts k o; do case $o in k) KEEP=1 ;; *) exit 2 ;; esac; done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VM=${LIOVM:-$ROOT/../shared/tools/lio-vm.sh}
-[ -x "$VM" ] || VM=/work/shared/tools/lio-vm.sh
+. "$ROOT/scripts/vm-share.sh"
+VM=$LIO_VM
 
 cd "$ROOT"
 swift build --product swift-targetd
@@ -28,12 +28,7 @@ BIN=$(swift build --show-bin-path)
 
 SHARE=$(mktemp -d /tmp/lio-daemon-vm.XXXXXX)
 [ $KEEP = 1 ] || trap 'rm -rf "$SHARE"' EXIT
-mkdir -p "$SHARE/lib"
-for b in swift-targetd swift-targetctl; do
-  cp "$BIN/$b" "$SHARE/$b"
-  ldd "$BIN/$b" | awk '/=> \//{print $3}' | xargs -I{} cp -L {} "$SHARE/lib/"
-done
-cp -L /lib64/ld-linux-x86-64.so.2 "$SHARE/lib/"
+share_binaries "$SHARE" "$BIN/swift-targetd" "$BIN/swift-targetctl"
 
 cat > "$SHARE/run.sh" <<'GUEST'
 #!/bin/sh

@@ -19,8 +19,8 @@ set -eu
 CONF=debug KEEP=0
 while getopts c:k o; do case $o in c) CONF=$OPTARG ;; k) KEEP=1 ;; *) exit 2 ;; esac; done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VM=${LIOVM:-$ROOT/../shared/tools/lio-vm.sh}
-[ -x "$VM" ] || VM=/work/shared/tools/lio-vm.sh
+. "$ROOT/scripts/vm-share.sh"
+VM=$LIO_VM
 
 cd "$ROOT"
 swift build -c "$CONF" --product swift-tcmu-probe
@@ -28,10 +28,7 @@ BIN=$(swift build -c "$CONF" --show-bin-path)/swift-tcmu-probe
 
 SHARE=$(mktemp -d /tmp/tcmu-vm.XXXXXX)
 [ $KEEP = 1 ] || trap 'rm -rf "$SHARE"' EXIT
-mkdir -p "$SHARE/lib"
-cp "$BIN" "$SHARE/swift-tcmu-probe"
-ldd "$BIN" | awk '/=> \//{print $3}' | xargs -I{} cp -L {} "$SHARE/lib/"
-cp -L /lib64/ld-linux-x86-64.so.2 "$SHARE/lib/"
+share_binaries "$SHARE" "$BIN"
 
 cat > "$SHARE/run.sh" <<'GUEST'
 #!/bin/sh

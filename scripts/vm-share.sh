@@ -1,0 +1,17 @@
+# Sourced by the scripts that run things in the LIO VM (shared/tools/lio-vm.sh).
+# LIO_VM: the VM tool ($LIOVM, else ../shared next to the repo, else /work/shared).
+# share_binaries SHARE BIN...: copies each host binary into SHARE/, and the shared libraries
+# ldd lists plus the dynamic loader into SHARE/lib/; in the guest run them as
+#   /share/lib/ld-linux-x86-64.so.2 --library-path /share/lib /share/BIN
+LIO_VM=${LIOVM:-$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/lio-vm.sh}
+[ -x "$LIO_VM" ] || LIO_VM=/work/shared/tools/lio-vm.sh
+
+share_binaries() {
+  _share=$1; shift
+  mkdir -p "$_share/lib"
+  for _bin in "$@"; do
+    cp "$_bin" "$_share/$(basename "$_bin")"
+    ldd "$_bin" | awk '/=> \//{print $3}' | xargs -I{} cp -L {} "$_share/lib/"
+  done
+  cp -L /lib64/ld-linux-x86-64.so.2 "$_share/lib/"
+}
