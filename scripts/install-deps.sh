@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the tests need, when they are missing.
+# Installs the Debian packages the build, the tests and the benchmarks need, when they are missing.
 set -euo pipefail
 need=()
-for p in libnl-3-dev libnl-genl-3-dev linux-libc-dev libiscsi-bin qemu-utils qemu-block-extra qemu-system-x86; do
+for p in libnl-3-dev libnl-genl-3-dev linux-libc-dev libiscsi-bin qemu-utils qemu-block-extra qemu-system-x86 fio; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
