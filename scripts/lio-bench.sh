@@ -40,8 +40,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-VM=${LIOVM:-$ROOT/../shared/tools/lio-vm.sh}
-[ -x "$VM" ] || VM=/work/shared/tools/lio-vm.sh
+. "$ROOT/scripts/vm-share.sh"
+VM=$LIO_VM
 OUT=${ARTIFACTS:-$ROOT/ci-artifacts}/lio-bench
 FIO=${FIO:-/usr/bin/fio}
 [ -x "$FIO" ] || { echo "no $FIO on the host: apt-get install --no-install-recommends fio" >&2; exit 2; }
@@ -57,11 +57,8 @@ rm -rf "$OUT/raw"; rm -f "$OUT"/*.txt "$OUT"/*.json "$OUT"/*.log
 
 SHARE=$(mktemp -d /tmp/lio-bench.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
-mkdir -p "$SHARE/lib" "$SHARE/raw"
-cp "$BIN" "$SHARE/swift-tcmu-probe"
-cp "$FIO" "$SHARE/fio"
-{ ldd "$BIN"; ldd "$FIO"; } | awk '/=> \//{print $3}' | sort -u | xargs -I{} cp -L {} "$SHARE/lib/"
-cp -L /lib64/ld-linux-x86-64.so.2 "$SHARE/lib/"
+mkdir -p "$SHARE/raw"
+share_binaries "$SHARE" "$BIN" "$FIO"
 
 cat > "$SHARE/run.sh" <<GUEST
 #!/bin/sh
