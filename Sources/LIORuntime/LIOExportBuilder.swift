@@ -60,6 +60,11 @@ public enum LIOExportBuilder {
                 }
                 var cfg = "\(lun.backstore.rawValue):\(lun.path)"
                 if lun.readOnly { cfg += ";ro" }
+                cfg += TCMUConfigString.identityOptions(serial: lun.serial, uniqueID: lun.engineUniqueID)
+                // dev_config holds at most TCMU_CONFIG_LEN (256) bytes with its NUL.
+                if TCMUConfigString.subtype.utf8.count + 1 + cfg.utf8.count > 255 {
+                    throw LIOExportError("target \(name) LUN \(lun.id): the path \(lun.path) is too long for LIO's dev_config (255 bytes with the options)")
+                }
                 let b = LIOExportSpec.Backstore(
                     hba: hba, name: backstoreName(target: name, lun: lun.id), cfgstring: cfg,
                     size: try deviceSize(t, lun), blockSize: lun.effectiveBlockSize, maxSectors: maxSectors,

@@ -223,6 +223,19 @@ public struct LUN: Codable, Sendable, Hashable {
 }
 
 /// Generation of stable LUN identities.
+extension LUN {
+    /// The 64-bit value the SCSI engine builds the LU's NAA designator from: the last 16
+    /// hex digits of `naaId` (a hash of it when those are zero or missing). Both runtimes
+    /// use it, so a LUN keeps its identity whether LIO or the embedded target serves it.
+    public var engineUniqueID: UInt64 {
+        let hex = naaId.filter(\.isHexDigit)
+        if let v = UInt64(String(hex.suffix(16)), radix: 16), v != 0 { return v }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in naaId.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+}
+
 public enum LUNIdentity {
     /// 16 upper-case hex digits (fits IET's 16-character ScsiSN and SPC's serial field).
     public static func generateSerial() -> String {

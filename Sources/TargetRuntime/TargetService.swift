@@ -221,19 +221,10 @@ public actor TargetService: AdminBackend {
     }
 
     private func unitConfiguration(_ lun: LUN, target: String) -> LogicalUnitConfiguration {
-        var c = LogicalUnitConfiguration(serialNumber: lun.serial, uniqueID: Self.uniqueID(naa: lun.naaId),
+        var c = LogicalUnitConfiguration(serialNumber: lun.serial, uniqueID: lun.engineUniqueID,
                                          readOnly: lun.readOnly, writeCacheEnabled: lun.writeCache == .writeBack)
         c.statistics = recorder(target: target, lun: lun.id)
         return c
-    }
-
-    /// The engine's 64-bit LU id from the configured NAA designator (its last 16 hex digits).
-    static func uniqueID(naa: String) -> UInt64 {
-        let hex = naa.filter(\.isHexDigit)
-        if let v = UInt64(String(hex.suffix(16)), radix: 16), v != 0 { return v }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in naa.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return hash
     }
 
     static func policy(_ auth: AuthSettings) -> AuthenticationPolicy {

@@ -15,8 +15,10 @@ import TargetConfig
 
     @Test func aclTargetWithMutualCHAPBecomesUserBackstoresTPGAndACL() throws {
         var t = Target(name: iqn, luns: [
-            LUN(id: 0, backstore: .file, path: "/srv/a.img", size: 1 << 30, writeCache: .writeBack),
-            LUN(id: 3, backstore: .sparse, path: "/srv/b.img", size: 1 << 20, blockSize: 4096, readOnly: true),
+            LUN(id: 0, backstore: .file, path: "/srv/a.img", size: 1 << 30, writeCache: .writeBack,
+                serial: "SER0", naaId: "60014050000000000000000000000a01"),
+            LUN(id: 3, backstore: .sparse, path: "/srv/b.img", size: 1 << 20, blockSize: 4096, readOnly: true,
+                serial: "has;semicolon", naaId: "6001405000000000000000000000000b"),
         ])
         t.auth = AuthSettings(mode: .mutualCHAP, incomingUsers: [CHAPCredential(user: "u1", secret: "secret-one-12")],
                               outgoingUser: CHAPCredential(user: "tgt", secret: "secret-two-12"))
@@ -31,8 +33,8 @@ import TargetConfig
         #expect(b0.hasPrefix("st-") && b0.hasSuffix("-lun0") && b0.count == 16)
         #expect(LIOExportBuilder.backstoreName(target: iqn.uppercased(), lun: 0) == b0)
         #expect(spec.backstores == [
-            .init(hba: 7, name: b0, cfgstring: "file:/srv/a.img", size: 1 << 30, blockSize: 512, maxSectors: 2048, writeCache: true),
-            .init(hba: 7, name: b3, cfgstring: "sparse:/srv/b.img;ro", size: 1 << 20, blockSize: 4096, maxSectors: 2048, writeCache: false),
+            .init(hba: 7, name: b0, cfgstring: "file:/srv/a.img;serial=SER0;naa=0000000000000a01", size: 1 << 30, blockSize: 512, maxSectors: 2048, writeCache: true),
+            .init(hba: 7, name: b3, cfgstring: "sparse:/srv/b.img;ro;naa=000000000000000b", size: 1 << 20, blockSize: 4096, maxSectors: 2048, writeCache: false),
         ])
         let target = try #require(spec.targets.first)
         #expect(target.iqn == iqn && target.tpgTag == 1)
@@ -106,6 +108,8 @@ import TargetConfig
                                                            CHAPCredential(user: "b", secret: "secret-two-12")])
         #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(t), deviceSize: size) }
         t = Target(name: iqn, luns: [LUN(id: 0, backstore: .file, path: "/srv/a,b.img")])
+        #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(t), deviceSize: size) }
+        t = Target(name: iqn, luns: [LUN(id: 0, backstore: .file, path: "/srv/" + String(repeating: "d", count: 220) + ".img")])
         #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(t), deviceSize: size) }
     }
 

@@ -23,6 +23,11 @@ import Glibc
         let spec = try TCMUConfigString.backstoreSpec("sparse:/srv/thin.img;size=10G;ro")
         #expect(spec == BackstoreSpec(kind: .sparse, path: "/srv/thin.img", size: 10 << 30, readOnly: true))
         #expect(throws: (any Error).self) { try TCMUConfigString.backstoreSpec("nfs:/x") }
+        // The LU's identity rides along and is not a backstore option.
+        let cfg = "sparse:/srv/thin.img;size=10G;ro;serial=5A1F03C2;naa=00000000000000ff"
+        #expect(try TCMUConfigString.backstoreSpec(cfg) == spec)
+        #expect(TCMUConfigString.identity(cfg) == .init(serial: "5A1F03C2", uniqueID: 0xff))
+        #expect(TCMUConfigString.identity("file:/a") == .init(serial: nil, uniqueID: nil))
     }
 }
 
@@ -111,6 +116,25 @@ extension String {
         guard let c = k.run(CDBs.readCapacity10, length: 8), c.status == 0 else { return nil }
         let d = k.lastData
         return (UInt64(d[0]) << 24 | UInt64(d[1]) << 16 | UInt64(d[2]) << 8 | UInt64(d[3])) + 1
+    }
+
+    /// The daemon puts each LUN's configured serial and NAA value in the cfgstring: INQUIRY
+    /// answers with them, as the embedded target would.
+    @Test func identityFromTheCfgstring() throws {
+        let k = FakeKernel()
+        k.addDevice(uio: "uio0", device: "st-1-lun0",
+                    config: "swifttarget/file:\(k.root)/id.img;serial=SER-XYZ;naa=0123456789abcdef", size: 1 << 20)
+        let handler = k.handler()
+        try handler.start()
+        defer { handler.stop() }
+        _ = k.run(CDBs.testUnitReady) // power-on unit attention
+        #expect(k.run([0x12, 1, 0x80, 0, 255, 0], length: 255)?.status == 0)
+        #expect(String(decoding: k.lastData.dropFirst(4), as: UTF8.self).hasPrefix("SER-XYZ"))
+        #expect(k.run([0x12, 1, 0x83, 0, 255, 0], length: 255)?.status == 0)
+        let vpd83 = k.lastData
+        // The NAA-6 designator's vendor-specific bits come from the 64-bit value.
+        #expect(vpd83.count > 8 && vpd83[8] >> 4 == 6)
+        #expect(handler.devices.first?.name.cfgstring.hasPrefix("file:") == true)
     }
 
     @Test func addedReconfigRemovedLifecycle() throws {

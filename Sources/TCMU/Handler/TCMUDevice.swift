@@ -32,9 +32,10 @@ public final class TCMUDevice: Sendable {
         let ring = try MappedRing(base: mapping.base, size: mapping.size)
         let store = try KernelSizedStore(spec: spec, deviceSize: configfs.deviceSize, blockSize: configfs.blockSize)
         let target = SCSITarget(name: "tcmu:\(name.hbaID)/\(name.device)")
+        let identity = TCMUConfigString.identity(name.cfgstring)
         var unit = LogicalUnitConfiguration(
-            serialNumber: configfs.unitSerial ?? name.device,
-            uniqueID: Self.stableID(name.device),
+            serialNumber: identity.serial ?? configfs.unitSerial ?? name.device,
+            uniqueID: identity.uniqueID ?? Self.stableID(name.device),
             writeCacheEnabled: configfs.writeCacheEnabled ?? false)
         unit.statistics = statistics
         do {
