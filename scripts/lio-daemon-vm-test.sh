@@ -124,6 +124,9 @@ i=0; SD=""; while [ -z "$SD" ] && [ $i -lt 100 ]; do SD=$(find_disk 0); sleep 0.
 if [ -z "$SD" ]; then bad "no disk for LUN 0"; cat $LOG; echo "RESULT: $PASS passed, $FAIL failed"; exit 1; fi
 ok "LUN 0 is /dev/$SD: $(cat /sys/block/$SD/size) sectors"
 [ "$(cat /sys/block/$SD/size)" = 262144 ] && ok "128 MiB seen" || bad "size $(cat /sys/block/$SD/size)"
+SER=$(grep -m1 '"serial"' /tmp/config.json | sed 's/.*"serial" *: *"\([^"]*\)".*/\1/')
+GOT=$(tail -c +5 /sys/block/$SD/device/vpd_pg80 2>/dev/null | tr -d '\000 ')
+[ -n "$SER" ] && [ "$GOT" = "$SER" ] && ok "INQUIRY unit serial is the configured one ($SER)" || bad "unit serial: configured '$SER', INQUIRY '$GOT'"
 ctl sessions | grep -q "$INIT" && ok "swift-targetctl sessions shows the initiator" || bad "ctl sessions: $(ctl sessions 2>&1)"
 
 echo "== 64 MiB O_DIRECT write and read back"
