@@ -33,12 +33,13 @@ public enum LIOExportBuilder {
     static let nopInResponseTimeoutRange = 3...60
 
     /// The backstore name for a LUN: stable across restarts (the handler derives the LU's
-    /// NAA id from it) and unique per target (FNV-1a of the lower-cased IQN).
+    /// NAA id from it) and unique per target (64-bit FNV-1a of the lower-cased IQN;
+    /// `build` refuses the unlikely collision).
     public static func backstoreName(target: String, lun: Int) -> String {
-        var h: UInt32 = 0x811c_9dc5
-        for b in target.lowercased().utf8 { h = (h ^ UInt32(b)) &* 0x0100_0193 }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in target.lowercased().utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         let hex = String(h, radix: 16)
-        return "st-" + String(repeating: "0", count: 8 - hex.count) + hex + "-lun\(lun)"
+        return "st-" + String(repeating: "0", count: 16 - hex.count) + hex + "-lun\(lun)"
     }
 
     /// - Parameter deviceSize: the capacity of a LUN in bytes (the configured size, or the
@@ -96,6 +97,9 @@ public enum LIOExportBuilder {
                 demoModeCHAP: demo ? chap : nil,
                 parameters: parameters(t.connection), attributes: attributes,
                 aclAttributes: demo ? [:] : aclAttributes))
+        }
+        if Set(backstores.map(\.name)).count != backstores.count {
+            throw LIOExportError("two targets' names hash to the same LIO backstore names; rename one of them")
         }
         return LIOExport(spec: LIOExportSpec(backstores: backstores, targets: targets), warnings: warnings)
     }

@@ -12,24 +12,33 @@ public struct LIOExportRecord: Sendable {
 
     public init(path: String = LIOExportRecord.defaultPath) { self.path = path }
 
-    /// The recorded export, or an empty one when there is no record.
-    public func load() throws -> LIOExportSpec {
-        guard FileManager.default.fileExists(atPath: path) else { return LIOExportSpec(backstores: []) }
+    /// What the file holds: the objects, and the targets whose configfs steps did not all
+    /// run yet (a crash there leaves them partly made; the next start re-creates them).
+    struct Contents: Codable {
+        var spec: LIOExportSpec
+        /// Lower-cased IQNs.
+        var incomplete: Set<String>
+    }
+
+    /// The recorded export (empty when there is no record) and its incomplete targets.
+    public func load() throws -> (spec: LIOExportSpec, incomplete: Set<String>) {
+        guard FileManager.default.fileExists(atPath: path) else { return (LIOExportSpec(backstores: []), []) }
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         do {
-            return try JSONDecoder().decode(LIOExportSpec.self, from: data)
+            let c = try JSONDecoder().decode(Contents.self, from: data)
+            return (c.spec, c.incomplete)
         } catch {
             throw LIOExportError("\(path): not a swift-targetd LIO record (\(error)); remove it after checking configfs by hand")
         }
     }
 
-    public func save(_ spec: LIOExportSpec) throws {
+    public func save(_ spec: LIOExportSpec, incomplete: Set<String>) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(spec), to: path, mode: 0o600)
+        try AtomicFile.write(try encoder.encode(Contents(spec: spec, incomplete: incomplete)), to: path, mode: 0o600)
     }
 
     public func remove() {

@@ -40,6 +40,8 @@ public actor LIOService: AdminBackend {
     private let recorders: RecorderTable
     /// What exists in configfs because of us (mirrors the record file).
     private var applied = LIOExportSpec(backstores: [])
+    /// Targets (lower-cased IQNs) whose configfs steps have not all run.
+    private var incomplete: Set<String> = []
     private var stopped: Set<String> = []
     private var started = false
 
@@ -64,12 +66,15 @@ public actor LIOService: AdminBackend {
     /// left by a previous daemon are picked up), then makes LIO match the configuration.
     public func start() async throws {
         guard !started else { return }
-        let export = try buildExport(config)
-        try handler.start()
+        let export: LIOExport
         do {
-            applied = try options.record.load()
+            (applied, incomplete) = try options.record.load()
+            export = try buildExport(config)
+            try handler.start()
             try reconcile(to: export.spec)
         } catch {
+            // Never leave TPGs behind whose LUNs nobody serves: their initiators would hang.
+            if !applied.targets.isEmpty || !applied.backstores.isEmpty { removeAll() }
             handler.stop()
             throw error
         }
@@ -97,6 +102,7 @@ public actor LIOService: AdminBackend {
             try applier.apply(ConfigfsPlan.remove(applied).filter { !isHBA($0) }, ignoringMissing: true)
             removeHBAIfEmpty()
             applied = LIOExportSpec(backstores: [])
+            incomplete = []
             options.record.remove()
             logger.notice("LIO export removed")
         } catch {
@@ -148,8 +154,9 @@ public actor LIOService: AdminBackend {
                 try remove(old)
                 continue
             }
-            if old == new { continue }
-            if try changeLUNsInPlace(from: old, to: new) {
+            let whole = !incomplete.contains(key)
+            if old == new && whole { continue }
+            if whole, try changeLUNsInPlace(from: old, to: new) {
                 outcomes[key] = .live
             } else {
                 try remove(old)
@@ -210,12 +217,17 @@ public actor LIOService: AdminBackend {
         let removed = Set(before.keys).subtracting(after.keys).union(replaced)
         let added = Set(after.keys).subtracting(before.keys).union(replaced)
         for number in added.subtracting(replaced) {
-            if let b = after[number], SysfsFiles.exists(options.configfsRoot + "/" + b.path) {
+            if let b = after[number], !applied.backstores.contains(where: { $0.path == b.path }),
+               SysfsFiles.exists(options.configfsRoot + "/" + b.path) {
                 throw LIOExportError("LIO already has a backstore \(b.path) that swift-targetd did not create; remove it or free that name")
             }
         }
-        // Record the union first: a crash part-way leaves a record of all that may exist.
-        try options.record.save(applied.merging(new).merging(LIOExportSpec(backstores: old.backstores)))
+        // Record the union, marked incomplete, first: a failure or crash part-way leaves a
+        // record of all that may exist, and the next reconcile re-creates the target.
+        let key = iqn.lowercased()
+        applied = applied.merging(LIOExportSpec(backstores: old.backstores)).merging(new)
+        incomplete.insert(key)
+        try saveRecord()
         do {
             try applier.apply(ConfigfsPlan.removeLUNs(removed, target: iqn, in: old), ignoringMissing: true)
             try applier.apply(steps)
@@ -223,8 +235,10 @@ public actor LIOService: AdminBackend {
         } catch {
             throw LIOExportError("changing the LUNs of \(iqn) in LIO failed: \(error)")
         }
-        applied = applied.removing(old).merging(new)
-        try options.record.save(applied)
+        let kept = Set(new.backstores.map(\.path))
+        applied = applied.removing(LIOExportSpec(backstores: old.backstores.filter { !kept.contains($0.path) }))
+        incomplete.remove(key)
+        try saveRecord()
         logger.info("LIO target changed in place", metadata: ["target": "\(iqn)", "added": "\(added.sorted())",
                                                              "removed": "\(removed.sorted())"])
         return true
@@ -241,15 +255,23 @@ public actor LIOService: AdminBackend {
         for b in part.backstores where SysfsFiles.exists("\(root)/\(b.path)") {
             throw LIOExportError("LIO already has a backstore \(b.path) that swift-targetd did not create; remove it or free that name")
         }
-        let record = applied.merging(part)
-        try options.record.save(record)
-        applied = record
+        let keys = Set(part.targets.map { $0.iqn.lowercased() })
+        applied = applied.merging(part)
+        incomplete.formUnion(keys)
+        try saveRecord()
         do {
-            try applier.apply(ConfigfsPlan.create(part))
+            var steps = try ConfigfsPlan.create(part)
+            // A stopped target stays disabled while it is re-created.
+            for t in part.targets where stopped.contains(t.iqn.lowercased()) {
+                steps = steps.map { $0 == .write(t.tpgPath + "/enable", "1") ? .write(t.tpgPath + "/enable", "0") : $0 }
+            }
+            try applier.apply(steps)
         } catch {
             try? remove(part)
             throw LIOExportError("creating the LIO objects of \(part.targets.map(\.iqn).joined(separator: ", ")) failed: \(error)")
         }
+        incomplete.subtract(keys)
+        try saveRecord()
         logger.info("LIO target created", metadata: ["target": "\(part.targets.first?.iqn ?? "")",
                                                      "luns": "\(part.backstores.count)"])
     }
@@ -257,8 +279,13 @@ public actor LIOService: AdminBackend {
     private func remove(_ part: LIOExportSpec) throws {
         try applier.apply(ConfigfsPlan.remove(part).filter { !isHBA($0) }, ignoringMissing: true)
         applied = applied.removing(part)
-        try options.record.save(applied)
+        incomplete.subtract(part.targets.map { $0.iqn.lowercased() })
+        try saveRecord()
         if let t = part.targets.first { logger.info("LIO target removed", metadata: ["target": "\(t.iqn)"]) }
+    }
+
+    private func saveRecord() throws {
+        try options.record.save(applied, incomplete: incomplete)
     }
 
     /// The HBA directory is shared by all our backstores: removed only when empty.

@@ -30,7 +30,7 @@ import TargetConfig
 
         let b0 = LIOExportBuilder.backstoreName(target: iqn, lun: 0)
         let b3 = LIOExportBuilder.backstoreName(target: iqn, lun: 3)
-        #expect(b0.hasPrefix("st-") && b0.hasSuffix("-lun0") && b0.count == 16)
+        #expect(b0.hasPrefix("st-") && b0.hasSuffix("-lun0") && b0.count == 24)
         #expect(LIOExportBuilder.backstoreName(target: iqn.uppercased(), lun: 0) == b0)
         #expect(spec.backstores == [
             .init(hba: 7, name: b0, cfgstring: "file:/srv/a.img;serial=SER0;naa=0000000000000a01", size: 1 << 30, blockSize: 512, maxSectors: 2048, writeCache: true),

@@ -115,6 +115,35 @@ import TargetConfig
         #expect(!FileManager.default.fileExists(atPath: dir + "/run/lio-export.json"))
     }
 
+    /// A start that fails half-way removes what it made: no TPG may stay enabled with
+    /// nobody serving its LUNs.
+    @Test func aFailedStartLeavesNothingBehind() async throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = try service(Config(targets: [Target(name: a, luns: [lun("a")]), Target(name: foreign, luns: [lun("f")])]))
+        await #expect(throws: LIOExportError.self) { try await s.start() }
+        #expect(!exists("iscsi/\(a)") && !exists("core/user_7/\(LIOExportBuilder.backstoreName(target: a, lun: 0))"))
+        #expect(exists("iscsi/\(foreign)/tpgt_1") && exists("core/user_7/theirs"))
+    }
+
+    /// A target whose steps did not all run (a crash mid-create) is re-created, not adopted.
+    @Test func anIncompleteTargetIsRecreated() async throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = Config(targets: [Target(name: a, luns: [lun("a")])])
+        let first = try service(config, keep: true)
+        try await first.start()
+        await first.shutdown()
+        let record = LIOExportRecord(path: dir + "/run/lio-export.json")
+        #expect(try record.load().incomplete.isEmpty)
+        // As if the daemon had died before the TPG's last steps.
+        try FileManager.default.removeItem(atPath: root + "/iscsi/\(a)/tpgt_1/enable")
+        try record.save(try record.load().spec, incomplete: [a.lowercased()])
+        let second = try service(config)
+        try await second.start()
+        #expect(read("iscsi/\(a)/tpgt_1/enable") == "1")
+        #expect(try record.load().incomplete.isEmpty)
+        await second.shutdown()
+    }
+
     @Test func configurationLIOCannotEnforceStopsTheStart() async throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var t = Target(name: a, luns: [lun("a")])

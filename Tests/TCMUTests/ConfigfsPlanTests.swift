@@ -59,6 +59,11 @@ import Glibc
         #expect(teardown.suffix(3) == ["rmdir core/user_1/disk0", "rmdir core/user_1/disk1", "rmdir core/user_1"])
     }
 
+    @Test func aFailedStepDoesNotRepeatACHAPSecret() {
+        let e = ConfigfsApplier.StepFailed(step: .write("iscsi/iqn.t/tpgt_1/auth/password_mutual", "s3cret-value"), errno: EINVAL)
+        #expect(!e.description.contains("s3cret-value") && e.description.contains("password_mutual"))
+    }
+
     @Test func rejectsUnknownReferencesAndPathTricks() {
         #expect(throws: ConfigfsPlan.Invalid.unknownBackstore("nope")) {
             try ConfigfsPlan.create(LIOExportSpec(backstores: [disk], targets: [

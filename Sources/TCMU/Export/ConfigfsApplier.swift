@@ -18,7 +18,12 @@ public struct ConfigfsApplier: Sendable {
     public struct StepFailed: Error, Sendable, CustomStringConvertible {
         public var step: ConfigfsStep
         public var errno: Int32
-        public var description: String { "\(step): \(String(cString: strerror(errno)))" }
+        /// CHAP secrets (`auth/password*`) are not repeated in the message.
+        public var description: String {
+            var shown = step
+            if case .write(let p, _) = step, p.contains("/auth/password") { shown = .write(p, "<redacted>") }
+            return "\(shown): \(String(cString: strerror(errno)))"
+        }
     }
 
     /// Runs `steps` in order; stops at the first failure (creation) or, with

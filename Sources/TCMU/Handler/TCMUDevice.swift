@@ -145,6 +145,12 @@ public final class TCMUDevice: Sendable {
             }
         }
         guard set.status == .good else { throw ReconfigureError.writeCacheRejected(status: set.status.rawValue) }
+        if !enabled {
+            // Writes acknowledged while the cache was on may sit in the page cache, and the
+            // initiator now sends no flush: make them durable before the change is acknowledged
+            // (no command runs meanwhile, so none slips in with the old setting).
+            try server.quiesce { try store.flush() }
+        }
     }
 
     /// FNV-1a of the device name: a stable NAA identifier across restarts.
