@@ -396,14 +396,11 @@ public actor LIOService: AdminBackend {
             for lun in t.luns.sorted(by: { $0.id < $1.id }) {
                 let r = recorders.recorder(forBackstore: LIOExportBuilder.backstoreName(target: t.name, lun: lun.id))
                 let s = r.snapshot()
-                var cumulative: [UInt64] = []
-                var total: UInt64 = 0
-                for c in s.bucketCounts { total += c; cumulative.append(total) }
                 out.append(LUNStatistics(
                     target: t.name, lun: lun.id, readCommands: s.readCommands, writeCommands: s.writeCommands,
                     otherCommands: s.otherCommands, bytesRead: s.bytesRead, bytesWritten: s.bytesWritten,
                     errors: s.errors, latencyBuckets: LUNStatisticsRecorder.bucketBounds,
-                    latencyCounts: Array(cumulative.prefix(LUNStatisticsRecorder.bucketBounds.count)),
+                    latencyCounts: s.cumulativeBucketCounts,
                     latencySumSeconds: s.latencySumSeconds))
             }
         }

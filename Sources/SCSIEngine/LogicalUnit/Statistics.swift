@@ -123,6 +123,19 @@ public final class LUNStatisticsRecorder: Sendable {
         /// Non-cumulative count per bucket; `bucketBounds.count + 1` entries (the last: above 2.5 s).
         public var bucketCounts: [UInt64]
         public var latencySumSeconds: Double
+
+        /// Prometheus-style cumulative counts, one per `bucketBounds` entry (the +Inf bucket
+        /// is the command total).
+        public var cumulativeBucketCounts: [UInt64] {
+            var out: [UInt64] = []
+            out.reserveCapacity(LUNStatisticsRecorder.bucketBounds.count)
+            var total: UInt64 = 0
+            for c in bucketCounts.prefix(LUNStatisticsRecorder.bucketBounds.count) {
+                total += c
+                out.append(total)
+            }
+            return out
+        }
     }
 
     public func snapshot() -> Snapshot {

@@ -254,7 +254,8 @@ public final class RingServer: Sendable {
         } else {
             response = execute(command)
         }
-        complete([(command.id, response, generation)])
+        finished.withLock { $0.append((command.id, response, generation)) }
+        drainCompletions(announced: 1)
     }
 
     private func execute(_ command: RingCommand) -> RingResponse {
@@ -304,8 +305,13 @@ public final class RingServer: Sendable {
     /// Keeps eight workers from queueing on the lock the reader needs too.
     private func complete(_ results: [(id: UInt16, response: RingResponse, generation: UInt64)]) {
         finished.withLock { $0.append(contentsOf: results) }
-        guard completionRequests.add(results.count, ordering: .acquiringAndReleasing).oldValue == 0 else { return }
-        var covered = results.count
+        drainCompletions(announced: results.count)
+    }
+
+    /// `announced` results were just added to `finished`; drains unless a drain is under way.
+    private func drainCompletions(announced: Int) {
+        guard completionRequests.add(announced, ordering: .acquiringAndReleasing).oldValue == 0 else { return }
+        var covered = announced
         while true {
             let batch = finished.withLock { f -> [(id: UInt16, response: RingResponse, generation: UInt64)] in
                 defer { f.removeAll(keepingCapacity: true) }
