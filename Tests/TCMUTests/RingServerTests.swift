@@ -1,3 +1,4 @@
+import CTCMU
 import Synchronization
 import Testing
 import TCMU
@@ -195,10 +196,61 @@ import Glibc
             sim.blocked = blocked
             log.withLock { $0.append("block_dev=\(blocked ? 1 : 0)") }
         }
+        /// Tags of the commands the reset answered BUSY.
+        let answeredBusy = Mutex<[Int]>([])
         func resetRing() throws {
-            _ = sim.resetRing()
+            let tags = sim.resetRing()
+            answeredBusy.withLock { $0 += tags }
             log.withLock { $0.append("reset_ring=1") }
         }
+    }
+
+    /// What `kill -9` of a handler using CAP_OOOC leaves: command B (second slot) answered
+    /// in A's slot and the tail published, A still running. B's entry is still on the ring;
+    /// running it again would answer its id twice (the kernel's "cmd_id not found, ring is
+    /// broken", seen on the real kernel). The takeover has the kernel answer A BUSY instead.
+    @Test func takeoverAfterOutOfOrderAnswersLeavesNoCommandAnsweredTwice() throws {
+        let sim = KernelRingSimulator()
+        let store = UnlockedMemoryStore(byteCount: 1 << 20)
+        _ = sim.submit(cdb: CDBs.read10(lba: 0, blocks: 1), length: 512, isRead: true, tag: 1)
+        let b = sim.submit(cdb: CDBs.write10(lba: 1, blocks: 1), length: 512, isRead: false, tag: 2) { buf, _ in
+            buf.initializeMemory(as: UInt8.self, repeating: 0xB0)
+        }
+        let ring = try sim.handlerRing()
+        let slotA = ring.tail
+        let entry = ring.entryOffset(slotA)
+        ctcmu_ent_set_cmd_id(ring.base, entry, try #require(b))
+        ctcmu_rsp_write(ring.base, entry, 0, 0, nil, 0)
+        ring.publishTail((slotA + ring.lenOp(at: slotA) & ~TCMUProtocol.opMask) % ring.ringSize)
+        var answered: [Int] = []
+        sim.retire { answered.append($0.tag) }
+        #expect(answered == [2])
+
+        let control = SimulatedControl(sim)
+        #expect(RingTakeover.prepare(ring: ring, signalFD: sim.handlerFD, control: control,
+                                     name: "t", logger: .init(label: "t")) == .reset)
+        #expect(control.log.withLock { $0 } == ["block_dev=1", "reset_ring=1", "block_dev=0"])
+        #expect(control.answeredBusy.withLock { $0 } == [1])
+        let server = try RingServer(name: "t", ring: ring, signalFD: sim.handlerFD,
+                                    executor: makeEngineExecutor(store: store))
+        defer { server.stop() }
+        _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 3)
+        sim.kick()
+        #expect(collect(sim, count: 1).map(\.tag) == [3]) // the power-on unit attention
+        _ = sim.submit(cdb: CDBs.read10(lba: 1, blocks: 1), length: 512, isRead: true, tag: 4)
+        sim.kick()
+        let read = collect(sim, count: 1)
+        #expect(!sim.broken)
+        #expect(read.map(\.tag) == [4] && read.first?.status == 0)
+        #expect(read.first.map(bytes) == [UInt8](repeating: 0, count: 512), "B was not run again")
+    }
+
+    @Test func takeoverOfAnEmptyRingChangesNothing() throws {
+        let sim = KernelRingSimulator()
+        let control = SimulatedControl(sim)
+        #expect(RingTakeover.prepare(ring: try sim.handlerRing(), signalFD: sim.handlerFD, control: control,
+                                     name: "t", logger: .init(label: "t")) == .clean)
+        #expect(control.log.withLock { $0 }.isEmpty)
     }
 
     @Test func quiesceWaitsForRunningCommandsAndHoldsNewOnes() throws {

@@ -44,11 +44,8 @@ public final class TCMUDevice: Sendable {
             store.close()
             throw error
         }
-        if resetRing {
-            try? configfs.setBlocked(true)
-            try? configfs.resetRing()
-            try? configfs.setBlocked(false)
-        }
+        _ = RingTakeover.prepare(ring: ring, signalFD: mapping.fd, control: configfs, always: resetRing,
+                                 name: uio, logger: logger)
         let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", isid: 0, targetName: target.name))
         let server: RingServer
         do {

@@ -18,7 +18,8 @@ public final class TCMUHandler: Sendable {
         public var subtype = TCMUConfigString.subtype
         /// Concurrent commands per device.
         public var workerThreadsPerDevice = 8
-        /// Reset each ring on open instead of picking up commands left by a previous daemon.
+        /// Reset each ring on open even when it looks empty (commands a previous daemon left
+        /// are always answered BUSY through a reset, see `RingTakeover`).
         public var resetRingOnOpen = false
         /// Listen for netlink events (false: only the devices present at `start()`).
         public var useNetlink = true
@@ -72,7 +73,8 @@ public final class TCMUHandler: Sendable {
     }
 
     /// Joins the netlink group, announces reply support, opens the devices present now
-    /// (picking up their pending commands), then follows events on a thread of its own.
+    /// (commands a previous daemon left on a ring are answered BUSY, see `RingTakeover`),
+    /// then follows events on a thread of its own.
     public func start() throws {
         guard running.withLock({ $0 == nil }) else { return }
         var netlink: NetlinkChannel? = nil
