@@ -1,4 +1,5 @@
 import Backstores
+import Dispatch
 import Synchronization
 
 // Behaviour choices worth knowing when wiring a fabric (see also the tests):
@@ -301,6 +302,13 @@ extension LogicalUnit {
             s.legacyHolder = nil
             s.mode = defaults
             s.unitAttentions.replaceAll(with: asc)
+        }
+        let wasOn = writeCacheOn.exchange(defaults.writeCacheEnabled, ordering: .relaxed)
+        if wasOn && !defaults.writeCacheEnabled {
+            // The cache an initiator had turned on is off again: what it acknowledged must
+            // become durable. Not on the caller's thread (the fabric's event loop).
+            let store = self.store
+            DispatchQueue.global().async { try? store.flush() }
         }
     }
 }

@@ -1,5 +1,8 @@
 import Testing
 @testable import SCSIEngine
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct ModeSenseTests {
     @Test func allPagesSix() {
@@ -79,6 +82,44 @@ import Testing
         expectGood(h.run(CDB.tur))
         expectSense(h.run(CDB.tur, nexus: h.b), 6, 0x2A01)
         expectGood(h.run(CDB.tur, nexus: h.b))
+    }
+
+    /// Writes acknowledged under the cache are made durable when WCE goes off (the initiator
+    /// sends no SYNCHRONIZE CACHE after that); later writes are write-through.
+    @Test func turningTheCacheOffFlushesWhatItHeld() {
+        let h = Harness() // WCE on
+        let block = [UInt8](repeating: 3, count: 512)
+        expectGood(h.run(CDB.write10(0, 1), dataOut: block))
+        #expect(h.store.contents.withLock { ($0.plainWrites, $0.flushes) } == (1, 0))
+        let off = [0, 0, 0, 0] + cachingPage(wce: false)
+        expectGood(h.run(CDB.modeSelect6(off.count), dataOut: off))
+        #expect(h.store.contents.withLock { $0.flushes } == 1)
+        expectGood(h.run(CDB.modeSelect6(off.count), dataOut: off))
+        #expect(h.store.contents.withLock { $0.flushes } == 1, "no change, no flush")
+        expectGood(h.run(CDB.write10(1, 1), dataOut: block))
+        #expect(h.store.contents.withLock { ($0.plainWrites, $0.durableWrites) } == (1, 1))
+        let on = [0, 0, 0, 0] + cachingPage(wce: true)
+        expectGood(h.run(CDB.modeSelect6(on.count), dataOut: on))
+        expectGood(h.run(CDB.write10(2, 1), dataOut: block))
+        #expect(h.store.contents.withLock { ($0.plainWrites, $0.durableWrites, $0.flushes) } == (2, 1, 1))
+    }
+
+    /// A LU reset returns WCE to its default: the writes go write-through again, and what
+    /// the cache an initiator turned on held is flushed.
+    @Test func luResetTurnsAnInitiatorsCacheOffAgain() {
+        let h = Harness(configuration: .init(serialNumber: "s", uniqueID: 1, writeCacheEnabled: false))
+        let on = [0, 0, 0, 0] + cachingPage(wce: true)
+        expectGood(h.run(CDB.modeSelect6(on.count), dataOut: on))
+        let block = [UInt8](repeating: 4, count: 512)
+        expectGood(h.run(CDB.write10(0, 1), dataOut: block))
+        #expect(h.store.contents.withLock { ($0.plainWrites, $0.durableWrites) } == (1, 0))
+        #expect(h.target.taskManagement(.logicalUnitReset, lun: 0, nexus: h.a) == .functionComplete)
+        var waited = 0
+        while h.store.contents.withLock({ $0.flushes }) == 0 && waited < 200 { usleep(5000); waited += 1 }
+        #expect(h.store.contents.withLock { $0.flushes } == 1)
+        _ = h.run(CDB.tur) // the reset's unit attention
+        expectGood(h.run(CDB.write10(1, 1), dataOut: block))
+        #expect(h.store.contents.withLock { ($0.plainWrites, $0.durableWrites) } == (1, 1))
     }
 
     @Test func modeSelect10WithBlockDescriptor() {

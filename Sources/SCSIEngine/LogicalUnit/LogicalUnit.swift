@@ -28,8 +28,9 @@ struct CommandContext {
 }
 
 /// The LU settings the command handlers read without the lock (captured at dispatch).
+/// WCE is not here: writes read it under the I/O lock (`writeCacheOn`), so none can use
+/// a setting older than a MODE SELECT that turned the cache off.
 struct CommandSnapshot {
-    var writeCacheEnabled: Bool
     var softwareWriteProtect: Bool
 }
 
@@ -42,6 +43,9 @@ final class LogicalUnit: Sendable {
     let defaults: ModePages
     let state: Mutex<LogicalUnitState>
     let ioLock = IOLock()
+    /// WCE as writes see it: read under `ioLock` (shared), changed under it (exclusive),
+    /// so a write runs entirely before or entirely after a change.
+    let writeCacheOn: Atomic<Bool>
     let statistics: LUNStatisticsRecorder
 
     init(lun: UInt64, store: any BlockStore, configuration: LogicalUnitConfiguration) {
@@ -51,7 +55,12 @@ final class LogicalUnit: Sendable {
         statistics = configuration.statistics ?? LUNStatisticsRecorder()
         defaults = ModePages(writeCacheEnabled: configuration.writeCacheEnabled)
         state = Mutex(LogicalUnitState(mode: defaults))
+        writeCacheOn = Atomic(defaults.writeCacheEnabled)
     }
+
+    /// Whether a write must reach the media before GOOD. Call under `ioLock`.
+    @inline(__always)
+    func mustBeDurable(fua: Bool) -> Bool { fua || !writeCacheOn.load(ordering: .relaxed) }
 
     var blockSize: Int { store.logicalBlockSize }
     var blockCount: UInt64 { store.byteCount / UInt64(store.logicalBlockSize) }
@@ -80,8 +89,7 @@ final class LogicalUnit: Sendable {
                     }
                     if !s.pr.allows(ctx.nexus, access: info.access) { throw SCSIError.reservationConflict }
                 }
-                return CommandSnapshot(writeCacheEnabled: s.mode.writeCacheEnabled,
-                                       softwareWriteProtect: s.mode.softwareWriteProtect)
+                return CommandSnapshot(softwareWriteProtect: s.mode.softwareWriteProtect)
             }
             guard let info else { throw SCSIError.invalidOpcode }
             if ctx.cdb.count < info.length { throw SCSIError.invalidOpcode }

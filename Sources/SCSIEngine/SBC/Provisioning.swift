@@ -72,9 +72,9 @@ extension LogicalUnit {
         var chunk = [UInt8]()
         chunk.reserveCapacity(perChunk * bs)
         for _ in 0 ..< perChunk { chunk.append(contentsOf: pattern) }
-        let durable = r.fua || !snap.writeCacheEnabled
         do {
             try ioLock.shared { () throws(BackstoreError) in
+                let durable = mustBeDurable(fua: r.fua)
                 try chunk.withBytes { (p: UnsafeRawBufferPointer) throws(BackstoreError) in
                     var done: UInt64 = 0
                     while done < total {

@@ -101,10 +101,10 @@ extension LogicalUnit {
         let received = min(bytes, ctx.dataOut.count / bs * bs)
         if received == 0 { return SCSICommandResult(status: .good, transferLength: bytes) }
         // Write-through when WCE is off; FUA and the verify of WRITE AND VERIFY want media too.
-        let durable = r.fua || verify || !snap.writeCacheEnabled
         let base = r.lba * UInt64(bs)
         do {
             try ioLock.shared { () throws(BackstoreError) in
+                let durable = mustBeDurable(fua: r.fua || verify)
                 if !ctx.dataOut.more.isEmpty && received > ctx.dataOut.first.count {
                     // Scattered buffers: one vectored write, durable as a whole.
                     try store.write(from: ctx.dataOut.segments(upTo: received), at: base, durable: durable)
@@ -212,8 +212,8 @@ extension LogicalUnit {
         }
         let data = ctx.dataOut.gather(2 * half)
         let base = r.lba * UInt64(bs)
-        let durable = r.fua || !snap.writeCacheEnabled
         try ioLock.exclusive { () throws(SCSIError) in
+            let durable = mustBeDurable(fua: r.fua)
             var current = [UInt8](repeating: 0, count: half)
             do throws(BackstoreError) {
                 try current.withMutableBytes { (p) throws(BackstoreError) in try store.read(into: p, at: base) }

@@ -1,3 +1,4 @@
+import Backstores
 extension LogicalUnit {
     /// MODE SENSE(6) and MODE SENSE(10) (SPC-4 6.11, 6.12).
     func modeSense(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
@@ -77,17 +78,25 @@ extension LogicalUnit {
         }
         let pagesStart = headerLength + bdl
         let pages = Array(data[pagesStart...])
-        let changed = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> Bool in
-            let before = s.mode
-            try s.mode.select(pages, base: pagesStart, defaults: defaults)
-            if s.mode != before {
-                // Other nexuses learn about it by MODE PARAMETERS CHANGED (SPC-4 6.9).
-                s.unitAttentions.queueForAll(.modeParametersChanged, except: ctx.nexus)
-                return true
+        // Exclusive: no write is running, so every write runs wholly under the old WCE or
+        // the new one.
+        try ioLock.exclusive { () throws(SCSIError) in
+            var next = state.withLock { $0.mode }
+            try next.select(pages, base: pagesStart, defaults: defaults)
+            if writeCacheOn.load(ordering: .relaxed) && !next.writeCacheEnabled {
+                // Writes acknowledged under the cache may still be only in the page cache, and
+                // the initiator sends no flush once WCE is off: make them durable first.
+                do throws(BackstoreError) { try store.flush() } catch { throw SCSIError.backstore(.write, errno: error.errno) }
             }
-            return false
+            writeCacheOn.store(next.writeCacheEnabled, ordering: .relaxed)
+            state.withLock { s in
+                if s.mode != next {
+                    // Other nexuses learn about it by MODE PARAMETERS CHANGED (SPC-4 6.9).
+                    s.unitAttentions.queueForAll(.modeParametersChanged, except: ctx.nexus)
+                    s.mode = next
+                }
+            }
         }
-        _ = changed
         return SCSICommandResult(status: .good, transferLength: length)
     }
 }

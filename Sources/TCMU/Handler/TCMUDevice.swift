@@ -141,13 +141,8 @@ public final class TCMUDevice: Sendable {
                                dataOut: IOVectors(buf), dataIn: .empty)
             }
         }
+        // Turning the cache off flushes what it held (the engine's MODE SELECT does that).
         guard set.status == .good else { throw ReconfigureError.writeCacheRejected(status: set.status.rawValue) }
-        if !enabled {
-            // Writes acknowledged while the cache was on may sit in the page cache, and the
-            // initiator now sends no flush: make them durable before the change is acknowledged
-            // (no command runs meanwhile, so none slips in with the old setting).
-            try server.quiesce { try store.flush() }
-        }
     }
 
     /// FNV-1a of the device name: a stable NAA identifier across restarts.
