@@ -49,7 +49,7 @@ T0=$(date +%s)
 say() { echo "[lio-bench +$(( $(date +%s) - T0 ))s] $*"; }
 
 cd "$ROOT"
-if [ $build = 1 ]; then swift build -c release --product swift-tcmu-probe; fi
+if [ $build = 1 ]; then swift build -c release --static-swift-stdlib --product swift-tcmu-probe; fi
 BIN=$(swift build -c release --show-bin-path)/swift-tcmu-probe
 [ -x "$BIN" ] || { echo "no $BIN" >&2; exit 2; }
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)

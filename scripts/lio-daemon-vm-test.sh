@@ -22,8 +22,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VM=$LIO_VM
 
 cd "$ROOT"
-swift build --product swift-targetd
-swift build --product swift-targetctl
+swift build --static-swift-stdlib --product swift-targetd
+swift build --static-swift-stdlib --product swift-targetctl
 BIN=$(swift build --show-bin-path)
 
 SHARE=$(mktemp -d /tmp/lio-daemon-vm.XXXXXX)

@@ -23,7 +23,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VM=$LIO_VM
 
 cd "$ROOT"
-swift build -c "$CONF" --product swift-tcmu-probe
+swift build -c "$CONF" --static-swift-stdlib --product swift-tcmu-probe
 BIN=$(swift build -c "$CONF" --show-bin-path)/swift-tcmu-probe
 
 SHARE=$(mktemp -d /tmp/tcmu-vm.XXXXXX)
