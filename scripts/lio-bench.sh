@@ -19,6 +19,7 @@
 #   defaults: -c 2 -m 1536 -r 3 -t 5 -R 1 -s 256, all workloads (rr4k1 rr4k32 rw4k1 rw4k32 sr128k32 sw1m8),
 #   both paths ("iscsi tcm_loop")
 # Env: TCMU_CONTROL="max_data_area_mb=64,..." extra control parameters for the TCMU device;
+#      PROBE_ARGS="--poll-us 200" extra handler options;
 #      ARTIFACTS (default ci-artifacts) -> $ARTIFACTS/lio-bench/ (table.txt, results.json, raw fio JSON)
 # Under TCG the guest CPU is 30-90x slower than the host: only the ratios mean anything; run-to-run
 # noise is about +-30%. 2 vCPUs by default: the handler's worker threads then run beside the kernel's
@@ -63,7 +64,7 @@ share_binaries "$SHARE" "$BIN" "$FIO"
 cat > "$SHARE/run.sh" <<GUEST
 #!/bin/sh
 MB=$MB ROUNDS=$ROUNDS RUNTIME=$RUNTIME RAMP=$RAMP
-WORKLOADS="$WORKLOADS" PATHS="$PATHS" TCMU_CONTROL="${TCMU_CONTROL:-}"
+WORKLOADS="$WORKLOADS" PATHS="$PATHS" TCMU_CONTROL="${TCMU_CONTROL:-}" PROBE_ARGS="${PROBE_ARGS:-}"
 GUEST
 cat >> "$SHARE/run.sh" <<'GUEST'
 CFG=/sys/kernel/config/target
@@ -83,7 +84,7 @@ FIO() { /tmp/bin/fio --library-path /tmp/lib /tmp/fio "$@"; }
 t0=$(cut -d' ' -f1 /proc/uptime); FIO --version; echo "fio start: $(awk -v a=$t0 '{print $1-a}' /proc/uptime)s"
 dd if=/dev/zero of=/tmp/u.img bs=1M count=$MB 2>/dev/null
 dd if=/dev/zero of=/tmp/f.img bs=1M count=$MB 2>/dev/null
-/tmp/bin/swift-tcmu-probe --library-path /tmp/lib /tmp/swift-tcmu-probe > $LOG 2>&1 &
+/tmp/bin/swift-tcmu-probe --library-path /tmp/lib /tmp/swift-tcmu-probe $PROBE_ARGS > $LOG 2>&1 &
 PROBE=$!
 waitlog "probe: started" 30 || fail "probe did not start"
 mkdir -p $U

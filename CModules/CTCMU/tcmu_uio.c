@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "CTCMU.h"
 
@@ -100,3 +101,9 @@ int ctcmu_eventfd_signal(int fd) {
 }
 
 int ctcmu_close(int fd) { return close(fd) ? -errno : 0; }
+
+uint64_t ctcmu_monotonic_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}

@@ -81,11 +81,16 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("tcmu-workers"), help: "LIO mode: concurrent commands per TCMU device.")
     var tcmuWorkers: Int = 8
 
+    @Option(name: .customLong("tcmu-poll-us"),
+            help: "LIO mode: microseconds a TCMU ring is polled after a command before its thread sleeps (0: never; polling pauses by itself while commands come further apart).")
+    var tcmuPollMicroseconds: Int = 200
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
         guard (0...600).contains(logoutGrace) else { throw ValidationError("--logout-grace must be 0…600") }
         guard (1...128).contains(tcmuWorkers) else { throw ValidationError("--tcmu-workers must be 1…128") }
+        guard (0...100_000).contains(tcmuPollMicroseconds) else { throw ValidationError("--tcmu-poll-us must be 0…100000") }
         if web != nil && webCredentials == nil { throw ValidationError("--web needs --web-credentials FILE") }
         if let web { _ = try Portal.parse(web) }
     }
@@ -199,6 +204,7 @@ extension RunCommand {
             options.record = LIOExportRecord(path: lioState)
             options.keepExportOnShutdown = lioKeepOnExit
             options.handler.workerThreadsPerDevice = tcmuWorkers
+            options.handler.pollMicroseconds = tcmuPollMicroseconds
             logger.notice("LIO-backed mode: LUNs are TCMU backstores served by this daemon")
             return try LIOService(store: ConfigStore(path: config), options: options)
         }

@@ -245,6 +245,28 @@ import Glibc
         #expect(read.first.map(bytes) == [UInt8](repeating: 0, count: 512), "B was not run again")
     }
 
+    /// A polling reader sees commands the kernel queued without waking it; once a poll has
+    /// run out, it sleeps again until a kick (and a short sleep turns polling back on).
+    @Test func pollingServesCommandsWithoutAKickAndPausesWhenIdle() throws {
+        let sim = KernelRingSimulator()
+        let store = UnlockedMemoryStore(byteCount: 1 << 20)
+        let server = try RingServer(name: "t", ring: sim.handlerRing(), signalFD: sim.handlerFD,
+                                    pollMicroseconds: 300_000, executor: makeEngineExecutor(store: store))
+        defer { server.stop() }
+        _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 0)
+        #expect(collect(sim, count: 1).map(\.tag) == [0], "polling from the start, no kick needed")
+        _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 1)
+        #expect(collect(sim, count: 1).map(\.tag) == [1], "still polling: the previous command was recent")
+        usleep(500_000) // the poll runs out: the reader sleeps
+        _ = sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 2)
+        usleep(100_000)
+        var early: [Int] = []
+        sim.retire { early.append($0.tag) }
+        #expect(early.isEmpty, "not polling after an idle gap longer than the poll")
+        sim.kick()
+        #expect(collect(sim, count: 1).map(\.tag) == [2])
+    }
+
     @Test func takeoverOfAnEmptyRingChangesNothing() throws {
         let sim = KernelRingSimulator()
         let control = SimulatedControl(sim)

@@ -25,6 +25,17 @@ int ctcmu_wait(int fd, int stop_fd, int timeout_ms);
 int ctcmu_uio_ack(int fd);
 /// Tells the kernel completions are in the ring: writes 4 bytes. Returns 0 or -errno.
 int ctcmu_uio_kick(int fd);
+/// CLOCK_MONOTONIC in nanoseconds (vDSO, no system call on common clock sources).
+uint64_t ctcmu_monotonic_ns(void);
+/// A spin-wait hint to the CPU (x86 PAUSE, arm64 YIELD): a polling loop leaves the core's
+/// other hardware thread (and the hypervisor) room.
+static inline void ctcmu_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 /// An anonymous shared-memory file of `size` bytes (ring simulator, tests). fd or -errno.
 int ctcmu_memfd(const char *name, uint64_t size);
 /// A connected AF_UNIX stream pair standing in for a uio fd in tests (4-byte reads/writes).

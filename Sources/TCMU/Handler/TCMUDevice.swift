@@ -27,7 +27,7 @@ public final class TCMUDevice: Sendable {
 
     /// Opens the backstore the cfgstring names and starts serving the ring.
     public init(uio: String, name: UIODeviceName, mapping: UIOMapping, configfs: ConfigfsDevice,
-                workerThreads: Int, resetRing: Bool, statistics: LUNStatisticsRecorder? = nil, logger: Logger) throws {
+                workerThreads: Int, pollMicroseconds: Int = 0, resetRing: Bool, statistics: LUNStatisticsRecorder? = nil, logger: Logger) throws {
         let spec = try TCMUConfigString.backstoreSpec(name.cfgstring)
         let ring = try MappedRing(base: mapping.base, size: mapping.size)
         let store = try KernelSizedStore(spec: spec, deviceSize: configfs.deviceSize, blockSize: configfs.blockSize)
@@ -50,6 +50,7 @@ public final class TCMUDevice: Sendable {
         let server: RingServer
         do {
             server = try RingServer(name: uio, ring: ring, signalFD: mapping.fd, workerThreads: workerThreads,
+                                    pollMicroseconds: pollMicroseconds,
                                     executor: { cdb, out, into in
                                         target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple,
                                                        dataOut: out, dataIn: into)

@@ -19,6 +19,8 @@ public typealias RingFastExecutor = @Sendable (_ cdb: UnsafeRawBufferPointer, _ 
 /// Serves one TCMU command ring: a reader thread drains entries from `cmd_tail` to
 /// `cmd_head`, workers run commands concurrently (so slow and fast commands do not wait
 /// on each other), completions are written back under one lock and `cmd_tail` advances.
+/// The reader runs a command itself when that costs no concurrency: a READ the page cache
+/// holds, or a lone command while no other runs.
 ///
 /// The signalling fd is the uio device (or, in tests, a socket with the same 4-byte
 /// read/write contract). The server does not own the mapping or the fd.
@@ -32,6 +34,13 @@ public final class RingServer: Sendable {
     let capabilities: TCMUProtocol.Capabilities
     let workers: WorkerPool
     let logger: Logger
+    /// How long the reader keeps looking at `cmd_head` after the ring ran dry before it
+    /// sleeps in poll(2); 0: it sleeps at once. See `pollForCommands`.
+    let pollNanoseconds: UInt64
+    /// `cmd_head` as far as the reader has read it (what polling compares against).
+    private let readHead = Atomic<UInt32>(0)
+    /// Set by `stop` before it signals: a polling reader does not wait in poll(2).
+    private let stopping = Atomic<Bool>(false)
 
     struct State: Sendable {
         var cursor: RingCursor
@@ -73,7 +82,9 @@ public final class RingServer: Sendable {
     /// Starts serving. Pending entries between the mailbox's `cmd_tail` and `cmd_head`
     /// (left by a previous daemon) are picked up like new ones.
     /// `workerThreads` commands run at once (a slow one holds only its own thread).
+    /// `pollMicroseconds`: see `pollNanoseconds`.
     public init(name: String, ring: MappedRing, signalFD: Int32, workerThreads: Int = 8,
+                pollMicroseconds: Int = 0,
                 executor: @escaping RingCommandExecutor, fastExecutor: RingFastExecutor? = nil,
                 logger: Logger = Logger(label: "tcmu.ring")) throws {
         self.name = name
@@ -87,7 +98,9 @@ public final class RingServer: Sendable {
         self.capabilities = ring.capabilities
         self.logger = logger
         self.workers = WorkerPool(threads: workerThreads)
+        self.pollNanoseconds = UInt64(max(0, pollMicroseconds)) * 1000
         let tail = ring.tail
+        readHead.store(tail, ordering: .relaxed)
         state = Mutex(State(
             cursor: RingCursor(ringSize: ring.ringSize, position: tail),
             queue: CompletionQueue(ringSize: ring.ringSize, tail: tail,
@@ -100,6 +113,7 @@ public final class RingServer: Sendable {
     /// Must be called: the reader and worker threads keep the server alive until then.
     public func stop() {
         guard let t = thread.withLock({ t -> JoinableThread? in defer { t = nil }; return t }) else { return }
+        stopping.store(true, ordering: .releasing)
         _ = ctcmu_eventfd_signal(stopFD)
         t.join()
         waitForWorkers()
@@ -136,7 +150,17 @@ public final class RingServer: Sendable {
     private func readerLoop() {
         // Entries a previous daemon left (restart) get no new kick: look once first.
         processRing()
+        // Polling pays only while commands follow each other closely: it stops after a poll
+        // finds nothing in time, and starts again once a sleep turns out shorter than the
+        // poll would have been. Sparse traffic thus costs no spinning at all.
+        var polling = pollNanoseconds > 0
         while true {
+            if polling {
+                pollForCommands()
+                if stopping.load(ordering: .acquiring) { return }
+                polling = false
+            }
+            let sleptAt = pollNanoseconds > 0 ? ctcmu_monotonic_ns() : 0
             let w = ctcmu_wait(fd, stopFD, -1)
             if w < 0 {
                 logger.error("\(name): waiting on the ring failed: errno \(-w)")
@@ -145,13 +169,40 @@ public final class RingServer: Sendable {
             if w & 2 != 0 { return }
             // Ack before scanning, or a kick arriving during the scan is lost (tcmu-runner #30).
             if w & 1 != 0 { _ = ctcmu_uio_ack(fd) }
+            let before = readHead.load(ordering: .relaxed)
             processRing()
+            if pollNanoseconds > 0, readHead.load(ordering: .relaxed) != before {
+                polling = ctcmu_monotonic_ns() &- sleptAt <= pollNanoseconds
+            }
+        }
+    }
+
+    /// Watches `cmd_head` for up to `pollNanoseconds` (from the last command read) and
+    /// serves what arrives: a command that comes soon after the previous one, as at queue
+    /// depth 1, then costs neither a wake-up nor the poll and read system calls. The kernel
+    /// still counts its kicks; the next poll(2) returns at once for them and finds nothing.
+    private func pollForCommands() {
+        var deadline = ctcmu_monotonic_ns() &+ pollNanoseconds
+        var spins = 0
+        while !stopping.load(ordering: .relaxed) {
+            if ring.head != readHead.load(ordering: .relaxed) {
+                let before = readHead.load(ordering: .relaxed)
+                processRing()
+                // Only progress extends the poll (while paused, entries stay unread).
+                if readHead.load(ordering: .relaxed) != before {
+                    deadline = ctcmu_monotonic_ns() &+ pollNanoseconds
+                    continue
+                }
+            }
+            ctcmu_cpu_relax()
+            spins += 1
+            if spins & 31 == 0, ctcmu_monotonic_ns() >= deadline { return }
         }
     }
 
     /// Reads every published entry, hands commands to workers, retires what it can.
     func processRing() {
-        let (commands, retired, generation) = state.withLock { s -> ([RingCommand], Bool, UInt64) in
+        let (commands, retired, generation, alone) = state.withLock { s -> ([RingCommand], Bool, UInt64, Bool) in
             if ring.tail != s.queue.tail {
                 // Only the kernel's reset_ring moves cmd_tail behind our back.
                 resynchronize(&s, reason: "cmd_tail moved (ring reset by the kernel)")
@@ -160,8 +211,10 @@ public final class RingServer: Sendable {
             if !s.broken && !s.paused {
                 readEntries(&s, into: &commands)
             }
+            let alone = commands.count == 1 && s.running == 0
             s.running += commands.count
-            return (commands, apply(s.queue.drain()), s.generation)
+            readHead.store(s.cursor.position, ordering: .relaxed)
+            return (commands, apply(s.queue.drain()), s.generation, alone)
         }
         if retired { kick() }
         var done: [(id: UInt16, response: RingResponse, generation: UInt64)] = []
@@ -172,6 +225,13 @@ public final class RingServer: Sendable {
                     done.append((command.id, response(result, into: into), generation))
                     continue
                 }
+            }
+            if alone {
+                // The only command on the ring, none running (queue depth 1): a worker would
+                // add a hand-over and a thread wake-up for nothing. Whatever arrives meanwhile
+                // waits for this one only.
+                run(command, generation: generation)
+                continue
             }
             workers.submit { [self] in self.run(command, generation: generation) }
         }
@@ -319,6 +379,10 @@ public final class RingServer: Sendable {
             }
             if !batch.isEmpty {
                 let retired = state.withLock { s -> Bool in
+                    if ring.tail != s.queue.tail {
+                        // reset_ring while these ran (the reader may be busy with one of them).
+                        resynchronize(&s, reason: "cmd_tail moved (ring reset by the kernel)")
+                    }
                     for c in batch {
                         s.running -= 1
                         guard s.generation == c.generation else { continue } // the reset answered it
@@ -384,6 +448,7 @@ public final class RingServer: Sendable {
         logger.notice("\(name): ring restarts at \(tail): \(reason)")
         s.generation &+= 1
         s.cursor = RingCursor(ringSize: ring.ringSize, position: tail)
+        readHead.store(tail, ordering: .relaxed)
         s.queue.reset(tail: tail)
         s.inFlight.removeAll()
         s.aborted.removeAll()

@@ -15,7 +15,7 @@ var acls: [String] = []
 var chap: LIOExportSpec.CHAP?
 func usage() -> Never {
     print("""
-        usage: swift-tcmu-probe [--reset-ring] [--no-netlink] [--subtype NAME]
+        usage: swift-tcmu-probe [--reset-ring] [--no-netlink] [--poll-us N] [--subtype NAME]
                [--backstore NAME,BYTES,CFGSTRING]... [--iscsi IQN --portal ADDR:PORT [--acl INITIATOR]... [--chap USER:PASS]]
         """)
     exit(2)
@@ -25,6 +25,7 @@ while let a = args.popFirst() {
     switch a {
     case "--reset-ring": configuration.resetRingOnOpen = true
     case "--no-netlink": configuration.useNetlink = false
+    case "--poll-us": configuration.pollMicroseconds = Int(args.popFirst() ?? "") ?? 0
     case "--subtype": configuration.subtype = args.popFirst() ?? configuration.subtype
     case "--backstore":
         let f = (args.popFirst() ?? "").split(separator: ",", maxSplits: 2).map(String.init)
