@@ -19,7 +19,9 @@
 #   defaults: -c 2 -m 1536 -r 3 -t 5 -R 1 -s 256, all workloads (rr4k1 rr4k32 rw4k1 rw4k32 sr128k32 sw1m8),
 #   both paths ("iscsi tcm_loop")
 # Env: TCMU_CONTROL="max_data_area_mb=64,..." extra control parameters for the TCMU device;
-#      PROBE_ARGS="--poll-us 200" extra handler options;
+#      PROBE_ARGS handler options, default "--poll-us 500": the daemon's default poll of 50 us is
+#      sized for real hardware; under TCG a command's round trip through fio and the guest kernel
+#      takes 200-400 us, so the poll is scaled like the guest's clock (see --tcmu-poll-us);
 #      ARTIFACTS (default ci-artifacts) -> $ARTIFACTS/lio-bench/ (table.txt, results.json, raw fio JSON)
 # Under TCG the guest CPU is 30-90x slower than the host: only the ratios mean anything; run-to-run
 # noise is about +-30%. 2 vCPUs by default: the handler's worker threads then run beside the kernel's
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+PROBE_ARGS=${PROBE_ARGS:-"--poll-us 500"}
 . "$ROOT/scripts/vm-share.sh"
 VM=$LIO_VM
 OUT=${ARTIFACTS:-$ROOT/ci-artifacts}/lio-bench
@@ -64,7 +67,7 @@ share_binaries "$SHARE" "$BIN" "$FIO"
 cat > "$SHARE/run.sh" <<GUEST
 #!/bin/sh
 MB=$MB ROUNDS=$ROUNDS RUNTIME=$RUNTIME RAMP=$RAMP
-WORKLOADS="$WORKLOADS" PATHS="$PATHS" TCMU_CONTROL="${TCMU_CONTROL:-}" PROBE_ARGS="${PROBE_ARGS:-}"
+WORKLOADS="$WORKLOADS" PATHS="$PATHS" TCMU_CONTROL="${TCMU_CONTROL:-}" PROBE_ARGS="$PROBE_ARGS"
 GUEST
 cat >> "$SHARE/run.sh" <<'GUEST'
 CFG=/sys/kernel/config/target
@@ -179,7 +182,7 @@ exit $rc
 GUEST
 chmod +x "$SHARE/run.sh"
 
-say "VM: $CPUS vCPU, $MEM MiB; ${MB} MiB images; $ROUNDS rounds x (${RAMP}+${RUNTIME}) s; paths: $PATHS; workloads: $WORKLOADS; TCMU_CONTROL=${TCMU_CONTROL:-}"
+say "VM: $CPUS vCPU, $MEM MiB; ${MB} MiB images; $ROUNDS rounds x (${RAMP}+${RUNTIME}) s; paths: $PATHS; workloads: $WORKLOADS; TCMU_CONTROL=${TCMU_CONTROL:-}; handler: $PROBE_ARGS"
 set +e
 "$VM" -i -s "$SHARE" -p 0 -c "$CPUS" -m "$MEM" -t 1800 sh /share/run.sh 2>&1 | tee "$OUT/vm.log"
 vmrc=${PIPESTATUS[0]}
@@ -188,11 +191,11 @@ cp -r "$SHARE/raw" "$OUT/raw"
 cp "$SHARE/probe.log" "$SHARE/dmesg.log" "$OUT/" 2>/dev/null || true
 [ $vmrc = 0 ] || { echo "guest finished with status $vmrc"; exit 2; }
 
-python3 - "$OUT" "$ROUNDS" "$PATHS" "$WORKLOADS" "$CPUS" "${TCMU_CONTROL:-}" "$RUNTIME" "$RAMP" <<'PY' | tee "$OUT/table.txt"
+python3 - "$OUT" "$ROUNDS" "$PATHS" "$WORKLOADS" "$CPUS" "${TCMU_CONTROL:-}" "$RUNTIME" "$RAMP" "$PROBE_ARGS" <<'PY' | tee "$OUT/table.txt"
 import json, sys, os, statistics, glob
 from collections import defaultdict
 out, rounds, paths, wls, cpus, ctl = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5], sys.argv[6]
-runtime, ramp = float(sys.argv[7]), float(sys.argv[8])
+runtime, ramp, handler_args = float(sys.argv[7]), float(sys.argv[8]), sys.argv[9]
 names = {"rr4k1": "4k randread QD1", "rr4k32": "4k randread QD32", "rw4k1": "4k randwrite QD1",
          "rw4k32": "4k randwrite QD32", "sr128k32": "128k seq read QD32", "sw1m8": "1M seq write QD8"}
 target = {"iscsi": 0.8, "tcm_loop": 0.3}
@@ -204,7 +207,7 @@ def value(tag, w):
     d = job["write" if w.startswith(("rw", "sw")) else "read"]
     return d["iops"] if "4k" in w else d["bw_bytes"] / 1e6
 res, rows = {}, []
-print(f"guest vCPUs: {cpus}; TCMU control extras: {ctl or '-'}; medians of {rounds} rounds")
+print(f"guest vCPUs: {cpus}; TCMU control extras: {ctl or '-'}; handler options: {handler_args or '-'}; medians of {rounds} rounds")
 print(f"{'workload':20} {'path':9} {'unit':5} {'fileio':>9} {'ours':>9} {'ours/fileio':>12}  {'target':>6}  per-round fileio | ours")
 for p in paths:
     for w in wls:

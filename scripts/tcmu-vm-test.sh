@@ -7,8 +7,9 @@
 #  (2) exports it through tcm_loop as a local SCSI disk: 1 MiB of random data written and read back
 #      byte-identical (and found in the backing image), capacity change seen after a SCSI rescan,
 #      emulate_write_cache reconfig seen by sd, a second device served at the same time,
-#      kill -9 of the handler during reads and a restart that picks the device (and the pending
-#      commands) up, an abort of a command held in the ring (TMR entry), an external
+#      kill -9 of the handler during reads and a restart that takes the device over (the kernel
+#      answers the commands left BUSY, the reads complete), a clean stop and a restart that runs
+#      a read queued meanwhile (no reset), an abort of a command held in the ring (TMR entry), an external
 #      action/reset_ring, attrib/dev_config switching the backing image;
 #  (3) the handler's own LIO configfs export (ConfigfsPlan): a user_10 backstore and an iSCSI target
 #      with an ACL and CHAP, logged into with the kernel initiator (open-iscsi), data round trip,
@@ -50,7 +51,7 @@ readback() { # what
   cmp /tmp/pat /tmp/back && ok "$1: data read back byte-identical" || bad "$1: read-back differs"
 }
 
-start_probe
+start_probe --handover-dir /run/tcmu-handover
 waitlog "probe: started" 20 && ok "handler started (netlink family joined)" || { bad "handler did not start"; cat /tmp/probe.log; exit 1; }
 
 echo "== (1) ADDED"
@@ -118,11 +119,25 @@ if [ -b /dev/sda ]; then
   kill -9 $PROBE; wait $PROBE 2>/dev/null
   ok "handler killed with reads in flight"
   mv $LOG /tmp/probe-first.log
-  start_probe
+  start_probe --handover-dir /run/tcmu-handover
   waitlog "uio0 disk0 capacity=16777216" 20 && ok "restarted handler serves uio0 again" || bad "restarted handler did not pick up uio0"
   waitlog "disk1 capacity=4194304" 5 && ok "restarted handler serves the second device again" || bad "second device lost on restart"
   if wait $READER; then ok "reads running across the restart completed"; else bad "reads across the restart failed"; fi
   readback "after restart"
+
+  echo "== clean stop, a read queued while no handler runs, restart: the new handler runs it"
+  kill $PROBE; wait $PROBE
+  grep -q "probe: stopped" $LOG && ok "handler stopped cleanly (ring tails noted)" || bad "handler did not stop cleanly"
+  cat $LOG >> /tmp/probe-first.log
+  echo 3 > /proc/sys/vm/drop_caches
+  dd if=/dev/sda of=/tmp/handover-back bs=64k skip=3 count=16 iflag=direct 2>/dev/null &
+  DD=$!
+  sleep 1
+  start_probe --handover-dir /run/tcmu-handover
+  waitlog "picking up the commands a cleanly stopped handler left" 20 && ok "queued read picked up, no reset: $(grep 'picking up' $LOG)" || bad "queued read not picked up"
+  if wait $DD; then cmp -s /tmp/pat /tmp/handover-back && ok "the queued read returned the right data" || bad "queued read data differs"
+  else bad "queued read failed"; fi
+  grep -q "answers them BUSY" $LOG && bad "ring reset although the handler stopped cleanly" || ok "no BUSY after a clean stop"
 
   echo "== task management: an abort reaches the ring as a TMR entry"
   # The handler is stopped (SIGSTOP) so a read sits in the ring; sd's 2 s timeout makes the

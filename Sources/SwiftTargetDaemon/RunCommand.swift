@@ -83,7 +83,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("tcmu-poll-us"),
             help: "LIO mode: microseconds a TCMU ring is polled after a command before its thread sleeps (0: never; polling pauses by itself while commands come further apart).")
-    var tcmuPollMicroseconds: Int = 200
+    var tcmuPollMicroseconds: Int = 50
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -205,6 +205,9 @@ extension RunCommand {
             options.keepExportOnShutdown = lioKeepOnExit
             options.handler.workerThreadsPerDevice = tcmuWorkers
             options.handler.pollMicroseconds = tcmuPollMicroseconds
+            // Beside the export record: ring tails noted at a clean stop (see RingTakeover).
+            let stateDirectory = lioState.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            options.handler.handoverDirectory = (stateDirectory.isEmpty && !lioState.hasPrefix("/") ? "." : stateDirectory) + "/tcmu-handover"
             logger.notice("LIO-backed mode: LUNs are TCMU backstores served by this daemon")
             return try LIOService(store: ConfigStore(path: config), options: options)
         }

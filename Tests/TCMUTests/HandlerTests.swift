@@ -1,3 +1,4 @@
+import CTCMU
 import Backstores
 import Testing
 @testable import TCMU
@@ -67,8 +68,9 @@ final class FakeKernel {
         write("\(dir)/action/reset_ring", "0")
     }
 
-    func handler(resetRingOnOpen: Bool = false) -> TCMUHandler {
+    func handler(resetRingOnOpen: Bool = false, handoverDirectory: String? = nil) -> TCMUHandler {
         var c = TCMUHandler.Configuration()
+        c.handoverDirectory = handoverDirectory
         c.useNetlink = false
         c.sysfsUIOClass = sysfs
         c.configfsCore = core
@@ -215,6 +217,53 @@ extension String {
         #expect(handler.device(uio: "uio0")?.name.cfgstring == "sparse:\(k.root)/b.img")
         let r = k.run(CDBs.read10(lba: 0, blocks: 1), length: 512)
         #expect(r?.status == 0 && k.lastData == [UInt8](repeating: 0, count: 512), "b.img is a new, empty image")
+    }
+
+    /// A clean stop notes the ring's tail; the next handler then runs what the kernel queued
+    /// meanwhile (no reset). Without the note (a crash) the kernel is asked to answer BUSY.
+    @Test func cleanStopHandsPendingCommandsOverAndACrashResets() throws {
+        let k = FakeKernel()
+        k.addDevice(uio: "uio0", device: "d", config: "swifttarget/sparse:\(k.root)/a.img", size: 1 << 20)
+        let notes = k.root + "/run/handover"
+        let first = k.handler(handoverDirectory: notes)
+        try first.start()
+        _ = k.run(CDBs.testUnitReady)
+        first.stop()
+        let note = SysfsFiles.readTrimmed(notes + "/user_1-d.tail")
+        #expect(note == String(ctcmu_mb_cmd_tail(k.sim.handlerBase)))
+        // Queued while no handler runs; nobody kicks.
+        _ = k.sim.submit(cdb: CDBs.write10(lba: 5, blocks: 1), length: 512, isRead: false, tag: 7) { b, _ in
+            b.initializeMemory(as: UInt8.self, repeating: 0x5E)
+        }
+        let second = k.handler(handoverDirectory: notes)
+        try second.start()
+        var done: [KernelRingSimulator.Completion] = []
+        for _ in 0..<100 where done.isEmpty {
+            k.sim.waitForKick(timeoutMS: 50)
+            k.sim.retire { done.append($0) }
+        }
+        // Run by the new handler: GOOD, or the new LU's power-on unit attention (06/29xx) that
+        // the initiator retries after any restart.
+        #expect(done.map(\.tag) == [7], "picked up")
+        let status = done.first?.status
+        #expect(status == 0 || (status == 0x02 && done.first.map { $0.sense[2] & 0x0F } == 6 && done.first?.sense[12] == 0x29))
+        #expect(k.read("core/user_1/d/action/reset_ring") == "0", "no reset after a clean stop")
+        #expect(!SysfsFiles.exists(notes + "/user_1-d.tail"), "the note is used once")
+        if status != 0 {
+            #expect(k.run(CDBs.write10(lba: 5, blocks: 1), length: 512, isRead: false) { b, _ in
+                b.initializeMemory(as: UInt8.self, repeating: 0x5E)
+            }?.status == 0)
+        }
+        #expect(k.run(CDBs.read10(lba: 5, blocks: 1), length: 512)?.status == 0)
+        #expect(k.lastData == [UInt8](repeating: 0x5E, count: 512))
+        // "Crash": the second handler's note is thrown away, a command is left on the ring.
+        second.stop()
+        _ = unlink(notes + "/user_1-d.tail")
+        _ = k.sim.submit(cdb: CDBs.testUnitReady, length: 0, isRead: false, tag: 8)
+        let third = k.handler(handoverDirectory: notes)
+        try third.start()
+        defer { third.stop() }
+        #expect(k.read("core/user_1/d/action/reset_ring") == "1", "commands of a crashed handler: reset")
     }
 
     @Test func resetOnOpenWritesConfigfsActions() throws {

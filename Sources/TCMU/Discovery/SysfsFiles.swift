@@ -43,6 +43,26 @@ public enum SysfsFiles {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// A small state file (not sysfs): the directories are made (0700), the text goes to a
+    /// temporary file renamed over `path`, so a reader sees all of it or nothing.
+    public static func writeAtomically(_ path: String, _ value: String) -> Bool {
+        var dir = ""
+        for part in path.split(separator: "/").dropLast() {
+            dir += "/" + part
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST { return false }
+        }
+        let temporary = path + ".new"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        let n = value.utf8CString.withUnsafeBufferPointer { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
+        guard n == value.utf8.count, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            return false
+        }
+        return true
+    }
+
     /// Entry names of a directory (no `.`/`..`).
     public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }

@@ -2,6 +2,9 @@ import Backstores
 import Logging
 import SCSIEngine
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One TCMU device being served: its mapping, its store with the kernel's geometry, a
 /// SCSI target with the store at LUN 0 (the kernel owns the fabric and REPORT LUNS/PR),
@@ -18,6 +21,8 @@ public final class TCMUDevice: Sendable {
     let server: RingServer
     let mapping: UIOMapping
     let logger: Logger
+    /// Where a clean stop notes the ring's tail for the next handler (see `RingTakeover`).
+    let handoverFile: String?
 
     public var name: UIODeviceName { nameState.withLock { $0 } }
 
@@ -27,7 +32,8 @@ public final class TCMUDevice: Sendable {
 
     /// Opens the backstore the cfgstring names and starts serving the ring.
     public init(uio: String, name: UIODeviceName, mapping: UIOMapping, configfs: ConfigfsDevice,
-                workerThreads: Int, pollMicroseconds: Int = 0, resetRing: Bool, statistics: LUNStatisticsRecorder? = nil, logger: Logger) throws {
+                workerThreads: Int, pollMicroseconds: Int = 0, resetRing: Bool, handoverFile: String? = nil,
+                statistics: LUNStatisticsRecorder? = nil, logger: Logger) throws {
         let spec = try TCMUConfigString.backstoreSpec(name.cfgstring)
         let ring = try MappedRing(base: mapping.base, size: mapping.size)
         let store = try KernelSizedStore(spec: spec, deviceSize: configfs.deviceSize, blockSize: configfs.blockSize)
@@ -44,8 +50,13 @@ public final class TCMUDevice: Sendable {
             store.close()
             throw error
         }
+        // Read once, then gone: if this handler crashes, the next one must not trust it.
+        let handedOverAt = handoverFile.flatMap { file -> UInt32? in
+            defer { unlink(file) }
+            return SysfsFiles.readTrimmed(file).flatMap { UInt32($0) }
+        }
         _ = RingTakeover.prepare(ring: ring, signalFD: mapping.fd, control: configfs, always: resetRing,
-                                 name: uio, logger: logger)
+                                 handedOverAt: handedOverAt, name: uio, logger: logger)
         let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", isid: 0, targetName: target.name))
         let server: RingServer
         do {
@@ -73,11 +84,20 @@ public final class TCMUDevice: Sendable {
         self.server = server
         self.mapping = mapping
         self.logger = logger
+        self.handoverFile = handoverFile
     }
 
     /// Stops the ring (running commands complete first), closes the store, unmaps.
-    public func close() {
+    /// `handover`: the device stays in the kernel for a next handler, so note the tail (every
+    /// command read has been answered now) for it to pick the pending commands up.
+    public func close(handover: Bool = false) {
         server.stop()
+        if handover, let handoverFile {
+            let note = "\(server.ring.tail)\n"
+            if !SysfsFiles.writeAtomically(handoverFile, note) {
+                logger.warning("\(uio): could not write \(handoverFile): the next handler answers pending commands BUSY")
+            }
+        }
         store.close()
         mapping.release()
     }

@@ -22,7 +22,11 @@ public final class TCMUHandler: Sendable {
         /// before it sleeps (0: never poll). Saves a wake-up and two system calls per command
         /// when commands follow closely (queue depth 1); polling stops by itself while the
         /// gaps are longer (see `RingServer.readerLoop`).
-        public var pollMicroseconds = 200
+        public var pollMicroseconds = 50
+        /// Where a stopping handler notes each ring's tail so that the next one runs the
+        /// commands left on it rather than have the kernel answer them BUSY (`RingTakeover`).
+        /// nil: no notes, commands left are always answered BUSY.
+        public var handoverDirectory: String? = nil
         /// Reset each ring on open even when it looks empty (commands a previous daemon left
         /// are always answered BUSY through a reset, see `RingTakeover`).
         public var resetRingOnOpen = false
@@ -120,7 +124,8 @@ public final class TCMUHandler: Sendable {
         r.thread?.join()
         _ = ctcmu_close(r.stopFD)
         let all = devicesByUIO.withLock { d -> [TCMUDevice] in defer { d = [:] }; return Array(d.values) }
-        for device in all { device.close() }
+        // The devices stay in the kernel: the next handler may pick their rings up.
+        for device in all { device.close(handover: true) }
     }
 
     /// The devices being served, by uio node.
@@ -227,6 +232,7 @@ public final class TCMUHandler: Sendable {
                 workerThreads: configuration.workerThreadsPerDevice,
                 pollMicroseconds: configuration.pollMicroseconds,
                 resetRing: configuration.resetRingOnOpen,
+                handoverFile: configuration.handoverDirectory.map { "\($0)/user_\(name.hbaID)-\(name.device).tail" },
                 statistics: configuration.statisticsRecorder?(name), logger: logger)
             devicesByUIO.withLock { $0[uio] = device }
             logger.info("\(uio) (\(name.device)): serving \(name.cfgstring), \(device.capacity) bytes")

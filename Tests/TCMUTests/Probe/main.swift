@@ -15,7 +15,7 @@ var acls: [String] = []
 var chap: LIOExportSpec.CHAP?
 func usage() -> Never {
     print("""
-        usage: swift-tcmu-probe [--reset-ring] [--no-netlink] [--poll-us N] [--subtype NAME]
+        usage: swift-tcmu-probe [--reset-ring] [--no-netlink] [--poll-us N] [--handover-dir DIR] [--subtype NAME]
                [--backstore NAME,BYTES,CFGSTRING]... [--iscsi IQN --portal ADDR:PORT [--acl INITIATOR]... [--chap USER:PASS]]
         """)
     exit(2)
@@ -26,6 +26,7 @@ while let a = args.popFirst() {
     case "--reset-ring": configuration.resetRingOnOpen = true
     case "--no-netlink": configuration.useNetlink = false
     case "--poll-us": configuration.pollMicroseconds = Int(args.popFirst() ?? "") ?? 0
+    case "--handover-dir": configuration.handoverDirectory = args.popFirst()
     case "--subtype": configuration.subtype = args.popFirst() ?? configuration.subtype
     case "--backstore":
         let f = (args.popFirst() ?? "").split(separator: ",", maxSplits: 2).map(String.init)
