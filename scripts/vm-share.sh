@@ -1,8 +1,11 @@
 # Sourced by the scripts that run things in the LIO VM (shared/tools/lio-vm.sh).
 # LIO_VM: the VM tool ($LIOVM, else ../shared next to the repo, else /work/shared).
-# share_binaries SHARE BIN...: copies each host binary (built with --static-swift-stdlib, so
-# the Swift runtime is inside) into SHARE/, and the shared libraries ldd still lists (libnl,
-# libstdc++, glibc) plus the dynamic loader into SHARE/lib/; in the guest run them as
+# share_binaries SHARE BIN...: copies each host binary into SHARE/, and the shared libraries
+# ldd lists plus the dynamic loader into SHARE/lib/. swift-tcmu-probe is built with
+# --static-swift-stdlib (the Swift runtime inside; libnl, libstdc++ and glibc remain); the
+# daemon and swift-targetctl are not: they use Foundation, whose static link (ICU) fails now
+# and then after a switch between static and shared builds, so their Swift libraries travel
+# too. In the guest run them as
 #   /share/lib/ld-linux-x86-64.so.2 --library-path /share/lib /share/BIN
 LIO_VM=${LIOVM:-$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/lio-vm.sh}
 [ -x "$LIO_VM" ] || LIO_VM=/work/shared/tools/lio-vm.sh
