@@ -19,9 +19,10 @@
 #   defaults: -c 2 -m 1536 -r 3 -t 5 -R 1 -s 256, all workloads (rr4k1 rr4k32 rw4k1 rw4k32 sr128k32 sw1m8),
 #   both paths ("iscsi tcm_loop")
 # Env: TCMU_CONTROL="max_data_area_mb=64,..." extra control parameters for the TCMU device;
-#      PROBE_ARGS handler options, default "--poll-us 500": the daemon's default poll of 50 us is
+#      PROBE_ARGS handler options, default "--poll-us 1500": the daemon's default poll of 50 us is
 #      sized for real hardware; under TCG a command's round trip through fio and the guest kernel
-#      takes 200-400 us, so the poll is scaled like the guest's clock (see --tcmu-poll-us);
+#      takes 0.3-1 ms (iSCSI the longer), so the poll is scaled like the guest's clock (measured:
+#      500 us left iSCSI QD1 at 0.52-0.62 of fileio, 1500 us 0.72-0.77; see --tcmu-poll-us);
 #      ARTIFACTS (default ci-artifacts) -> $ARTIFACTS/lio-bench/ (table.txt, results.json, raw fio JSON)
 # Under TCG the guest CPU is 30-90x slower than the host: only the ratios mean anything; run-to-run
 # noise is about +-30%. 2 vCPUs by default: the handler's worker threads then run beside the kernel's
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-PROBE_ARGS=${PROBE_ARGS:-"--poll-us 500"}
+PROBE_ARGS=${PROBE_ARGS:-"--poll-us 1500"}
 . "$ROOT/scripts/vm-share.sh"
 VM=$LIO_VM
 OUT=${ARTIFACTS:-$ROOT/ci-artifacts}/lio-bench

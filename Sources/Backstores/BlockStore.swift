@@ -26,6 +26,9 @@ public protocol BlockStore: AnyObject, Sendable {
     /// (preadv2 RWF_NOWAIT), so an event loop may call it. Returns false when the read would
     /// block or failed; the caller then does a normal `read` on an I/O thread.
     func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool
+    /// False when `readWithoutBlocking` cannot succeed at all (direct I/O, or the file system
+    /// refused RWF_NOWAIT): callers then skip the attempt and its command prelude.
+    var mayReadWithoutBlocking: Bool { get }
     /// Writes all of `buffer` at `offset`; when `durable` is true the data is on stable
     /// storage before the call returns (FUA / write-through).
     func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError)
@@ -53,6 +56,7 @@ public protocol BlockStore: AnyObject, Sendable {
 extension BlockStore {
     /// Stores without a page cache fast path always defer to `read`.
     public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool { false }
+    public var mayReadWithoutBlocking: Bool { true }
 
     // One call per buffer, for stores without vectored I/O.
     public func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {

@@ -13,6 +13,8 @@ extension CoreBackedStore {
         core.readWithoutBlocking(into: buffer, at: offset)
     }
 
+    public var mayReadWithoutBlocking: Bool { core.mayReadWithoutBlocking }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
         try core.read(into: buffer, at: offset)
     }

@@ -205,6 +205,8 @@ final class StoreCore: Sendable {
         if rc != 0 { throw error(.read, rc) }
     }
 
+    var mayReadWithoutBlocking: Bool { direct == nil && !noWaitUnsupported.load(ordering: .relaxed) }
+
     /// Cached-only read (RWF_NOWAIT). Direct I/O bypasses the cache, so it never qualifies.
     func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
         guard direct == nil, !noWaitUnsupported.load(ordering: .relaxed), let base = buffer.baseAddress, buffer.count > 0,

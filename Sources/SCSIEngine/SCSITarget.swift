@@ -161,7 +161,7 @@ public final class SCSITarget: Sendable {
     public func executeWithoutBlocking(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
                                        attribute: TaskAttribute, dataIn: IOVectors) -> SCSICommandResult? {
         guard let opcode = cdb.first, LogicalUnit.mayRunWithoutBlocking(opcode),
-              let unit = state.withLock({ $0.units[lun] }) else { return nil }
+              let unit = state.withLock({ $0.units[lun] }), unit.store.mayReadWithoutBlocking else { return nil }
         var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: .empty, dataIn: dataIn, target: self)
         ctx.nonBlocking = true
         let start = ContinuousClock.now

@@ -84,6 +84,7 @@ struct RawDeviceStoreTests {
         defer { store.close() }
         let raw = try #require(store as? RawDeviceStore)
         #expect(raw.isDirectIO == directIO)
+        #expect(store.mayReadWithoutBlocking == !directIO, "O_DIRECT bypasses the page cache")
         #expect(store.kind == .raw)
         #expect(store.path == loop.device)
         #expect(store.byteCount == UInt64(size))

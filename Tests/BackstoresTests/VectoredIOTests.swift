@@ -53,6 +53,7 @@ struct VectoredIOTests {
             defer { fast.deallocate() }
             #expect(store.readWithoutBlocking(into: fastPieces, at: offset))
             #expect(Array(fast) == data)
+            #expect(store.mayReadWithoutBlocking)
         }
         // Past the end: refused by the range check, nothing read.
         let (tail, tailPieces) = buffers(total)

@@ -81,4 +81,26 @@ import Testing
         }
         #expect(result == nil)
     }
+
+    /// A store that says it can never read without blocking (direct I/O, or no RWF_NOWAIT in
+    /// its file system) is not asked: the fast path gives up before the command prelude.
+    @Test func storesThatCannotReadWithoutBlockingAreNotAsked() {
+        let h = Harness()
+        _ = h.run(CDB.tur) // the power-on unit attention
+        h.store.contents.withLock { $0.cached = true }
+        let cdb: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+        func attempt() -> SCSICommandResult? {
+            var input = [UInt8](repeating: 0, count: 512)
+            return cdb.withUnsafeBytes { c in
+                input.withUnsafeMutableBytes { i in
+                    h.target.executeWithoutBlocking(cdb: c, lun: 0, nexus: h.a, attribute: .simple, dataIn: IOVectors(i))
+                }
+            }
+        }
+        #expect(attempt()?.status == .good, "cached: served on the fast path")
+        #expect(h.store.contents.withLock { $0.nonBlockingReads } == 1)
+        h.store.contents.withLock { $0.mayReadWithoutBlocking = false }
+        #expect(attempt() == nil)
+        #expect(h.store.contents.withLock { $0.nonBlockingReads } == 1, "not asked")
+    }
 }

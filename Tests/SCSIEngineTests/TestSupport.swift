@@ -14,6 +14,11 @@ final class MemoryStore: BlockStore {
         var discards: [(UInt64, UInt64)] = []
         var failReadErrno: Int32?
         var failWriteErrno: Int32?
+        /// Emulate a page cache: `readWithoutBlocking` succeeds (false: always defers).
+        var cached = false
+        /// What `mayReadWithoutBlocking` says.
+        var mayReadWithoutBlocking = true
+        var nonBlockingReads = 0
     }
     let contents: Mutex<Contents>
     let kind: BackstoreKind = .file
@@ -33,6 +38,12 @@ final class MemoryStore: BlockStore {
     }
 
     var byteCount: UInt64 { contents.withLock { UInt64($0.bytes.count) } }
+    var mayReadWithoutBlocking: Bool { contents.withLock { $0.mayReadWithoutBlocking } }
+
+    func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        guard contents.withLock({ c in c.nonBlockingReads += 1; return c.cached }) else { return false }
+        return (try? read(into: buffer, at: offset)) != nil
+    }
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
         let r: BackstoreError? = contents.withLock { c in

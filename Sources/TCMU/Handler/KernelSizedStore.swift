@@ -115,6 +115,7 @@ public final class KernelSizedStore: BlockStore {
     public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
         inner.readWithoutBlocking(into: buffer, at: offset)
     }
+    public var mayReadWithoutBlocking: Bool { inner.mayReadWithoutBlocking }
     public func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {
         try inner.read(into: segments, at: offset)
     }
