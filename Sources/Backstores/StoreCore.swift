@@ -80,38 +80,34 @@ func vectored(_ iov: inout [iovec], from index: Int, _ io: (UnsafePointer<iovec>
 
 /// preadv until every buffer is full; retries EINTR and short reads, zero-fills past EOF.
 func preadvFully(_ fd: Int32, _ segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Int32 {
-    var iov = ioVectors(segments)
-    var index = 0
-    var position = offset
-    while index < iov.count {
-        let n = vectored(&iov, from: index) { preadv(fd, $0, $1, off_t(position)) }
-        if n > 0 {
-            position += UInt64(n)
-            advance(&iov, &index, by: n)
-        } else if n == 0 {  // end of file / device: the rest reads as zeros
-            for i in index..<iov.count { memset(iov[i].iov_base, 0, iov[i].iov_len) }
-            return 0
-        } else {
-            let e = errno
-            if e == EINTR { continue }
-            return e
-        }
+    transferFully(segments, at: offset, { preadv(fd, $0, $1, $2) }) { iov, index in
+        // end of file / device: the rest reads as zeros
+        for i in index..<iov.count { memset(iov[i].iov_base, 0, iov[i].iov_len) }
+        return 0
     }
-    return 0
 }
 
 /// pwritev until every buffer is written; retries EINTR and short writes.
 func pwritevFully(_ fd: Int32, _ segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) -> Int32 {
+    transferFully(segments, at: offset, { pwritev(fd, $0, $1, $2) }) { _, _ in ENOSPC }
+}
+
+/// The loop both share: `io` until every byte moved, short transfers continued, EINTR retried;
+/// `atZero` decides what a transfer of 0 bytes means (returns the errno, or 0).
+@inline(__always)
+private func transferFully(_ segments: [UnsafeMutableRawBufferPointer], at offset: UInt64,
+                           _ io: (UnsafePointer<iovec>, Int32, off_t) -> Int,
+                           atZero: (inout [iovec], Int) -> Int32) -> Int32 {
     var iov = ioVectors(segments)
     var index = 0
     var position = offset
     while index < iov.count {
-        let n = vectored(&iov, from: index) { pwritev(fd, $0, $1, off_t(position)) }
+        let n = vectored(&iov, from: index) { io($0, $1, off_t(position)) }
         if n > 0 {
             position += UInt64(n)
             advance(&iov, &index, by: n)
         } else if n == 0 {
-            return ENOSPC
+            return atZero(&iov, index)
         } else {
             let e = errno
             if e == EINTR { continue }

@@ -43,24 +43,14 @@ public enum SysfsFiles {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-    /// A small state file (not sysfs): the directories are made (0700), the text goes to a
-    /// temporary file renamed over `path`, so a reader sees all of it or nothing.
-    public static func writeAtomically(_ path: String, _ value: String) -> Bool {
-        var dir = ""
-        for part in path.split(separator: "/").dropLast() {
-            dir += "/" + part
-            if mkdir(dir, 0o700) != 0 && errno != EEXIST { return false }
-        }
-        let temporary = path + ".new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
+    /// Creates (or truncates) a regular file with `value`; returns 0 or the errno.
+    @discardableResult
+    public static func create(_ path: String, mode: mode_t, _ value: String) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
         let n = value.utf8CString.withUnsafeBufferPointer { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
-        close(fd)
-        guard n == value.utf8.count, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            return false
-        }
-        return true
+        return n < 0 ? errno : (n == value.utf8.count ? 0 : EIO)
     }
 
     /// Entry names of a directory (no `.`/`..`).

@@ -22,7 +22,7 @@ public final class TCMUDevice: Sendable {
     let mapping: UIOMapping
     let logger: Logger
     /// Where a clean stop notes the ring's tail for the next handler (see `RingTakeover`).
-    let handoverFile: String?
+    let handoverNote: RingHandoverNote?
 
     public var name: UIODeviceName { nameState.withLock { $0 } }
 
@@ -32,7 +32,7 @@ public final class TCMUDevice: Sendable {
 
     /// Opens the backstore the cfgstring names and starts serving the ring.
     public init(uio: String, name: UIODeviceName, mapping: UIOMapping, configfs: ConfigfsDevice,
-                workerThreads: Int, pollMicroseconds: Int = 0, resetRing: Bool, handoverFile: String? = nil,
+                workerThreads: Int, pollMicroseconds: Int = 0, resetRing: Bool, handoverNote: RingHandoverNote? = nil,
                 statistics: LUNStatisticsRecorder? = nil, logger: Logger) throws {
         let spec = try TCMUConfigString.backstoreSpec(name.cfgstring)
         let ring = try MappedRing(base: mapping.base, size: mapping.size)
@@ -50,13 +50,8 @@ public final class TCMUDevice: Sendable {
             store.close()
             throw error
         }
-        // Read once, then gone: if this handler crashes, the next one must not trust it.
-        let handedOverAt = handoverFile.flatMap { file -> UInt32? in
-            defer { unlink(file) }
-            return SysfsFiles.readTrimmed(file).flatMap { UInt32($0) }
-        }
         _ = RingTakeover.prepare(ring: ring, signalFD: mapping.fd, control: configfs, always: resetRing,
-                                 handedOverAt: handedOverAt, name: uio, logger: logger)
+                                 handedOverAt: handoverNote?.take(), name: uio, logger: logger)
         let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", isid: 0, targetName: target.name))
         let server: RingServer
         do {
@@ -84,7 +79,7 @@ public final class TCMUDevice: Sendable {
         self.server = server
         self.mapping = mapping
         self.logger = logger
-        self.handoverFile = handoverFile
+        self.handoverNote = handoverNote
     }
 
     /// Stops the ring (running commands complete first), closes the store, unmaps.
@@ -92,11 +87,8 @@ public final class TCMUDevice: Sendable {
     /// command read has been answered now) for it to pick the pending commands up.
     public func close(handover: Bool = false) {
         server.stop()
-        if handover, let handoverFile {
-            let note = "\(server.ring.tail)\n"
-            if !SysfsFiles.writeAtomically(handoverFile, note) {
-                logger.warning("\(uio): could not write \(handoverFile): the next handler answers pending commands BUSY")
-            }
+        if handover, let handoverNote, !handoverNote.write(tail: server.ring.tail) {
+            logger.warning("\(uio): could not write \(handoverNote.path): the next handler answers pending commands BUSY")
         }
         store.close()
         mapping.release()

@@ -232,7 +232,7 @@ public final class TCMUHandler: Sendable {
                 workerThreads: configuration.workerThreadsPerDevice,
                 pollMicroseconds: configuration.pollMicroseconds,
                 resetRing: configuration.resetRingOnOpen,
-                handoverFile: configuration.handoverDirectory.map { "\($0)/user_\(name.hbaID)-\(name.device).tail" },
+                handoverNote: configuration.handoverDirectory.map { RingHandoverNote(directory: $0, device: name) },
                 statistics: configuration.statisticsRecorder?(name), logger: logger)
             devicesByUIO.withLock { $0[uio] = device }
             logger.info("\(uio) (\(name.device)): serving \(name.cfgstring), \(device.capacity) bytes")

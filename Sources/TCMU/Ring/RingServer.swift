@@ -203,10 +203,7 @@ public final class RingServer: Sendable {
     /// Reads every published entry, hands commands to workers, retires what it can.
     func processRing() {
         let (commands, retired, generation, alone) = state.withLock { s -> ([RingCommand], Bool, UInt64, Bool) in
-            if ring.tail != s.queue.tail {
-                // Only the kernel's reset_ring moves cmd_tail behind our back.
-                resynchronize(&s, reason: "cmd_tail moved (ring reset by the kernel)")
-            }
+            noticeExternalReset(&s)
             var commands: [RingCommand] = []
             if !s.broken && !s.paused {
                 readEntries(&s, into: &commands)
@@ -379,10 +376,8 @@ public final class RingServer: Sendable {
             }
             if !batch.isEmpty {
                 let retired = state.withLock { s -> Bool in
-                    if ring.tail != s.queue.tail {
-                        // reset_ring while these ran (the reader may be busy with one of them).
-                        resynchronize(&s, reason: "cmd_tail moved (ring reset by the kernel)")
-                    }
+                    // The reader may be busy running one of these: a reset since is seen here.
+                    noticeExternalReset(&s)
                     for c in batch {
                         s.running -= 1
                         guard s.generation == c.generation else { continue } // the reset answered it
@@ -438,6 +433,14 @@ public final class RingServer: Sendable {
     }
 
     // MARK: - Reset
+
+    /// Only the kernel's reset_ring moves cmd_tail behind our back: start over where it is
+    /// (completions of the old ring are then dropped by their generation).
+    private func noticeExternalReset(_ s: inout State) {
+        if ring.tail != s.queue.tail {
+            resynchronize(&s, reason: "cmd_tail moved (ring reset by the kernel)")
+        }
+    }
 
     private func resynchronize(reason: String) {
         state.withLock { resynchronize(&$0, reason: reason) }
