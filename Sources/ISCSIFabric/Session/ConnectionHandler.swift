@@ -115,6 +115,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.context = context
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The context holds this handler: keeping it would keep both alive after the close.
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         remoteAddress = context.remoteAddress?.ipAddress ?? "?"
         localAddress = context.localAddress?.ipAddress ?? "?"
@@ -140,7 +145,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         pingTimer?.cancel()
         phase = .closed
         // In-flight commands finish on their workers; their results are dropped.
+        // Tasks still waiting for Data-Out, held commands and a half-sent text answer go now
+        // with their buffers (an abandoned WRITE must not outlive its connection).
         for key in tasks.keys { tasks[key]?.aborted = true }
+        tasks = tasks.filter { $0.value.state == .executing }
+        window = CommandWindow(expCmdSN: window.expCmdSN, depth: 1)
+        pendingTextResponse = nil
+        pendingLogout = nil
         if registered {
             let stillOurs = environment.sessions.remove(tsih: tsih, channel: context.channel)
             if stillOurs, let device, let nexus { device.closeNexus(nexus) }
@@ -414,6 +425,16 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard tasks[itt] == nil else {
             sendReject(.taskInProgress, header: pdu.header)
             return
+        }
+        if pdu.additionalHeaders.readableBytes > 0 {
+            do {
+                _ = try AdditionalHeaderSegments.parse(pdu.additionalHeaders)
+            } catch {
+                // A malformed AHS is a malformed PDU (§11.17.1: Invalid PDU Field).
+                logger.warning("SCSI Command with a malformed AHS (\(error)); rejected")
+                sendReject(.invalidPDUField, header: pdu.header)
+                return
+            }
         }
         let isRead = flags & 0x40 != 0
         let isWrite = flags & 0x20 != 0
@@ -961,17 +982,11 @@ enum CommandExecution {
         return Outcome(result: result, dataIn: dataIn)
     }
 
-    /// CDBs longer than 16 bytes continue in an Extended CDB AHS (type 1, §11.3.5).
+    /// CDBs longer than 16 bytes continue in an Extended CDB AHS (type 1, §11.3.5); the AHS
+    /// was validated when the command arrived.
     private static func extendedCDB(_ basic: UnsafeRawBufferPointer, _ ahs: ByteBuffer) -> [UInt8] {
         var cdb = Array(basic)
-        var ahs = ahs
-        while ahs.readableBytes >= 4, let length = ahs.readInteger(as: UInt16.self),
-              let type = ahs.readInteger(as: UInt8.self), ahs.readInteger(as: UInt8.self) != nil {
-            let padded = (Int(length) + 3) & ~3
-            guard padded - 1 <= ahs.readableBytes + 1 else { break }
-            let body = ahs.readSlice(length: min(padded - 1, ahs.readableBytes)) ?? ByteBuffer()
-            if type == 1 { cdb += body.readableBytesView.prefix(Int(length) - 1) }
-        }
+        for case .extendedCDB(let rest) in (try? AdditionalHeaderSegments.parse(ahs)) ?? [] { cdb += rest }
         return cdb
     }
 }
