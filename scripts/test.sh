@@ -14,6 +14,11 @@ swift build
 swift test 2>&1 | tee /tmp/swift-test.log | grep -E '^(✔|✘|􀟈|Test run|.*error:)|tests? (passed|failed)' | tail -40
 grep -qE 'Test run with [0-9]+ tests? .*passed' /tmp/swift-test.log || { echo "unit tests failed"; grep -E '✘|error' /tmp/swift-test.log | head -60; exit 1; }
 status=0
+# Raw-socket attacks on the running daemon: malformed AHS, 100,000 connect/close cycles and
+# 2,000 abandoned WRITEs measured from /proc (no growth), CHAP guessing throttled per address.
+python3 scripts/hostile-input-test.py --daemon "$here/.build/debug/swift-targetd" > /tmp/hostile-input.log 2>&1 \
+  && { echo "hostile input: passed"; grep RESULT /tmp/hostile-input.log; } \
+  || { echo "hostile input FAILED"; grep -E 'FAIL|RESULT' /tmp/hostile-input.log; status=1; }
 scripts/conformance.sh file file || status=1
 scripts/conformance.sh sparse sparse || status=1
 if [ "$(id -u)" = 0 ]; then scripts/conformance.sh loop loop || status=1; else echo "conformance[loop]: needs root for losetup"; status=1; fi

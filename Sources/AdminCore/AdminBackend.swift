@@ -115,6 +115,17 @@ public struct SecurityCounters: Sendable, Codable, Equatable {
     public var chapFailures: UInt64
     public var aclDenials: UInt64
     public var nopTimeouts: UInt64
+    /// Hostile-input gauges (embedded target): connections in login, connections closed
+    /// at once for being over the login limits, CHAP verifications that waited their turn,
+    /// names/addresses being delayed, Data-Out bytes held for unfinished writes, and the
+    /// daemon's resident memory.
+    public var loginsInProgress: Int = 0
+    public var refusedConnections: UInt64 = 0
+    public var delayedCHAPVerifications: UInt64 = 0
+    public var throttledPeers: Int = 0
+    public var bufferedWriteBytes: Int = 0
+    public var residentBytes: Int = 0
+
     public init(chapFailures: UInt64 = 0, aclDenials: UInt64 = 0, nopTimeouts: UInt64 = 0) {
         self.chapFailures = chapFailures
         self.aclDenials = aclDenials

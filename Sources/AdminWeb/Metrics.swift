@@ -67,6 +67,18 @@ func renderMetrics(statistics: [LUNStatistics], statuses: [TargetStatus], sessio
     line("acl_denials_total", [], String(security.aclDenials))
     family("nop_timeouts_total", "counter", "Connections dropped because a NOP-In ping was not answered.")
     line("nop_timeouts_total", [], String(security.nopTimeouts))
+    family("logins_in_progress", "gauge", "Connections that have not finished login.")
+    line("logins_in_progress", [], String(security.loginsInProgress))
+    family("refused_connections_total", "counter", "Connections closed at once: too many in login from that address or in all.")
+    line("refused_connections_total", [], String(security.refusedConnections))
+    family("chap_delayed_verifications_total", "counter", "CHAP responses that waited their turn (guessing throttle).")
+    line("chap_delayed_verifications_total", [], String(security.delayedCHAPVerifications))
+    family("chap_throttled_peers", "gauge", "Initiator names and addresses whose CHAP attempts are being delayed.")
+    line("chap_throttled_peers", [], String(security.throttledPeers))
+    family("buffered_write_bytes", "gauge", "Data-Out bytes held for writes still receiving data.")
+    line("buffered_write_bytes", [], String(security.bufferedWriteBytes))
+    family("resident_memory_bytes", "gauge", "Resident memory of the daemon.")
+    line("resident_memory_bytes", [], String(security.residentBytes))
 
     let st = statuses.sorted { $0.name < $1.name }
     family("targets_running", "gauge", "Targets currently running.")

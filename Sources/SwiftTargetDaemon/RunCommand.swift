@@ -45,6 +45,9 @@ struct RunCommand: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup(title: "Limits against guessing and exhaustion (embedded target)")
+    var limits: LimitOptions
+
     @Option(help: "Configuration file (JSON; see docs/config-example.json).")
     var config: String
 
@@ -215,6 +218,7 @@ extension RunCommand {
         options.logger = logger
         options.ioThreads = ioThreads
         options.logoutGrace = .seconds(Int64(logoutGrace))
+        options.limits = limits.limits
         return try TargetService(store: ConfigStore(path: config), options: options)
     }
 }

@@ -48,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @OptionGroup(title: "Limits against guessing and exhaustion")
+    var limits: LimitOptions
+
     func validate() throws {
         guard !luns.isEmpty else { throw ValidationError("give at least one --lun KIND:PATH[,size=…]") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -96,6 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
         let ioPool = IOWorkerPool(threads: ioThreads)
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: ioPool, logger: logger)
         environment.nopInInterval = nopInterval > 0 ? .seconds(Int64(nopInterval)) : nil
+        environment.guards = FabricGuards(limits: limits.limits)
         let server = ISCSIServer(environment: environment, group: group)
         for portal in portals {
             do {

@@ -16,6 +16,8 @@ public struct TargetServiceOptions: Sendable {
     /// connections are closed.
     public var logoutGrace: TimeAmount = .seconds(5)
     public var logger: Logger = Logger(label: "swift-targetd")
+    /// Limits against guessing and exhaustion (embedded target only; LIO has its own).
+    public var limits = FabricLimits()
     public init() {}
 }
 
@@ -89,6 +91,7 @@ public actor TargetService: AdminBackend {
         environment.nopInInterval = timeouts.nopInInterval > 0 ? .seconds(Int64(timeouts.nopInInterval)) : nil
         environment.nopInTimeout = .seconds(Int64(max(1, timeouts.nopInTimeout)))
         environment.loginTimeout = .seconds(Int64(max(1, timeouts.loginTimeout)))
+        environment.guards = FabricGuards(limits: options.limits)
         self.environment = environment
         server = ISCSIServer(environment: environment, group: group)
     }
@@ -586,6 +589,14 @@ public actor TargetService: AdminBackend {
 
     public func securityCounters() async -> SecurityCounters {
         let c = environment.securityCounters
-        return SecurityCounters(chapFailures: c.chapFailures, aclDenials: c.aclDenials, nopTimeouts: c.nopTimeouts)
+        var counters = SecurityCounters(chapFailures: c.chapFailures, aclDenials: c.aclDenials, nopTimeouts: c.nopTimeouts)
+        let guards = environment.guards
+        counters.loginsInProgress = guards.loginAdmission.inLogin
+        counters.refusedConnections = guards.refusedConnections
+        counters.delayedCHAPVerifications = guards.delayedVerifications
+        counters.throttledPeers = guards.loginThrottle.throttledPeers()
+        counters.bufferedWriteBytes = guards.bufferedWriteBytes
+        counters.residentBytes = ProcessMemory.residentBytes()
+        return counters
     }
 }

@@ -171,6 +171,12 @@ public struct CHAPAuthenticator: Sendable, CustomStringConvertible, CustomReflec
     public var description: String { "CHAPAuthenticator(<redacted>)" }
     public var customMirror: Mirror { Mirror(self, children: [:]) }
 
+    /// The challenge is out: the next keys carry the response to verify.
+    public var awaitsResponse: Bool {
+        if case .awaitingResponse = state { return true }
+        return false
+    }
+
     public var isComplete: Bool {
         if case .done = state { return true }
         return false

@@ -121,6 +121,28 @@ public struct LoginStatus: Sendable, Hashable, CustomStringConvertible {
     public static let targetError = LoginStatus(statusClass: 0x03, statusDetail: 0x00)
     public static let serviceUnavailable = LoginStatus(statusClass: 0x03, statusDetail: 0x01)
     public static let outOfResources = LoginStatus(statusClass: 0x03, statusDetail: 0x02)
+
+    /// The meaning of the code in words (§11.13.5), for logs.
+    public var reason: String {
+        switch self {
+        case .initiatorError: "initiator error"
+        case .authenticationFailure: "authentication failed"
+        case .authorizationFailure: "not authorized"
+        case .notFound: "target not found"
+        case .targetRemoved: "target removed"
+        case .unsupportedVersion: "unsupported version"
+        case .tooManyConnections: "too many connections"
+        case .missingParameter: "missing parameter"
+        case .cannotIncludeInSession: "cannot include in session"
+        case .sessionTypeNotSupported: "session type not supported"
+        case .sessionDoesNotExist: "session does not exist"
+        case .invalidDuringLogin: "invalid request during login"
+        case .targetError: "target error"
+        case .serviceUnavailable: "service unavailable"
+        case .outOfResources: "out of resources"
+        default: "status \(description)"
+        }
+    }
 }
 
 extension String {

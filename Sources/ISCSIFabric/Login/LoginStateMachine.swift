@@ -52,7 +52,10 @@ public struct LoginStateMachine: Sendable, CustomStringConvertible, CustomReflec
     private var authentication: Authentication = .notNegotiated
     private var policy: AuthenticationPolicy = .none
     private var negotiation: OperationalNegotiation?
-    private var initiatorName = ""
+    /// The InitiatorName declared in the first request ("" before it).
+    public private(set) var initiatorName = ""
+    /// The CHAP_N the initiator tried (for the failed-login log; never a secret).
+    public private(set) var attemptedCHAPUser: String?
     private var initiatorAlias: String?
     private var sessionType: SessionType = .normal
     private var target: TargetAccess?
@@ -253,6 +256,7 @@ public struct LoginStateMachine: Sendable, CustomStringConvertible, CustomReflec
                     ? .chap(CHAPAuthenticator(policy: policy, challengeGenerator: challengeGenerator))
                     : .done(user: nil)
             } else if pair.key.hasPrefix("CHAP_") {
+                if pair.key == "CHAP_N" { attemptedCHAPUser = String(pair.value.prefix(Self.maxNameLength)) }
                 chapKeys.append(pair)
             } else {
                 // SRP, KRB5, SPKM keys: methods never selected by this target.
@@ -275,6 +279,16 @@ public struct LoginStateMachine: Sendable, CustomStringConvertible, CustomReflec
         }
         return .success
     }
+
+    /// The next request is expected to carry the CHAP response: the caller may make it wait
+    /// its turn (LoginThrottle) before handing it over.
+    public var awaitsCHAPResponse: Bool {
+        if case .chap(let c) = authentication { return c.awaitsResponse }
+        return false
+    }
+
+    /// CHAP was how this login authenticated (or tried to).
+    public var usedCHAP: Bool { policy.requiresCHAP }
 
     private var isCHAPInProgress: Bool {
         if case .chap(let c) = authentication { return !c.isComplete }

@@ -34,6 +34,8 @@ public struct ConnectionEnvironment: Sendable {
     /// Commands an initiator may have queued (CmdSN window).
     public var commandWindowDepth: UInt32 = 128
     public var securityCounters = FabricSecurityCounters()
+    /// Limits against guessing and exhaustion, and the state that enforces them.
+    public var guards = FabricGuards()
 
     public init(catalog: TargetCatalog, sessions: SessionRegistry, ioPool: IOWorkerPool, logger: Logger) {
         self.catalog = catalog
@@ -100,6 +102,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pendingWake = false
     private var inReadBurst = false
     private let completions = CompletionMailbox()
+    /// Holds a place in LoginAdmission until login ends.
+    private var holdsLoginPlace = false
+    /// A CHAP response waiting for its LoginThrottle turn.
+    private var waitingForTurn: Scheduled<Void>?
 
     init(environment: ConnectionEnvironment, digestBox: DigestSettingsBox) {
         self.environment = environment
@@ -124,6 +130,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         remoteAddress = context.remoteAddress?.ipAddress ?? "?"
         localAddress = context.localAddress?.ipAddress ?? "?"
         logger[metadataKey: "peer"] = "\(remoteAddress)"
+        guard environment.guards.loginAdmission.admit(remoteAddress) else {
+            // Too many connections in login from there (or in all): no memory spent on it.
+            environment.guards.countRefusedConnection()
+            context.close(promise: nil)
+            return
+        }
+        holdsLoginPlace = true
         nopInterval = environment.nopInInterval
         nopTimeout = environment.nopInTimeout
         phase = .login(LoginStateMachine(directory: environment.catalog.directory(forLocalAddress: localAddress),
@@ -142,6 +155,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         loginTimer?.cancel()
+        waitingForTurn?.cancel()
+        waitingForTurn = nil
+        leaveLogin()
         pingTimer?.cancel()
         phase = .closed
         // In-flight commands finish on their workers; their results are dropped.
@@ -182,6 +198,28 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .pdu(let pdu):
             switch phase {
             case .login(var machine):
+                guard waitingForTurn == nil else {
+                    // §6.1: one login request at a time; nothing may come before the answer.
+                    context.close(promise: nil)
+                    return
+                }
+                if machine.awaitsCHAPResponse {
+                    let delay = environment.guards.loginThrottle.delayBeforeVerifying(
+                        initiator: machine.initiatorName, address: remoteAddress)
+                    if delay > .zero {
+                        environment.guards.countDelayedVerification()
+                        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                        waitingForTurn = context.eventLoop.scheduleTask(in: delay) {
+                            let handler = loopBound.value
+                            handler.waitingForTurn = nil
+                            guard case .login(var machine) = handler.phase else { return }
+                            handler.phase = .closed
+                            handler.handleLogin(pdu, machine: &machine)
+                            handler.flushIfNeeded()
+                        }
+                        return
+                    }
+                }
                 phase = .closed  // not left in two places while the machine runs
                 handleLogin(pdu, machine: &machine)
             case .fullFeature:
@@ -244,9 +282,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             phase = .login(machine)
             sendLoginResponse(response, maxCmdSN: request.cmdSN)
         case .fail(let response):
-            logger.notice("login refused", metadata: ["initiator": "\(parametersHint(request))",
-                                                      "status": "\(response.statusClass)/\(response.statusDetail)"])
-            if response.statusClass == 0x02 && response.statusDetail == 0x01 { environment.securityCounters.countCHAPFailure() }
+            logRefusal(response, machine: machine, request: request)
+            if response.statusClass == 0x02 && response.statusDetail == 0x01 {
+                environment.securityCounters.countCHAPFailure()
+                if machine.usedCHAP {
+                    environment.guards.loginThrottle.recordFailure(initiator: machine.initiatorName, address: remoteAddress)
+                }
+            }
             if response.statusClass == 0x02 && response.statusDetail == 0x02 { environment.securityCounters.countACLDenial() }
             sendLoginResponse(response, maxCmdSN: request.cmdSN)
             flushIfNeeded()
@@ -265,6 +307,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             response.tsih = tsih
+            if machine.usedCHAP { environment.guards.loginThrottle.recordSuccess(initiator: machine.initiatorName) }
+            leaveLogin()
             sendLoginResponse(response, maxCmdSN: window.maxCmdSN)
             flushIfNeeded()
             // Digests apply from the first full-feature PDU on, both ways (§13.1).
@@ -278,9 +322,30 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func parametersHint(_ request: LoginRequest) -> String {
-        // The initiator name is in the text; the ISID identifies the attempt without it.
-        "isid 0x" + String(request.isid, radix: 16)
+    /// One line per refused login, within the failed-login budget: who (initiator, CHAP
+    /// user, address, ISID) and why; never a secret.
+    private func logRefusal(_ response: LoginResponse, machine: LoginStateMachine, request: LoginRequest) {
+        switch environment.guards.failedLoginLog.decide() {
+        case .suppress:
+            return
+        case .log(let suppressed):
+            var metadata: Logger.Metadata = [
+                "initiator": "\(machine.initiatorName.isEmpty ? "?" : machine.initiatorName)",
+                "isid": "0x\(String(request.isid, radix: 16))",
+                "status": "\(response.status)",
+                "reason": "\(response.status.reason)",
+            ]
+            if let user = machine.attemptedCHAPUser { metadata["chapUser"] = "\(user)" }
+            if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+            logger.notice("login refused", metadata: metadata)
+        }
+    }
+
+    /// Gives the LoginAdmission place back (once).
+    private func leaveLogin() {
+        guard holdsLoginPlace else { return }
+        holdsLoginPlace = false
+        environment.guards.loginAdmission.release(remoteAddress)
     }
 
     /// Nil when the session is established, else the login status to refuse it with.

@@ -1,0 +1,31 @@
+import Synchronization
+
+/// The limits in force and the shared state that enforces them, one per server.
+public final class FabricGuards: Sendable {
+    public let limits: FabricLimits
+    public let loginThrottle: LoginThrottle
+    public let loginAdmission: LoginAdmission
+    public let failedLoginLog: LogBudget
+    private let buffered = Atomic<Int>(0)
+    private let refused = Atomic<UInt64>(0)
+    private let delayed = Atomic<UInt64>(0)
+
+    public init(limits: FabricLimits = FabricLimits()) {
+        self.limits = limits
+        loginThrottle = LoginThrottle(limits: limits)
+        loginAdmission = LoginAdmission(limits: limits)
+        failedLoginLog = LogBudget(perMinute: limits.failedLoginLogLinesPerMinute)
+    }
+
+    /// Data-Out bytes held by all sessions for writes still receiving data.
+    public var bufferedWriteBytes: Int { buffered.load(ordering: .relaxed) }
+    /// Connections closed at once because too many were in login.
+    public var refusedConnections: UInt64 { refused.load(ordering: .relaxed) }
+    /// CHAP verifications that had to wait their turn.
+    public var delayedVerifications: UInt64 { delayed.load(ordering: .relaxed) }
+
+    func addBuffered(_ bytes: Int) { buffered.add(bytes, ordering: .relaxed) }
+    func removeBuffered(_ bytes: Int) { buffered.subtract(bytes, ordering: .relaxed) }
+    func countRefusedConnection() { refused.add(1, ordering: .relaxed) }
+    func countDelayedVerification() { delayed.add(1, ordering: .relaxed) }
+}
