@@ -47,7 +47,7 @@ urls=("$url"); [ $multipath = 1 ] && urls+=("$url")
 log="$out/iscsi-test-cu-$name.log"
 timeout 900 iscsi-test-cu --dataloss --test=ALL "${urls[@]}" > "$log" 2>&1 || true
 kill -0 "$pid" 2>/dev/null || { echo "swift-targetd died during the suite:"; tail -20 "$out/daemon-$name.log"; exit 1; }
-python3 "$here/../shared/tools/cu-score.py" "$log" "$out/score-$name.json" --families > "$out/score-$name.txt"
+python3 "$here/scripts/cu-score.py" "$log" "$out/score-$name.json" --families > "$out/score-$name.txt"
 totals=$(tail -1 "$out/score-$name.txt")
 echo "conformance[$name]: $totals"
 passlist=$here/Tests/Conformance/passlist-$name.txt

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fio in the LIO VM (shared/tools/lio-vm.sh): our TCMU handler (swift-tcmu-probe, release build)
+# fio in the LIO VM (scripts/lio-vm.sh): our TCMU handler (swift-tcmu-probe, release build)
 # against LIO's in-kernel fileio backstore, same size image on the guest's /tmp tmpfs, each through
 #   iscsi     the LIO iSCSI target on 127.0.0.1:3260 (demo mode) + the kernel initiator (open-iscsi)
 #   tcm_loop  local SCSI disks (tcm_loop)

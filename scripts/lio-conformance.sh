@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libiscsi's iscsi-test-cu against LIO itself: our TCMU handler behind LIO's iSCSI target, next to
-# LIO's in-kernel fileio backstore as the reference, both in the LIO VM (shared/tools/lio-vm.sh).
+# LIO's in-kernel fileio backstore as the reference, both in the LIO VM (scripts/lio-vm.sh).
 #
 # In the guest: swift-tcmu-probe (release build) is started first, then two demo-mode LIO iSCSI
 # targets (generate_node_acls=1, cache_dynamic_acls=1, demo_mode_write_protect=0, authentication=0)
@@ -14,7 +14,7 @@
 # The guest signals readiness with $SHARE/ready; from the host `iscsi-test-cu --dataloss --test=ALL
 # iscsi://127.0.0.1:PORT/IQN/0` runs against A, then B (forwarded port); then the host creates
 # $SHARE/done and the guest stops the handler (which must still be alive) and powers off.
-# Each log is scored with shared/tools/cu-score.py; target A must pass every test in the
+# Each log is scored with scripts/cu-score.py; target A must pass every test in the
 # committed pass list Tests/Conformance/passlist-lio-user.txt (as scripts/conformance.sh does).
 # Known: the iSCSIResiduals tests that want an overflow residual (EDTL < CDB length) and every write
 # residual fail on A: LIO parses no CDB of a TCMU (passthrough) device, so it computes no residual, and
@@ -40,8 +40,7 @@ for a in "$@"; do
 done
 . "$ROOT/scripts/vm-share.sh"
 VM=$LIO_VM
-SCORE=$ROOT/../shared/tools/cu-score.py
-[ -f "$SCORE" ] || SCORE=/work/shared/tools/cu-score.py
+SCORE=$ROOT/scripts/cu-score.py
 OUT=${ARTIFACTS:-$ROOT/ci-artifacts}/lio-conformance
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)

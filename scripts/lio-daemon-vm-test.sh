@@ -1,5 +1,5 @@
 #!/bin/sh
-# The daemon's LIO-backed mode on a real kernel (shared/tools/lio-vm.sh, Debian 6.1 with LIO,
+# The daemon's LIO-backed mode on a real kernel (scripts/lio-vm.sh, Debian 6.1 with LIO,
 # target_core_user and open-iscsi). In the guest:
 #  - foreign LIO objects are made first (a fileio backstore, an iSCSI target, a backstore in our HBA);
 #  - `swift-targetd run --config` (fabric auto) finds LIO and builds the export from its configuration:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# TCMU handler against the real kernel: boots the LIO VM (shared/tools/lio-vm.sh) and, in the guest,
+# TCMU handler against the real kernel: boots the LIO VM (scripts/lio-vm.sh) and, in the guest,
 #  (1) starts swift-tcmu-probe (TCMUHandler), creates a TCMU backstore user_1/disk0 with
 #      dev_config=swifttarget/sparse:/tmp/disk0.img: the netlink ADDED event makes the handler open it;
 #      writes attrib/dev_size: RECONFIG is acknowledged (the write succeeds) and the handler serves the
