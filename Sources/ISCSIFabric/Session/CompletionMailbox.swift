@@ -4,17 +4,25 @@ import NIOConcurrencyHelpers
 /// the mailbox empty wakes the event loop; the loop then takes everything at once, so at high
 /// queue depth many completions share one wake-up and one flush.
 final class CompletionMailbox: Sendable {
-    private let box = NIOLockedValueBox<[(UInt32, CommandExecution.Outcome)]>([])
+    struct Completion: Sendable {
+        var itt: UInt32
+        var outcome: CommandExecution.Outcome
+        /// The command's expected lengths (for the session's byte counters).
+        var readLength: Int
+        var writeLength: Int
+    }
+
+    private let box = NIOLockedValueBox<[Completion]>([])
 
     /// Returns true when the caller must schedule a drain (the mailbox was empty).
-    func post(_ itt: UInt32, _ outcome: CommandExecution.Outcome) -> Bool {
+    func post(_ completion: Completion) -> Bool {
         box.withLockedValue { pending in
-            pending.append((itt, outcome))
+            pending.append(completion)
             return pending.count == 1
         }
     }
 
-    func take() -> [(UInt32, CommandExecution.Outcome)] {
+    func take() -> [Completion] {
         box.withLockedValue { pending in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending

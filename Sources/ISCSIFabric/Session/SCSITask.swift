@@ -18,14 +18,12 @@ struct SCSITask {
     let isWrite: Bool
     /// Expected data transfer length for the direction of the command.
     let expectedLength: Int
-    /// The command PDU (its header holds the CDB; its data is the immediate data).
-    let command: PDU
+    /// The command as decoded (its CDB; its data is the immediate data).
+    let command: SCSICommandPDU
     var state: State
     var write: WriteTransfer?
     /// Where Data-Out lands when it comes in more than one PDU (aligned for O_DIRECT stores).
     var writeBuffer: AlignedBuffer?
-    /// Data-In buffer left by a page-cache attempt that would have blocked (reused by the worker).
-    var readBuffer: ByteBuffer?
     /// Set by ABORT TASK and friends: the result is dropped when the worker returns.
     var aborted = false
 }

@@ -1,0 +1,62 @@
+import NIOCore
+import SCSIEngine
+
+/// The part of a command that runs in the engine (on an I/O worker, or on the event loop for
+/// a read the page cache serves): the engine call with caller-owned memory.
+enum CommandExecution {
+    struct Outcome: Sendable {
+        var result: SCSICommandResult
+        var dataIn: ByteBuffer?
+    }
+
+    static func run(_ request: CommandRequest, device: SCSITarget, nexus: NexusID, readBuffer: ByteBuffer?,
+                    allocator: ByteBufferAllocator) -> Outcome {
+        request.cdb.withUnsafeBytes { cdb in
+            withDataOut(request) { dataOut in
+                guard request.readLength > 0 else {
+                    let result = device.execute(cdb: cdb, lun: request.lun, nexus: nexus, attribute: request.attribute,
+                                                dataOut: dataOut, dataIn: .empty)
+                    return Outcome(result: result, dataIn: nil)
+                }
+                let length = request.readLength
+                var dataIn = readBuffer ?? allocator.buffer(capacity: length)
+                var result = SCSICommandResult(status: .good)
+                dataIn.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { space in
+                    result = device.execute(cdb: cdb, lun: request.lun, nexus: nexus, attribute: request.attribute,
+                                            dataOut: dataOut,
+                                            dataIn: IOVectors(UnsafeMutableRawBufferPointer(rebasing: space[0..<length])))
+                    return min(result.dataInCount, length)
+                }
+                return Outcome(result: result, dataIn: dataIn)
+            }
+        }
+    }
+
+    /// A read whose data is already in the page cache, answered without blocking (preadv2
+    /// RWF_NOWAIT): the outcome, or nil and the buffer for the I/O thread (one allocation either way).
+    static func runWithoutBlocking(_ request: CommandRequest, device: SCSITarget, nexus: NexusID,
+                                   allocator: ByteBufferAllocator) -> (outcome: Outcome?, buffer: ByteBuffer) {
+        let length = request.readLength
+        var buffer = allocator.buffer(capacity: length)
+        var result: SCSICommandResult?
+        request.cdb.withUnsafeBytes { cdb in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { space in
+                result = device.executeWithoutBlocking(cdb: cdb, lun: request.lun, nexus: nexus, attribute: request.attribute,
+                                                       dataIn: IOVectors(UnsafeMutableRawBufferPointer(rebasing: space[0..<length])))
+                return min(result?.dataInCount ?? 0, length)
+            }
+        }
+        guard let result else { return (nil, buffer) }
+        return (Outcome(result: result, dataIn: buffer), buffer)
+    }
+
+    private static func withDataOut<T>(_ request: CommandRequest, _ body: (IOVectors) -> T) -> T {
+        if let buffer = request.writeBuffer {
+            return body(IOVectors(UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<request.writeLength])))
+        }
+        // All data came as immediate data: the receive buffer itself (no copy).
+        return request.immediateData.withUnsafeReadableBytes { bytes in
+            body(IOVectors(UnsafeMutableRawBufferPointer(mutating: bytes)))
+        }
+    }
+}
