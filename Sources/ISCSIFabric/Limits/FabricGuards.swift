@@ -24,8 +24,8 @@ public final class FabricGuards: Sendable {
     /// CHAP verifications that had to wait their turn.
     public var delayedVerifications: UInt64 { delayed.load(ordering: .relaxed) }
 
-    func addBuffered(_ bytes: Int) { buffered.add(bytes, ordering: .relaxed) }
-    func removeBuffered(_ bytes: Int) { buffered.subtract(bytes, ordering: .relaxed) }
+    /// Adds (or, negative, removes) a session's change in buffered bytes.
+    func addBuffered(_ bytes: Int) { if bytes != 0 { buffered.add(bytes, ordering: .relaxed) } }
     func countRefusedConnection() { refused.add(1, ordering: .relaxed) }
     func countDelayedVerification() { delayed.add(1, ordering: .relaxed) }
 }

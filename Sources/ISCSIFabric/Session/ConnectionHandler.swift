@@ -163,21 +163,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func startSession(_ established: EstablishedSession, response: LoginResponse, cmdSN: UInt32, statSN: UInt32) {
         self.established = established
         let negotiated = established.parameters
-        let catalog = environment.catalog
-        let device = established.device
-        let local = localAddress, remote = remoteAddress
-        let sessionTarget = negotiated.sessionType == .normal ? negotiated.targetName : nil
         let machine = SessionStateMachine(
-            configuration: .init(
-                parameters: negotiated, servesCommands: established.nexus != nil,
-                windowDepth: environment.commandWindowDepth,
-                maxBufferedWriteBytes: environment.guards.limits.maxBufferedWriteBytesPerSession,
-                lunExists: { device?.logicalUnitNumbers.contains($0) ?? false },
-                answerText: { request in
-                    sendTargetsResponse(request: request, directory: catalog.directory(forLocalAddress: local),
-                                        initiatorName: negotiated.initiatorName, remoteAddress: remote,
-                                        sessionTarget: sessionTarget)
-                }),
+            configuration: established.sessionConfiguration(environment: environment, localAddress: localAddress,
+                                                            remoteAddress: remoteAddress),
             expCmdSN: cmdSN, statSN: statSN &+ 1)
         var final = response
         final.tsih = established.tsih
@@ -208,9 +196,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .send(let pdu): send(pdu)
             case .execute(let request): execute(request)
             case .taskManagement(let request):
-                let response = established?.device.flatMap { device in
-                    established?.nexus.map { device.taskManagement(request.function, lun: request.lun, nexus: $0) }
-                } ?? .functionRejected
+                var response = SCSIEngine.TaskManagementResponse.functionRejected
+                if let device = established?.device, let nexus = established?.nexus {
+                    response = device.taskManagement(request.function, lun: request.lun, nexus: nexus)
+                }
                 session?.taskManagementCompleted(request, response: response, into: &actions)
             case .close:
                 flushIfNeeded()
@@ -271,12 +260,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Keeps the server-wide gauge of buffered Data-Out in step with this session's.
     private func syncBufferedBytes() {
-        let now = session?.isClosed == false ? session!.bufferedWriteBytes : 0
-        if now != reportedBufferedBytes {
-            if now > reportedBufferedBytes { environment.guards.addBuffered(now - reportedBufferedBytes) }
-            else { environment.guards.removeBuffered(reportedBufferedBytes - now) }
-            reportedBufferedBytes = now
-        }
+        let now = session.map { $0.isClosed ? 0 : $0.bufferedWriteBytes } ?? 0
+        environment.guards.addBuffered(now - reportedBufferedBytes)
+        reportedBufferedBytes = now
     }
 
     // MARK: - Pings

@@ -54,4 +54,22 @@ struct EstablishedSession {
         return .success(EstablishedSession(tsih: tsih, parameters: parameters, device: device, nexus: nexus,
                                            nopInterval: nopInterval, nopTimeout: nopTimeout))
     }
+
+    /// What the session state machine needs of the target: its LUNs (live) and its SendTargets answer.
+    func sessionConfiguration(environment: ConnectionEnvironment, localAddress: String,
+                              remoteAddress: String) -> SessionStateMachine.Configuration {
+        let catalog = environment.catalog
+        let device = self.device
+        let parameters = self.parameters
+        let sessionTarget = parameters.sessionType == .normal ? parameters.targetName : nil
+        return SessionStateMachine.Configuration(
+            parameters: parameters, servesCommands: nexus != nil, windowDepth: environment.commandWindowDepth,
+            maxBufferedWriteBytes: environment.guards.limits.maxBufferedWriteBytesPerSession,
+            lunExists: { device?.logicalUnitNumbers.contains($0) ?? false },
+            answerText: { request in
+                sendTargetsResponse(request: request, directory: catalog.directory(forLocalAddress: localAddress),
+                                    initiatorName: parameters.initiatorName, remoteAddress: remoteAddress,
+                                    sessionTarget: sessionTarget)
+            })
+    }
 }
