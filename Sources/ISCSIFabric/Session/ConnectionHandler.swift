@@ -21,15 +21,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var session: SessionStateMachine?
     private var established: EstablishedSession?
     private let inFlight = SessionCounters()
-    private let completions = CompletionMailbox()
+    private var dispatcher: CommandDispatcher?
     private var writer = PDUWriter()
     /// Reused for every call into the state machines (no allocation per command).
     private var actions: [SessionAction] = []
     private var pingTimer: RepeatedTask?
     private var reportedBufferedBytes = 0
     private var needsFlush = false
-    /// Commands were queued for the I/O pool during this read burst; wake it once at the end.
-    private var pendingWake = false
     private var inReadBurst = false
 
     init(environment: ConnectionEnvironment, digestBox: DigestSettingsBox) {
@@ -114,10 +112,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
-        if pendingWake {
-            pendingWake = false
-            environment.ioPool.wake()
-        }
+        dispatcher?.endOfReadBurst()
         flushIfNeeded()
         context.fireChannelReadComplete()
     }
@@ -171,6 +166,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         final.tsih = established.tsih
         send(.loginResponse(final, SequenceNumbers(statSN: statSN, expCmdSN: cmdSN, maxCmdSN: machine.maxCmdSN)))
         session = machine
+        if let context, let device = established.device, let nexus = established.nexus {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            dispatcher = CommandDispatcher(pool: environment.ioPool, device: device, nexus: nexus,
+                                           allocator: context.channel.allocator,
+                                           scheduleDrain: { eventLoop.execute { loopBound.value.drainCompletions() } })
+        }
         // Digests apply from the first full-feature PDU on, both ways (§13.1).
         let digests = DigestSettings(header: negotiated.headerDigest, data: negotiated.dataDigest)
         digestBox.digests = digests
@@ -211,51 +213,24 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func execute(_ request: CommandRequest) {
-        guard let context, let device = established?.device, let nexus = established?.nexus else { return }
         inFlight.increment()
-        var readBuffer: ByteBuffer?
-        if request.mayRunWithoutBlocking {
-            // A read the page cache can serve is answered here: no hop to an I/O thread and back.
-            let attempt = CommandExecution.runWithoutBlocking(request, device: device, nexus: nexus,
-                                                               allocator: context.channel.allocator)
-            if let outcome = attempt.outcome {
-                commandFinished(request.initiatorTaskTag, outcome, readLength: request.readLength,
-                                writeLength: request.writeLength)
-                return
-            }
-            readBuffer = attempt.buffer
-        }
-        let allocator = context.channel.allocator
-        let completions = self.completions
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        // Inside a read burst the pool is woken once at channelReadComplete.
-        pendingWake = pendingWake || inReadBurst
-        environment.ioPool.submit(wake: !inReadBurst) { [readBuffer] in
-            let outcome = CommandExecution.run(request, device: device, nexus: nexus, readBuffer: readBuffer, allocator: allocator)
-            if completions.post(.init(itt: request.initiatorTaskTag, outcome: outcome, readLength: request.readLength,
-                                      writeLength: request.writeLength)) {
-                eventLoop.execute { loopBound.value.drainCompletions() }
-            }
-        }
+        if let done = dispatcher?.dispatch(request, inReadBurst: inReadBurst) { commandFinished(done) }
     }
 
     /// Everything the workers finished since the last drain, then one flush for all of it.
     private func drainCompletions() {
-        for done in completions.take() {
-            commandFinished(done.itt, done.outcome, readLength: done.readLength, writeLength: done.writeLength)
-        }
+        for done in dispatcher?.takeCompletions() ?? [] { commandFinished(done) }
         performActions()
         flushIfNeeded()
     }
 
-    private func commandFinished(_ itt: UInt32, _ outcome: CommandExecution.Outcome, readLength: Int, writeLength: Int) {
+    private func commandFinished(_ done: CompletionMailbox.Completion) {
         inFlight.decrement()
-        let result = outcome.result
-        inFlight.completed(read: min(result.dataInCount, readLength),
-                           written: result.status == .good ? min(result.transferLength, writeLength) : 0,
+        let result = done.outcome.result
+        inFlight.completed(read: min(result.dataInCount, done.readLength),
+                           written: result.status == .good ? min(result.transferLength, done.writeLength) : 0,
                            good: result.status == .good)
-        session?.commandCompleted(itt, result: result, dataIn: outcome.dataIn, into: &actions)
+        session?.commandCompleted(done.itt, result: result, dataIn: done.outcome.dataIn, into: &actions)
     }
 
     /// Keeps the server-wide gauge of buffered Data-Out in step with this session's.
