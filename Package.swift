@@ -38,7 +38,7 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // The configuration model shared by the daemon, the CLI, the API and the web console.
-        .target(name: "TargetConfig"),
+        .target(name: "TargetConfig", dependencies: ["Backstores"]),
         // The interface the admin faces (API, CLI, web) share with the daemon's runtime.
         .target(name: "AdminCore", dependencies: ["TargetConfig"]),
         // Runs the configuration: catalog, portals, live apply, sessions, statistics.

@@ -395,7 +395,7 @@ struct APIRoutes: Sendable {
 
     func addLUN(_ target: String, _ body: NewLUNRequest) async throws -> ApplyReport {
         guard let kind = TargetConfig.BackstoreKind(rawValue: body.backstore) else {
-            throw AdminError(.invalid, "backstore must be file, sparse or raw")
+            throw AdminError(.invalid, "backstore must be \(BackstoreKind.spokenList)")
         }
         var cache = WriteCacheMode.writeThrough
         if let w = body.writeCache {

@@ -150,7 +150,7 @@ extension AdminWebServer {
                 let size = st?.lunSizes[l.id] ?? l.size
                 b += "<tr><td>\(l.id)</td><td>\(l.backstore.rawValue)</td><td>\(textInput("path_\(l.id)", val("path_\(l.id)", l.path)))</td>"
                 b += "<td>\(size.map(formatBytes) ?? "–")</td><td>"
-                b += l.backstore == .raw ? "<span class=\"muted\">device size</span>" : textInput("size_\(l.id)", val("size_\(l.id)", shortSize(l.size)), size: 8)
+                b += l.backstore.isSizedByDevice ? "<span class=\"muted\">device size</span>" : textInput("size_\(l.id)", val("size_\(l.id)", shortSize(l.size)), size: 8)
                 b += "</td><td>\(ioModeSelect("mode_\(l.id)", mode))</td>"
                 let removing = form?.all("remove_lun").contains(String(l.id)) ?? false
                 b += "<td><input type=\"checkbox\" name=\"remove_lun\" value=\"\(l.id)\"\(checked(removing))></td></tr>"
@@ -171,7 +171,7 @@ extension AdminWebServer {
             b += "</select></td><td>\(textInput("new_path_\(k)", val("new_path_\(k)", ""), placeholder: "/var/lib/swifttarget/disk1.img"))</td>"
             let kind = val("new_kind_\(k)", "file")
             b += "<td><select name=\"new_kind_\(k)\" id=\"new_kind_\(k)\">"
-            b += option("file", "file (allocated image)", kind) + option("sparse", "sparse image", kind) + option("raw", "raw block device", kind)
+            for choice in BackstoreKind.allCases { b += option(choice.rawValue, choice.label, kind) }
             b += "</select></td><td>\(textInput("new_size_\(k)", val("new_size_\(k)", ""), size: 8, placeholder: "64M, 10G"))</td>"
             b += "<td>\(ioModeSelect("new_mode_\(k)", val("new_mode_\(k)", "wt")))</td></tr>"
         }
@@ -308,7 +308,7 @@ extension AdminWebServer {
             let path = form.text("path_\(l.id)")
             if !path.isEmpty && path != l.path { e.path = path }
             let sizeText = form.text("size_\(l.id)")
-            if !sizeText.isEmpty && l.backstore != .raw {
+            if !sizeText.isEmpty && !l.backstore.isSizedByDevice {
                 if let v = parseSize(sizeText) {
                     if v != l.size { e.size = v }
                 } else {

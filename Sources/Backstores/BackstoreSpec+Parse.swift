@@ -50,7 +50,7 @@ extension BackstoreSpec {
                 }
             }
         }
-        if spec.directIO && kind != .raw {
+        if spec.directIO && !kind.options.contains("direct") {
             throw fail("'direct' is only supported for raw: block devices")
         }
         return spec

@@ -87,12 +87,6 @@ extension BlockStore {
     }
 }
 
-public enum BackstoreKind: String, Sendable, CaseIterable, Codable {
-    case file
-    case sparse
-    case raw
-}
-
 public struct AllocationExtent: Sendable, Equatable {
     public var mapped: Bool
     public var length: UInt64

@@ -14,13 +14,18 @@ public struct BackstoreSpec: Sendable, Equatable {
     public var readOnly: Bool
     /// O_DIRECT with aligned buffers (raw devices only).
     public var directIO: Bool
+    /// The configuration's meaning of `size` for an existing image: grown when smaller,
+    /// kept when larger. Without it (`serve`), an image of another size is refused.
+    public var growsExistingImage: Bool
 
-    public init(kind: BackstoreKind, path: String, size: UInt64? = nil, readOnly: Bool = false, directIO: Bool = false) {
+    public init(kind: BackstoreKind, path: String, size: UInt64? = nil, readOnly: Bool = false, directIO: Bool = false,
+                growsExistingImage: Bool = false) {
         self.kind = kind
         self.path = path
         self.size = size
         self.readOnly = readOnly
         self.directIO = directIO
+        self.growsExistingImage = growsExistingImage
     }
 }
 
@@ -69,7 +74,48 @@ public struct BackstoreOpenError: Error, Sendable, Equatable, CustomStringConver
 /// Every store holds an exclusive `flock` on its file/device node, so a second opener
 /// (another daemon, or this one) fails with `.inUse`.
 public func openBackstore(_ spec: BackstoreSpec) throws -> any BlockStore {
-    try openBackstoreTyped(spec)
+    try openStore(for: spec)
+}
+
+/// The one way every runtime (`serve`, the configuration's TargetRuntime and LIORuntime,
+/// the TCMU handler) opens a LUN's store.
+public func openStore(for spec: BackstoreSpec) throws(BackstoreOpenError) -> any BlockStore {
+    var spec = spec
+    if spec.growsExistingImage, spec.kind.sizing == .byImage, let wanted = spec.size {
+        var st = stat()
+        if stat(spec.path, &st) == 0 {
+            if UInt64(st.st_size) < wanted && !spec.readOnly { try resizeImage(kind: spec.kind, path: spec.path, to: wanted) }
+            spec.size = nil  // an existing image keeps the size it has (now)
+        }
+    }
+    return try openBackstoreTyped(spec)
+}
+
+/// Sets an image's size (grow or shrink; callers refuse what they must not do): `file`
+/// images get a grown range allocated (posix_fallocate; a sparse extension where the file
+/// system cannot preallocate), other images are extended sparse. Synced before it returns.
+public func resizeImage(kind: BackstoreKind, path: String, to size: UInt64) throws(BackstoreOpenError) {
+    guard kind.sizing == .byImage else {
+        throw BackstoreOpenError(.invalidSpec, path: path, message: "\(path): a \(kind.rawValue) device has the size it has")
+    }
+    try validateSize(size, path: path)
+    let fd = clinuxio_open(path, O_RDWR | O_NOCTTY, 0)
+    if fd < 0 { throw systemError("open", path, -fd) }
+    defer { Glibc.close(fd) }
+    var st = stat()
+    if fstat(fd, &st) != 0 { throw systemError("stat", path, errno) }
+    let old = UInt64(st.st_size)
+    var done = false
+    if kind == .file && size > old {
+        let rc = clinuxio_allocate(fd, old, size - old)
+        if rc == 0 {
+            done = true
+        } else if rc != -EOPNOTSUPP && rc != -ENOSYS && rc != -EINVAL {
+            throw BackstoreOpenError(.system(errno: -rc), path: path, message: "cannot allocate \(size) bytes for \(path): \(errnoText(-rc))")
+        }
+    }
+    if !done && ftruncate(fd, off_t(size)) != 0 { throw systemError("resize", path, errno) }
+    if fdatasyncRetrying(fd) != 0 { throw systemError("sync", path, errno) }
 }
 
 /// `openBackstore` with the error type spelled out.

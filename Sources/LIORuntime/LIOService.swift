@@ -119,14 +119,13 @@ public actor LIOService: AdminBackend {
     /// The capacity a LUN is exported with: its configured size (the handler creates or
     /// grows the image), else the size of the existing image or device.
     static func deviceSize(_ t: EffectiveTarget, _ lun: LUN) throws -> UInt64 {
-        if lun.backstore != .raw, let size = lun.size { return size }
-        let kind = Backstores.BackstoreKind(rawValue: lun.backstore.rawValue)!
+        if !lun.backstore.isSizedByDevice, let size = lun.size { return size }
         do {
-            let s = try openBackstore(BackstoreSpec(kind: kind, path: lun.path, readOnly: true))
+            let s = try openStore(for: BackstoreSpec(kind: lun.backstore, path: lun.path, readOnly: true))
             defer { s.close() }
             if let size = lun.size, size < s.byteCount { return size }
             return s.byteCount
-        } catch let e as BackstoreOpenError where e.reason == .notFound && lun.backstore != .raw {
+        } catch let e where e.reason == .notFound && !lun.backstore.isSizedByDevice {
             throw LIOExportError("target \(t.name) LUN \(lun.id): \(lun.path) does not exist; set the LUN's \"size\" to create it")
         } catch {
             throw LIOExportError("target \(t.name) LUN \(lun.id): \(error)")

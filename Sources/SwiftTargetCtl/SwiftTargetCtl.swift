@@ -201,7 +201,7 @@ struct AddLUN: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "add-lun", abstract: "Add a LUN to a target (live).")
     @OptionGroup var connection: Connection
     @Argument(help: "Target name.") var target: String
-    @Option(help: "file, sparse or raw.") var backstore: String
+    @Option(help: ArgumentHelp("\(BackstoreKind.spokenList).")) var backstore: String
     @Option(help: "Absolute path of the image or block device.") var path: String
     @Option(help: "Size for a new image (K, M, G, T); not for raw.") var size: String?
     @Option(help: "LUN number (default: the lowest free).") var lun: Int?
@@ -209,7 +209,7 @@ struct AddLUN: AsyncParsableCommand {
     @Option(help: "write-back or write-through (default).") var writeCache: String?
 
     func validate() throws {
-        guard ["file", "sparse", "raw"].contains(backstore) else { throw ValidationError("--backstore must be file, sparse or raw") }
+        guard BackstoreKind(rawValue: backstore) != nil else { throw ValidationError("--backstore must be \(BackstoreKind.spokenList)") }
         if let w = writeCache, WriteCacheMode(rawValue: w) == nil { throw ValidationError("--write-cache must be write-back or write-through") }
         if let size { _ = try parseSize(size) }
     }

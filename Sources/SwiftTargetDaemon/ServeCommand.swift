@@ -15,8 +15,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Example:
               swift-targetd serve --listen 127.0.0.1:3260 --target iqn.2026-11.org.example:disk1 \\
-                  --lun file:./disk.img,size=1G --lun sparse:./thin.img,size=20G --lun raw:/dev/loop0
-            LUN specs: KIND:PATH[,size=N[K|M|G|T]][,ro][,direct] with KIND file, sparse or raw.
+                  \(BackstoreKind.allCases.map { "--lun " + $0.example }.joined(separator: " "))
+            LUN specs: KIND:PATH[,size=N[K|M|G|T]][,ro][,direct] with KIND \(BackstoreKind.spokenList).
             """
     )
 
@@ -76,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CleanExit.message("--lun \(text): \(error)")
             }
             let store: any BlockStore
-            do { store = try openBackstore(spec) } catch {
+            do { store = try openStore(for: spec) } catch {
                 for opened in stores { opened.close() }
                 throw DaemonError("LUN \(index) (\(text)): \(error)")
             }

@@ -1,3 +1,4 @@
+import Backstores
 import Foundation
 
 // MARK: - Enumerations used in the file
@@ -18,15 +19,9 @@ extension ConfigEnum {
 }
 
 /// How a LUN is backed.
-public enum BackstoreKind: String, ConfigEnum {
-    /// A regular, fully allocated image file (created with `size` if missing).
-    case file
-    /// A sparse image file (created with `size` if missing).
-    case sparse
-    /// A raw block device such as `/dev/vg0/lv1`; its size is the device's.
-    case raw
-    public init(from decoder: Decoder) throws { self = try Self.decodeEnum(from: decoder) }
-}
+/// The backstore kinds are Backstores' own (one type, with its capabilities).
+public typealias BackstoreKind = Backstores.BackstoreKind
+extension Backstores.BackstoreKind: ConfigEnum {}
 
 public enum WriteCacheMode: String, ConfigEnum {
     case writeBack = "write-back"

@@ -141,7 +141,7 @@ public enum ConfigValidator {
             else if !l.path.hasPrefix("/") { error(lp / "path", "must be an absolute path") }
             else if l.path.contains("\0") { error(lp / "path", "must not contain NUL") }
             else if l.path.hasSuffix("/") { error(lp / "path", "must name a file or device, not a directory") }
-            if l.backstore == .raw, l.size != nil {
+            if l.backstore.isSizedByDevice, l.size != nil {
                 error(lp / "size", "not allowed for raw devices (the device's own size is used)")
             }
             if let bs = l.blockSize, ![512, 1024, 2048, 4096].contains(bs) {

@@ -170,49 +170,14 @@ public actor TargetService: AdminBackend {
     }
 
     private func openStore(_ lun: LUN, target: String) throws -> any BlockStore {
-        let kind = Backstores.BackstoreKind(rawValue: lun.backstore.rawValue)!
-        var size: UInt64?
-        if lun.backstore != .raw, let wanted = lun.size {
-            var st = stat()
-            if stat(lun.path, &st) == 0 {
-                // An existing image smaller than the configured size is grown (sparse for both).
-                if UInt64(st.st_size) < wanted && !lun.readOnly {
-                    try grow(path: lun.path, to: wanted, target: target, lun: lun.id, allocate: lun.backstore == .file)
-                }
-            } else {
-                size = wanted
-            }
-        }
         do {
-            return try openBackstore(BackstoreSpec(kind: kind, path: lun.path, size: size, readOnly: lun.readOnly))
-        } catch let e as BackstoreOpenError where e.reason == .notFound && lun.backstore != .raw && !lun.readOnly {
+            return try Backstores.openStore(for: BackstoreSpec(kind: lun.backstore, path: lun.path, size: lun.size,
+                                                               readOnly: lun.readOnly, growsExistingImage: true))
+        } catch let e where e.reason == .notFound && !lun.backstore.isSizedByDevice && !lun.readOnly {
             throw TargetServiceError("target \(target) LUN \(lun.id): \(lun.path) does not exist; set the LUN's \"size\" to create it")
         } catch {
             throw TargetServiceError("target \(target) LUN \(lun.id): \(error)")
         }
-    }
-
-    /// Grows an image file: `file` images get the new range allocated (posix_fallocate, else
-    /// ftruncate where the file system cannot preallocate), `sparse` ones are extended.
-    private func grow(path: String, to size: UInt64, target: String, lun: Int, allocate: Bool = false) throws {
-        let fd = Foundation.open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw TargetServiceError("target \(target) LUN \(lun): cannot open \(path) to grow it: \(String(cString: strerror(errno)))")
-        }
-        defer { Foundation.close(fd) }
-        if allocate {
-            var st = stat()
-            let old = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
-            let rc = posix_fallocate(fd, off_t(old), off_t(size - min(old, size)))
-            if rc == 0 { _ = fsync(fd); return }
-            if rc != EOPNOTSUPP && rc != ENOSYS && rc != EINVAL {
-                throw TargetServiceError("target \(target) LUN \(lun): cannot allocate \(size) bytes for \(path): \(String(cString: strerror(rc)))")
-            }
-        }
-        guard ftruncate(fd, off_t(size)) == 0 else {
-            throw TargetServiceError("target \(target) LUN \(lun): cannot grow \(path) to \(size) bytes: \(String(cString: strerror(errno)))")
-        }
-        _ = fsync(fd)
     }
 
     private func recorder(target: String, lun: Int) -> LUNStatisticsRecorder {
@@ -474,10 +439,10 @@ public actor TargetService: AdminBackend {
 
     /// Grows an image (or re-reads a device) and tells the initiators the capacity changed.
     private func resize(_ s: any BlockStore, lun: LUN, to size: UInt64, device: SCSITarget, target: String) -> String {
-        if lun.backstore != .raw {
+        if !lun.backstore.isSizedByDevice {
             if size < s.byteCount { return "not applied: shrinking a LUN is refused (current size \(s.byteCount) bytes)" }
             if size > s.byteCount {
-                do { try grow(path: lun.path, to: size, target: target, lun: lun.id, allocate: lun.backstore == .file) } catch { return "failed: \(error)" }
+                do { try resizeImage(kind: lun.backstore, path: lun.path, to: size) } catch { return "failed: \(error)" }
             }
         }
         do { try s.refreshSize() } catch { return "failed: \(error)" }

@@ -27,10 +27,10 @@ public final class KernelSizedStore: BlockStore {
     /// image smaller than `deviceSize` is grown (never shrunk implicitly).
     public init(spec: BackstoreSpec, deviceSize: UInt64?, blockSize: Int?) throws {
         var spec = spec
-        if spec.size == nil, spec.kind != .raw, let deviceSize, access(spec.path, F_OK) != 0 {
+        if spec.size == nil, !spec.kind.isSizedByDevice, let deviceSize, access(spec.path, F_OK) != 0 {
             spec.size = deviceSize
         }
-        let inner = try openBackstore(spec)
+        let inner = try openStore(for: spec)
         let innerBlock = inner.logicalBlockSize
         if let blockSize, blockSize >= innerBlock, blockSize % innerBlock == 0, blockSize.nonzeroBitCount == 1 {
             logicalBlockSize = blockSize
@@ -40,7 +40,7 @@ public final class KernelSizedStore: BlockStore {
         var capacity = inner.byteCount
         if let deviceSize, deviceSize > 0 {
             if deviceSize > inner.byteCount {
-                if spec.kind == .raw {
+                if spec.kind.isSizedByDevice {
                     inner.close()
                     throw ResizeError.beyondDevice(requested: deviceSize, device: capacity)
                 }
@@ -61,7 +61,7 @@ public final class KernelSizedStore: BlockStore {
     public func resize(to bytes: UInt64) throws(ResizeError) {
         guard bytes > 0, bytes % UInt64(logicalBlockSize) == 0 else { throw .notBlockMultiple(bytes) }
         let (spec, inner) = state.withLock { ($0.spec, $0.inner) }
-        if spec.kind == .raw {
+        if spec.kind.isSizedByDevice {
             guard bytes <= inner.byteCount else { throw .beyondDevice(requested: bytes, device: inner.byteCount) }
         } else {
             try Self.resizeImage(spec, to: bytes)
@@ -75,8 +75,8 @@ public final class KernelSizedStore: BlockStore {
     public func replace(spec: BackstoreSpec) throws {
         let capacity = state.withLock { $0.capacity }
         var spec = spec
-        if spec.size == nil, spec.kind != .raw, access(spec.path, F_OK) != 0 { spec.size = capacity }
-        let next = try openBackstore(spec)
+        if spec.size == nil, !spec.kind.isSizedByDevice, access(spec.path, F_OK) != 0 { spec.size = capacity }
+        let next = try openStore(for: spec)
         let old = state.withLock { s -> any BlockStore in
             defer { s.inner = next; s.spec = spec }
             return s.inner
@@ -85,18 +85,12 @@ public final class KernelSizedStore: BlockStore {
     }
 
     private static func resizeImage(_ spec: BackstoreSpec, to bytes: UInt64) throws(ResizeError) {
-        let fd = open(spec.path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw .system(errno: errno) }
-        defer { Glibc.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .system(errno: errno) }
-        let old = UInt64(st.st_size)
-        if spec.kind == .file && bytes > old {
-            // Fully allocated like the rest of a file: store (fallback: sparse grow).
-            let rc = posix_fallocate(fd, off_t(old), off_t(bytes - old))
-            if rc == 0 { return }
+        do {
+            try Backstores.resizeImage(kind: spec.kind, path: spec.path, to: bytes)
+        } catch {
+            if case .system(let e) = error.reason { throw .system(errno: e) }
+            throw .system(errno: EINVAL)
         }
-        guard ftruncate(fd, off_t(bytes)) == 0 else { throw .system(errno: errno) }
     }
 
     private var inner: any BlockStore { state.withLock { $0.inner } }

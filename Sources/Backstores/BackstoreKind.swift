@@ -1,0 +1,69 @@
+/// The kinds of store a LUN can live on, each with what the runtimes and the admin faces
+/// (config file, API, CLI, web, `serve`) need to know of it. A new kind is a case here, its
+/// store and its branch in `openStore(for:)`: everything else reads these properties.
+public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
+    /// A regular image file, fully allocated (created with `size` when missing).
+    case file
+    /// A sparse image file (created with `size` when missing); UNMAP punches holes.
+    case sparse
+    /// A block device such as /dev/vg0/lv1; its size is the device's.
+    case raw
+
+    /// Where a LUN's capacity comes from.
+    public enum Sizing: Sendable, Equatable {
+        /// The image has a size of its own: `size` creates a missing one, and an existing one
+        /// smaller than `size` may be grown (never shrunk implicitly).
+        case byImage
+        /// The device decides; a configured size must match it.
+        case byDevice
+    }
+
+    public var sizing: Sizing {
+        switch self {
+        case .file, .sparse: .byImage
+        case .raw: .byDevice
+        }
+    }
+
+    public var isSizedByDevice: Bool { sizing == .byDevice }
+
+    /// Unallocated ranges exist and read as zeros.
+    public var isThin: Bool { self == .sparse }
+
+    /// Options a `--lun` spec of this kind takes besides `size=` and `ro`.
+    public var options: [String] { self == .raw ? ["direct"] : [] }
+
+    /// How pickers and help texts name it.
+    public var label: String {
+        switch self {
+        case .file: "file (allocated image)"
+        case .sparse: "sparse image"
+        case .raw: "raw block device"
+        }
+    }
+
+    /// A `--lun` example.
+    public var example: String {
+        switch self {
+        case .file: "file:./disk.img,size=1G"
+        case .sparse: "sparse:./thin.img,size=20G"
+        case .raw: "raw:/dev/loop0"
+        }
+    }
+
+    /// "file, sparse or raw", for messages.
+    public static var spokenList: String {
+        let names = allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let raw = try container.decode(String.self)
+        guard let kind = Self(rawValue: raw) else {
+            let allowed = Self.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\"\(raw)\" is not one of \(allowed)")
+        }
+        self = kind
+    }
+}
