@@ -119,6 +119,18 @@ let package = Package(
             dependencies: ["TCMU", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TCMUTests/Probe"
         ),
+        // libFuzzer targets over the parsers and state machines that see hostile input
+        // (scripts/fuzz.sh); built without -DFUZZING it replays Tests/Fuzz/Corpus plus mutations.
+        .executableTarget(
+            name: "swift-target-fuzz",
+            dependencies: [
+                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "CTCMU", "TargetConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Fuzz",
+            exclude: ["Corpus", "Dictionaries", "README.md"]
+        ),
         .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
         .testTarget(name: "LIORuntimeTests", dependencies: ["LIORuntime", "TCMU", "TargetConfig", "AdminCore"]),
         .testTarget(

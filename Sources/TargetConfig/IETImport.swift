@@ -95,6 +95,11 @@ public enum IETImporter {
     static func logicalLines(_ text: String) -> [Line] {
         var out = [Line]()
         var pending: Line?
+        // A continuation can join to nothing ("\\" alone, then a blank line or the end).
+        func append(_ p: Line) {
+            let text = p.text.trimmingCharacters(in: .whitespaces)
+            if !text.isEmpty { out.append(Line(number: p.number, text: text)) }
+        }
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var s = String(raw)
             if s.hasSuffix("\r") { s.removeLast() }
@@ -106,11 +111,11 @@ public enum IETImporter {
             if continued { s.removeLast() }
             if var p = pending { p.text += s; pending = p } else { pending = Line(number: i + 1, text: s) }
             if !continued, let p = pending {
-                out.append(Line(number: p.number, text: p.text.trimmingCharacters(in: .whitespaces)))
+                append(p)
                 pending = nil
             }
         }
-        if let p = pending { out.append(Line(number: p.number, text: p.text.trimmingCharacters(in: .whitespaces))) }
+        if let p = pending { append(p) }
         return out
     }
 

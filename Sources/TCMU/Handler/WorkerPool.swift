@@ -16,6 +16,7 @@ final class WorkerPool: @unchecked Sendable {
     private var jobHead = 0
     private var stopping = false
     private var threads: [JoinableThread] = []
+    private static let taken: @Sendable () -> Void = {}
 
     init(threads count: Int) {
         pthread_mutex_init(mutex, nil)
@@ -59,6 +60,9 @@ final class WorkerPool: @unchecked Sendable {
                 return
             }
             let job = jobs[jobHead]
+            // A taken job must not stay referenced until the next compaction: its captures
+            // (the RingServer) would outlive stop() in a cycle server → pool → job → server.
+            jobs[jobHead] = Self.taken
             jobHead += 1
             if jobHead > 256, jobHead * 2 > jobs.count {
                 jobs.removeFirst(jobHead)

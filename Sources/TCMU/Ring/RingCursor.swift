@@ -42,10 +42,19 @@ public struct RingCursor: Sendable, Equatable {
         case crossesRingEnd(at: UInt32, length: UInt32)
         case crossesHead(at: UInt32, length: UInt32, head: UInt32)
         case headOutOfRange(UInt32)
+        /// A command slot shorter than `struct tcmu_cmd_entry`: the response (which overlays
+        /// the request, sense buffer included) would not fit in it.
+        case commandTooShort(at: UInt32, length: UInt32)
     }
 
     /// True when everything the kernel published (`head`) has been read.
     public func isDrained(head: UInt32) -> Bool { position == head }
+
+    /// False when the cursor cannot be at an entry: a `cmd_tail` taken from the mailbox (at
+    /// start or after a reset) outside the ring or not 8-aligned. Checked before `len_op` is read.
+    public var isAtEntryBoundary: Bool {
+        position < ringSize && position % TCMUProtocol.entryAlignment == 0
+    }
 
     /// Reads the entry at the cursor from its `len_op` and moves past it.
     public mutating func advance(lenOp: UInt32, head: UInt32) throws(Malformed) -> Entry {
@@ -63,7 +72,11 @@ public struct RingCursor: Sendable, Equatable {
         let kind: EntryKind
         switch TCMUProtocol.Opcode(rawValue: op) {
         case .pad: kind = .pad
-        case .command: kind = .command
+        case .command:
+            guard length >= UInt32(TCMUProtocol.commandEntrySize) else {
+                throw .commandTooShort(at: position, length: length)
+            }
+            kind = .command
         case .taskManagement: kind = .taskManagement
         case nil: kind = .unknown(op)
         }

@@ -240,6 +240,12 @@ public final class RingServer: Sendable {
         var head = ring.head
         while !s.cursor.isDrained(head: head) {
             let position = s.cursor.position
+            guard s.cursor.isAtEntryBoundary else {
+                s.broken = true
+                stats.withLock { $0.malformedEntries += 1 }
+                logger.error("\(name): cmd_tail \(position) is not an entry of the \(ring.ringSize)-byte ring; ring needs a reset")
+                return
+            }
             let entry: RingCursor.Entry
             do {
                 entry = try s.cursor.advance(lenOp: ring.lenOp(at: position), head: head)
