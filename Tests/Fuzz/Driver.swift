@@ -31,9 +31,7 @@ enum FuzzTargets {
         TCMURingFuzz.target,
         ConfigFuzz.target,
         IETDFuzz.target,
-        // session: the full-feature phase state machine (Sources/ISCSIFabric/Session) goes here
-        // once it exists: a SessionFuzz.target fed PDU sequences after a completed login, with
-        // its seeds in Corpus/session/ (scripts/fuzz.sh picks up every target listed here).
+        SessionFuzz.target,
     ]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
