@@ -21,7 +21,10 @@ let package = Package(
     targets: [
         // Linux-only syscalls Swift cannot call directly (ioctl is variadic).
         .target(name: "CLinuxIO", path: "CModules/CLinuxIO"),
-        .target(name: "Backstores", dependencies: ["CLinuxIO"]),
+        // Ceph's librados/librbd, loaded at run time (dlopen): no build- or run-time
+        // dependency on Ceph unless an rbd LUN is opened.
+        .target(name: "CRBD", path: "CModules/CRBD", exclude: ["test"], linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "Backstores", dependencies: ["CLinuxIO", "CRBD"]),
         // TCMU ring (mmap of /dev/uioN, mailbox barriers) and the TCM-USER netlink family via libnl.
         .target(
             name: "CTCMU",

@@ -67,8 +67,11 @@ public struct NewLUNRequest: Codable, Sendable {
     public var size: UInt64?
     public var readOnly: Bool?
     public var writeCache: String?
+    /// The kind's settings (rbd: conf, id, keyring).
+    public var options: [String: String]?
     public init(id: Int? = nil, backstore: String, path: String, size: UInt64? = nil, readOnly: Bool? = nil,
-                writeCache: String? = nil) {
+                writeCache: String? = nil, options: [String: String]? = nil) {
+        self.options = options
         self.id = id
         self.backstore = backstore
         self.path = path

@@ -409,7 +409,7 @@ struct APIRoutes: Sendable {
                 throw AdminError(.conflict, "target \(target) already has LUN \(id)")
             }
             try config.addLUN(toTarget: target, id: body.id, backstore: kind, path: body.path, size: body.size,
-                              readOnly: body.readOnly ?? false, writeCache: mode)
+                              readOnly: body.readOnly ?? false, writeCache: mode, options: body.options ?? [:])
         }
     }
 

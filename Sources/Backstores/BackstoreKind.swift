@@ -8,6 +8,8 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
     case sparse
     /// A block device such as /dev/vg0/lv1; its size is the device's.
     case raw
+    /// A Ceph RBD image, POOL/IMAGE, through librbd (created with `size` when missing).
+    case rbd
 
     /// Where a LUN's capacity comes from.
     public enum Sizing: Sendable, Equatable {
@@ -20,7 +22,7 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
 
     public var sizing: Sizing {
         switch self {
-        case .file, .sparse: .byImage
+        case .file, .sparse, .rbd: .byImage
         case .raw: .byDevice
         }
     }
@@ -28,10 +30,38 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
     public var isSizedByDevice: Bool { sizing == .byDevice }
 
     /// Unallocated ranges exist and read as zeros.
-    public var isThin: Bool { self == .sparse }
+    public var isThin: Bool { self == .sparse || self == .rbd }
 
-    /// Options a `--lun` spec of this kind takes besides `size=` and `ro`.
+    /// What names a store of this kind.
+    public enum Locator: Sendable, Equatable {
+        /// An absolute path of a file or device.
+        case path
+        /// POOL/IMAGE in a Ceph cluster.
+        case poolImage
+    }
+
+    public var locator: Locator { self == .rbd ? .poolImage : .path }
+
+    /// Flags a `--lun` spec of this kind takes besides `ro`.
     public var options: [String] { self == .raw ? ["direct"] : [] }
+
+    /// `key=value` settings a spec of this kind takes besides `size=`.
+    public var settings: [String] { self == .rbd ? ["conf", "id", "keyring"] : [] }
+
+    /// What is wrong with `locator` for this kind, or nil.
+    public func locatorProblem(_ locator: String) -> String? {
+        switch self.locator {
+        case .path:
+            if locator.isEmpty { return "must not be empty" }
+            if !locator.hasPrefix("/") { return "must be an absolute path" }
+            if locator.contains("\0") { return "must not contain NUL" }
+            if locator.hasSuffix("/") { return "must name a file or device, not a directory" }
+            return nil
+        case .poolImage:
+            if case .failure(let problem) = RBDLocation.parse(locator, options: [:]) { return problem.message }
+            return nil
+        }
+    }
 
     /// How pickers and help texts name it.
     public var label: String {
@@ -39,6 +69,7 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
         case .file: "file (allocated image)"
         case .sparse: "sparse image"
         case .raw: "raw block device"
+        case .rbd: "Ceph RBD image"
         }
     }
 
@@ -48,6 +79,7 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
         case .file: "file:./disk.img,size=1G"
         case .sparse: "sparse:./thin.img,size=20G"
         case .raw: "raw:/dev/loop0"
+        case .rbd: "rbd:rbd/disk1,size=10G"
         }
     }
 

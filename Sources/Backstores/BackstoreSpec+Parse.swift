@@ -30,12 +30,22 @@ extension BackstoreSpec {
         let path = parts.first.map(String.init) ?? ""
         guard !path.isEmpty else { throw fail("missing path after '\(kindText):'") }
         var spec = BackstoreSpec(kind: kind, path: path)
+        if let problem = kind.locatorProblem(kind.locator == .path && !path.hasPrefix("/") ? "/" + path : path) {
+            throw fail(problem)
+        }
+        let known = (["size="] + kind.settings.map { $0 + "=" } + ["ro", "readonly"] + kind.options).joined(separator: ", ")
         for part in parts.dropFirst() where !part.isEmpty {
             if let eq = part.firstIndex(of: "=") {
-                let key = part[..<eq]
+                let key = String(part[..<eq])
                 let value = String(part[part.index(after: eq)...])
+                if kind.settings.contains(key) {
+                    guard !value.isEmpty else { throw fail("'\(key)=' needs a value") }
+                    guard spec.options[key] == nil else { throw fail("'\(key)=' given twice") }
+                    spec.options[key] = value
+                    continue
+                }
                 guard key == "size" else {
-                    throw fail("unknown option '\(key)' (options: size=, ro, readonly, direct)")
+                    throw fail("unknown option '\(key)' (options for \(kind.rawValue): \(known))")
                 }
                 do {
                     spec.size = try parseSizeTyped(value)
@@ -45,8 +55,9 @@ extension BackstoreSpec {
             } else {
                 switch part {
                 case "ro", "readonly": spec.readOnly = true
-                case "direct": spec.directIO = true
-                default: throw fail("unknown option '\(part)' (options: size=, ro, readonly, direct)")
+                case "direct" where kind.options.contains("direct"): spec.directIO = true
+                case "direct": throw fail("'direct' is only supported for raw: block devices")
+                default: throw fail("unknown option '\(part)' (options for \(kind.rawValue): \(known))")
                 }
             }
         }

@@ -17,6 +17,8 @@ public struct BackstoreSpec: Sendable, Equatable {
     /// The configuration's meaning of `size` for an existing image: grown when smaller,
     /// kept when larger. Without it (`serve`), an image of another size is refused.
     public var growsExistingImage: Bool
+    /// Kind-specific `key=value` settings (`BackstoreKind.settings`), e.g. rbd's conf, id, keyring.
+    public var options: [String: String] = [:]
 
     public init(kind: BackstoreKind, path: String, size: UInt64? = nil, readOnly: Bool = false, directIO: Bool = false,
                 growsExistingImage: Bool = false) {
@@ -81,7 +83,7 @@ public func openBackstore(_ spec: BackstoreSpec) throws -> any BlockStore {
 /// the TCMU handler) opens a LUN's store.
 public func openStore(for spec: BackstoreSpec) throws(BackstoreOpenError) -> any BlockStore {
     var spec = spec
-    if spec.growsExistingImage, spec.kind.sizing == .byImage, let wanted = spec.size {
+    if spec.growsExistingImage, spec.kind.sizing == .byImage, spec.kind.locator == .path, let wanted = spec.size {
         var st = stat()
         if stat(spec.path, &st) == 0 {
             if UInt64(st.st_size) < wanted && !spec.readOnly { try resizeImage(kind: spec.kind, path: spec.path, to: wanted) }
@@ -91,7 +93,16 @@ public func openStore(for spec: BackstoreSpec) throws(BackstoreOpenError) -> any
     return try openBackstoreTyped(spec)
 }
 
-/// Sets an image's size (grow or shrink; callers refuse what they must not do): `file`
+/// Sets a running store's size (grow or shrink; callers refuse what they must not do).
+public func resizeStore(_ store: any BlockStore, to size: UInt64) throws {
+    if let image = store as? RBDImageStore {
+        try image.resize(to: size)
+    } else {
+        try resizeImage(kind: store.kind, path: store.path, to: size)
+    }
+}
+
+/// Sets an image file's size (grow or shrink; callers refuse what they must not do): `file`
 /// images get a grown range allocated (posix_fallocate; a sparse extension where the file
 /// system cannot preallocate), other images are extended sparse. Synced before it returns.
 public func resizeImage(kind: BackstoreKind, path: String, to size: UInt64) throws(BackstoreOpenError) {
@@ -136,6 +147,8 @@ public func openBackstoreTyped(_ spec: BackstoreSpec) throws(BackstoreOpenError)
         return spec.kind == .file ? FileStore(core: core) : SparseImageStore(core: core)
     case .raw:
         return try openRawDevice(spec)
+    case .rbd:
+        return try openRBDImage(spec)
     }
 }
 

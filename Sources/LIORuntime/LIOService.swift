@@ -121,7 +121,9 @@ public actor LIOService: AdminBackend {
     static func deviceSize(_ t: EffectiveTarget, _ lun: LUN) throws -> UInt64 {
         if !lun.backstore.isSizedByDevice, let size = lun.size { return size }
         do {
-            let s = try openStore(for: BackstoreSpec(kind: lun.backstore, path: lun.path, readOnly: true))
+            var spec = BackstoreSpec(kind: lun.backstore, path: lun.path, readOnly: true)
+            spec.options = lun.options
+            let s = try openStore(for: spec)
             defer { s.close() }
             if let size = lun.size, size < s.byteCount { return size }
             return s.byteCount

@@ -202,7 +202,9 @@ struct AddLUN: AsyncParsableCommand {
     @OptionGroup var connection: Connection
     @Argument(help: "Target name.") var target: String
     @Option(help: ArgumentHelp("\(BackstoreKind.spokenList).")) var backstore: String
-    @Option(help: "Absolute path of the image or block device.") var path: String
+    @Option(help: "Path of the image or block device (POOL/IMAGE for rbd).") var path: String
+    @Option(name: .customLong("option"), help: "A setting of the kind, KEY=VALUE (rbd: conf, id, keyring); repeats.")
+    var options: [String] = []
     @Option(help: "Size for a new image (K, M, G, T); not for raw.") var size: String?
     @Option(help: "LUN number (default: the lowest free).") var lun: Int?
     @Flag(help: "Export read-only.") var readOnly = false
@@ -212,14 +214,26 @@ struct AddLUN: AsyncParsableCommand {
         guard BackstoreKind(rawValue: backstore) != nil else { throw ValidationError("--backstore must be \(BackstoreKind.spokenList)") }
         if let w = writeCache, WriteCacheMode(rawValue: w) == nil { throw ValidationError("--write-cache must be write-back or write-through") }
         if let size { _ = try parseSize(size) }
+        let kind = BackstoreKind(rawValue: backstore)!
+        for option in options {
+            guard let eq = option.firstIndex(of: "="), kind.settings.contains(String(option[..<eq])) else {
+                throw ValidationError("--option \(option): \(backstore) LUNs take \(kind.settings.isEmpty ? "no settings" : kind.settings.map { $0 + "=VALUE" }.joined(separator: ", "))")
+            }
+        }
     }
 
     func run() async throws {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let kind = BackstoreKind(rawValue: backstore)!
+        let absolute = kind.locator != .path || path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var settings: [String: String] = [:]
+        for option in options {
+            let eq = option.firstIndex(of: "=")!
+            settings[String(option[..<eq])] = String(option[option.index(after: eq)...])
+        }
         let bytes = try size.map(parseSize)
         try await perform {
             let body = NewLUNRequest(id: lun, backstore: backstore, path: absolute, size: bytes, readOnly: readOnly,
-                                     writeCache: writeCache)
+                                     writeCache: writeCache, options: settings.isEmpty ? nil : settings)
             printReport(try await connection.client.call(.POST, AdminAPI_path("targets", target, "luns"), body: body))
         }
     }

@@ -166,8 +166,11 @@ public struct LUN: Codable, Sendable, Hashable {
     /// LUN number, 0...16383. Every target should have LUN 0.
     public var id: Int
     public var backstore: BackstoreKind
-    /// Absolute path of the image file or block device.
+    /// Absolute path of the image file or block device; POOL/IMAGE for `rbd`.
     public var path: String
+    /// The kind's own settings (`BackstoreKind.settings`): for `rbd`, `conf` (ceph.conf,
+    /// default /etc/ceph/ceph.conf), `id` (client id, default admin), `keyring`.
+    public var options: [String: String]
     /// Size in bytes used when creating a missing `file`/`sparse` image. Not allowed for `raw`.
     public var size: UInt64?
     /// Logical block size in bytes (512, 1024, 2048 or 4096); 512 when absent.
@@ -182,11 +185,12 @@ public struct LUN: Codable, Sendable, Hashable {
     public init(
         id: Int, backstore: BackstoreKind, path: String, size: UInt64? = nil, blockSize: Int? = nil,
         readOnly: Bool = false, writeCache: WriteCacheMode = .writeThrough,
-        serial: String? = nil, naaId: String? = nil
+        serial: String? = nil, naaId: String? = nil, options: [String: String] = [:]
     ) {
         self.id = id
         self.backstore = backstore
         self.path = path
+        self.options = options
         self.size = size
         self.blockSize = blockSize
         self.readOnly = readOnly
@@ -198,7 +202,21 @@ public struct LUN: Codable, Sendable, Hashable {
     public var effectiveBlockSize: Int { blockSize ?? 512 }
 
     enum CodingKeys: String, CodingKey {
-        case id, backstore, path, size, blockSize, readOnly, writeCache, serial, naaId
+        case id, backstore, path, options, size, blockSize, readOnly, writeCache, serial, naaId
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(backstore, forKey: .backstore)
+        try c.encode(path, forKey: .path)
+        if !options.isEmpty { try c.encode(options, forKey: .options) }
+        try c.encodeIfPresent(size, forKey: .size)
+        try c.encodeIfPresent(blockSize, forKey: .blockSize)
+        try c.encode(readOnly, forKey: .readOnly)
+        try c.encode(writeCache, forKey: .writeCache)
+        try c.encode(serial, forKey: .serial)
+        try c.encode(naaId, forKey: .naaId)
     }
     /// A LUN written by hand without `serial`/`naaId` gets them generated here; the loader
     /// reports that (`LoadedConfig.generatedIdentities`) and `ConfigStore.load` writes them
@@ -208,6 +226,7 @@ public struct LUN: Codable, Sendable, Hashable {
         id = try c.decode(Int.self, forKey: .id)
         backstore = try c.decode(BackstoreKind.self, forKey: .backstore)
         path = try c.decode(String.self, forKey: .path)
+        options = try c.decodeIfPresent([String: String].self, forKey: .options) ?? [:]
         size = try c.decodeIfPresent(UInt64.self, forKey: .size)
         blockSize = try c.decodeIfPresent(Int.self, forKey: .blockSize)
         readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
@@ -398,7 +417,7 @@ public struct Config: Codable, Sendable, Hashable {
     @discardableResult
     public mutating func addLUN(
         toTarget name: String, id: Int? = nil, backstore: BackstoreKind, path: String, size: UInt64? = nil,
-        readOnly: Bool = false, writeCache: WriteCacheMode = .writeThrough
+        readOnly: Bool = false, writeCache: WriteCacheMode = .writeThrough, options: [String: String] = [:]
     ) throws -> LUN {
         guard let t = targetIndex(named: name) else { throw ConfigError([.init(.error, "targets", "no target named \(name)")]) }
         let used = Set(targets[t].luns.map(\.id))
@@ -410,7 +429,7 @@ public struct Config: Codable, Sendable, Hashable {
         let serials = Set(targets.flatMap { $0.luns.map(\.serial) })
         while serials.contains(serial) { serial = LUNIdentity.generateSerial() }
         let lun = LUN(id: newID, backstore: backstore, path: path, size: size, readOnly: readOnly,
-                      writeCache: writeCache, serial: serial)
+                      writeCache: writeCache, serial: serial, options: options)
         targets[t].luns.append(lun)
         targets[t].luns.sort { $0.id < $1.id }
         return lun

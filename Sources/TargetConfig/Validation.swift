@@ -137,10 +137,11 @@ public enum ConfigValidator {
         }
 
         mutating func checkLUN(_ l: LUN, _ lp: ConfigPath) {
-            if l.path.isEmpty { error(lp / "path", "must not be empty") }
-            else if !l.path.hasPrefix("/") { error(lp / "path", "must be an absolute path") }
-            else if l.path.contains("\0") { error(lp / "path", "must not contain NUL") }
-            else if l.path.hasSuffix("/") { error(lp / "path", "must name a file or device, not a directory") }
+            if let problem = l.backstore.locatorProblem(l.path) { error(lp / "path", problem) }
+            for key in l.options.keys.sorted() where !l.backstore.settings.contains(key) {
+                let known = l.backstore.settings.isEmpty ? "none" : l.backstore.settings.joined(separator: ", ")
+                error(lp / "options" / key, "not a setting of \(l.backstore.rawValue) LUNs (settings: \(known))")
+            }
             if l.backstore.isSizedByDevice, l.size != nil {
                 error(lp / "size", "not allowed for raw devices (the device's own size is used)")
             }

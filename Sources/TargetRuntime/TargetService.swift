@@ -171,8 +171,10 @@ public actor TargetService: AdminBackend {
 
     private func openStore(_ lun: LUN, target: String) throws -> any BlockStore {
         do {
-            return try Backstores.openStore(for: BackstoreSpec(kind: lun.backstore, path: lun.path, size: lun.size,
-                                                               readOnly: lun.readOnly, growsExistingImage: true))
+            var spec = BackstoreSpec(kind: lun.backstore, path: lun.path, size: lun.size, readOnly: lun.readOnly,
+                                     growsExistingImage: true)
+            spec.options = lun.options
+            return try Backstores.openStore(for: spec)
         } catch let e where e.reason == .notFound && !lun.backstore.isSizedByDevice && !lun.readOnly {
             throw TargetServiceError("target \(target) LUN \(lun.id): \(lun.path) does not exist; set the LUN's \"size\" to create it")
         } catch {
@@ -442,7 +444,7 @@ public actor TargetService: AdminBackend {
         if !lun.backstore.isSizedByDevice {
             if size < s.byteCount { return "not applied: shrinking a LUN is refused (current size \(s.byteCount) bytes)" }
             if size > s.byteCount {
-                do { try resizeImage(kind: lun.backstore, path: lun.path, to: size) } catch { return "failed: \(error)" }
+                do { try resizeStore(s, to: size) } catch { return "failed: \(error)" }
             }
         }
         do { try s.refreshSize() } catch { return "failed: \(error)" }

@@ -39,7 +39,7 @@ enum CommandExecution {
         let length = request.readLength
         var buffer = allocator.buffer(capacity: length)
         var result: SCSICommandResult?
-        request.cdb.withUnsafeBytes { cdb in
+        _ = request.cdb.withUnsafeBytes { cdb in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { space in
                 result = device.executeWithoutBlocking(cdb: cdb, lun: request.lun, nexus: nexus, attribute: request.attribute,
                                                        dataIn: IOVectors(UnsafeMutableRawBufferPointer(rebasing: space[0..<length])))

@@ -1,0 +1,194 @@
+import CRBD
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A LUN on a Ceph RBD image through librbd. Every call runs on an I/O worker: it submits
+/// the asynchronous operation (`rbd_aio_readv`/`writev` straight from the engine's buffers,
+/// no copy) and waits for its completion there, never on an event loop. No librbd cache
+/// (RBDCluster), so what one gateway acknowledged any other reads at once.
+public final class RBDImageStore: BlockStore {
+    public let location: RBDLocation
+    // librbd image handles may be used from any thread; close waits for in-flight I/O.
+    nonisolated(unsafe) private let image: crbd_image_t
+    private let size: Atomic<UInt64>
+    private let closed = Atomic<Bool>(false)
+    /// Bytes per RADOS object: the granularity discards free space in.
+    public let objectSize: UInt64
+    public let isReadOnly: Bool
+
+    init(location: RBDLocation, image: crbd_image_t, size: UInt64, objectSize: UInt64, readOnly: Bool) {
+        self.location = location
+        self.image = image
+        self.size = Atomic(size)
+        self.objectSize = objectSize
+        self.isReadOnly = readOnly
+    }
+
+    public var kind: BackstoreKind { .rbd }
+    public var path: String { "\(location.pool)/\(location.image)" }
+    public var byteCount: UInt64 { size.load(ordering: .relaxed) }
+    public var logicalBlockSize: Int { 512 }
+    public var isThinProvisioned: Bool { true }
+    public var supportsDiscard: Bool { !isReadOnly }
+    public var mayReadWithoutBlocking: Bool { false }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
+        try read(into: [buffer], at: offset)
+    }
+
+    public func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {
+        let total = segments.reduce(0) { $0 + $1.count }
+        let got = try withIOVectors(segments) { iov, count, completion in
+            crbd_aio_readv(image, iov, count, offset, completion)
+        }
+        guard got == Int64(total) else {
+            throw BackstoreError(.read, errno: got < 0 ? Int32(-got) : EIO, path: path)
+        }
+    }
+
+    public func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
+        try write(from: [UnsafeMutableRawBufferPointer(mutating: buffer)], at: offset, durable: durable)
+    }
+
+    public func write(from segments: [UnsafeMutableRawBufferPointer], at offset: UInt64, durable: Bool) throws(BackstoreError) {
+        guard !isReadOnly else { throw BackstoreError(.write, errno: EROFS, path: path) }
+        let rc = try withIOVectors(segments) { iov, count, completion in
+            crbd_aio_writev(image, iov, count, offset, completion)
+        }
+        guard rc >= 0 else { throw BackstoreError(.write, errno: Int32(-rc), path: path) }
+        // No cache: an acknowledged write is on the OSDs; FUA needs nothing more.
+        _ = durable
+    }
+
+    public func flush() throws(BackstoreError) {
+        let rc = submitAndWait { completion in crbd_aio_flush(image, completion) }
+        guard rc >= 0 else { throw BackstoreError(.flush, errno: Int32(-rc), path: path) }
+    }
+
+    public func discard(offset: UInt64, length: UInt64) throws(BackstoreError) {
+        guard !isReadOnly else { throw BackstoreError(.discard, errno: EROFS, path: path) }
+        let rc = submitAndWait { completion in crbd_aio_discard(image, offset, length, completion) }
+        guard rc >= 0 else { throw BackstoreError(.discard, errno: Int32(-rc), path: path) }
+    }
+
+    public func allocationState(at offset: UInt64, limit: UInt64) throws(BackstoreError) -> AllocationExtent {
+        // The extents librbd knows to hold data, within a bounded window (without fast-diff
+        // a scan visits every object). They come per object and not in offset order.
+        let window = min(limit, max(objectSize, 1) * 16, byteCount - min(offset, byteCount))
+        guard window > 0 else { return AllocationExtent(mapped: false, length: 0) }
+        final class Extents { var list: [(offset: UInt64, length: UInt64)] = [] }
+        let extents = Extents()
+        let rc = withExtendedLifetime(extents) {
+            crbd_diff_iterate2(image, nil, offset, window, 1, 0, { extentOffset, length, exists, arg in
+                guard exists != 0, let arg else { return 0 }
+                Unmanaged<Extents>.fromOpaque(arg).takeUnretainedValue().list.append((extentOffset, UInt64(length)))
+                return 0
+            }, Unmanaged.passUnretained(extents).toOpaque())
+        }
+        guard rc >= 0 else { throw BackstoreError(.seek, errno: -rc, path: path) }
+        let end = offset + window
+        var mappedEnd = offset
+        for extent in extents.list.sorted(by: { $0.offset < $1.offset }) {
+            if extent.offset > mappedEnd { break }
+            mappedEnd = max(mappedEnd, extent.offset + extent.length)
+        }
+        if mappedEnd > offset { return AllocationExtent(mapped: true, length: min(mappedEnd, end) - offset) }
+        let next = extents.list.map(\.offset).filter { $0 > offset }.min() ?? end
+        return AllocationExtent(mapped: false, length: min(next, end) - offset)
+    }
+
+    @discardableResult
+    public func refreshSize() throws(BackstoreError) -> UInt64 {
+        var bytes: UInt64 = 0
+        let rc = crbd_get_size(image, &bytes)
+        guard rc == 0 else { throw BackstoreError(.stat, errno: -rc, path: path) }
+        size.store(bytes, ordering: .relaxed)
+        return bytes
+    }
+
+    /// Grows or shrinks the image (`rbd resize`).
+    func resize(to bytes: UInt64) throws(BackstoreError) {
+        let rc = crbd_resize(image, bytes)
+        guard rc == 0 else { throw BackstoreError(.resize, errno: -rc, path: path) }
+        size.store(bytes, ordering: .relaxed)
+    }
+
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        _ = crbd_close(image)  // waits for in-flight I/O
+    }
+
+    // MARK: - Completions
+
+    /// Submits one operation and waits for its completion on this (worker) thread.
+    private func submitAndWait(_ submit: (crbd_completion_t) -> Int32) -> Int64 {
+        var completion: crbd_completion_t?
+        var rc = crbd_aio_create_completion(nil, { _, _ in }, &completion)
+        guard rc == 0, let completion else { return Int64(rc) }
+        defer { crbd_aio_release(completion) }
+        rc = submit(completion)
+        guard rc == 0 else { return Int64(rc) }
+        _ = crbd_aio_wait_for_complete(completion)
+        return crbd_aio_get_return_value(completion)
+    }
+
+    private func withIOVectors(_ segments: [UnsafeMutableRawBufferPointer],
+                               _ submit: (UnsafePointer<iovec>, Int32, crbd_completion_t) -> Int32) throws(BackstoreError) -> Int64 {
+        guard !closed.load(ordering: .relaxed) else { throw BackstoreError(.read, errno: EBADF, path: path) }
+        var vectors = segments.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        return vectors.withUnsafeMutableBufferPointer { iov in
+            submitAndWait { completion in submit(iov.baseAddress!, Int32(iov.count), completion) }
+        }
+    }
+}
+
+/// Opens (creating when `size` is given and the image is missing) the RBD image a spec names.
+func openRBDImage(_ spec: BackstoreSpec) throws(BackstoreOpenError) -> RBDImageStore {
+    let location: RBDLocation
+    switch RBDLocation.parse(spec.path, options: spec.options) {
+    case .success(let parsed): location = parsed
+    case .failure(let problem):
+        throw BackstoreOpenError(.invalidSpec, path: spec.path, message: "rbd:\(spec.path): \(problem.message)")
+    }
+    let what = location.description
+    let cluster = try RBDCluster.connection(for: location)
+    let context = try cluster.ioContext(pool: location.pool, for: what)
+    var image: crbd_image_t?
+    var rc = spec.readOnly ? crbd_open_read_only(context, location.image, &image, nil)
+                           : crbd_open(context, location.image, &image, nil)
+    if rc == -ENOENT {
+        guard let size = spec.size, !spec.readOnly else {
+            throw BackstoreOpenError(.notFound, path: what, message: spec.readOnly
+                ? "\(what) does not exist and cannot be created read-only"
+                : "\(what) does not exist; give size=… to create it (e.g. rbd:\(spec.path),size=10G)")
+        }
+        var order: Int32 = 22  // 4 MiB objects, RBD's default
+        rc = crbd_create(context, location.image, size, &order)
+        guard rc == 0 || rc == -EEXIST else { throw RBDError.open(what, "cannot create the image (\(size) bytes)", rc) }
+        rc = crbd_open(context, location.image, &image, nil)
+    }
+    guard rc == 0, let image else { throw RBDError.open(what, "cannot open the image", rc) }
+    var info = crbd_image_info_t()
+    rc = crbd_stat(image, &info)
+    guard rc == 0 else {
+        _ = crbd_close(image)
+        throw RBDError.open(what, "cannot stat the image", rc)
+    }
+    let store = RBDImageStore(location: location, image: image, size: info.size, objectSize: info.obj_size,
+                              readOnly: spec.readOnly)
+    if let wanted = spec.size, wanted != info.size {
+        if spec.growsExistingImage && wanted > info.size && !spec.readOnly {
+            do { try store.resize(to: wanted) } catch {
+                store.close()
+                throw RBDError.open(what, "cannot grow the image to \(wanted) bytes", -error.errno)
+            }
+        } else if !spec.growsExistingImage {
+            store.close()
+            throw BackstoreOpenError(.sizeMismatch(actual: info.size, requested: wanted), path: what,
+                                     message: "\(what) is \(info.size) bytes, not the \(wanted) bytes size= asks for (it is not resized)")
+        }
+    }
+    return store
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import Backstores
+
+/// Against a real cluster: runs when CEPH_CONF names one (scripts/rbd-test.sh starts one and
+/// runs these); shown as skipped otherwise.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["CEPH_CONF"] != nil, "needs a Ceph cluster (CEPH_CONF)"))
+struct RBDImageStoreTests {
+    static func open(_ image: String, size: UInt64 = 64 << 20) throws -> RBDImageStore {
+        var spec = BackstoreSpec(kind: .rbd, path: "rbd/\(image)", size: size)
+        spec.options["conf"] = ProcessInfo.processInfo.environment["CEPH_CONF"]!
+        return try openStore(for: spec) as! RBDImageStore
+    }
+
+    @Test func writeReadDiscardAndAllocation() throws {
+        let name = "unit-\(UInt32.random(in: 0...UInt32.max))"
+        let store = try Self.open(name)
+        defer { store.close() }
+        #expect(store.byteCount == 64 << 20 && store.objectSize == 4 << 20)
+        var data = [UInt8](repeating: 0, count: 257 * 512)
+        for i in data.indices { data[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
+        try data.withUnsafeBytes { try store.write(from: $0, at: 0, durable: true) }
+        var back = [UInt8](repeating: 0, count: data.count)
+        try back.withUnsafeMutableBytes { try store.read(into: $0, at: 0) }
+        #expect(back == data)
+        // Scattered buffers: one readv.
+        var a = [UInt8](repeating: 0, count: 1000), b = [UInt8](repeating: 0, count: 3096)
+        try a.withUnsafeMutableBytes { pa in try b.withUnsafeMutableBytes { pb in try store.read(into: [pa, pb], at: 100) } }
+        #expect(a + b == Array(data[100..<4196]))
+        try store.flush()
+        // Data in a later object too: librbd reports objects out of order, the answer must not be.
+        try data.withUnsafeBytes { try store.write(from: UnsafeRawBufferPointer(rebasing: $0[0..<4096]), at: 32 << 20, durable: false) }
+        #expect(try store.allocationState(at: 512, limit: 1 << 20) == AllocationExtent(mapped: true, length: 256 * 512))
+        #expect(try store.allocationState(at: 512, limit: 48 << 20) == AllocationExtent(mapped: true, length: 256 * 512))
+        #expect(try store.allocationState(at: 257 * 512, limit: 48 << 20) == AllocationExtent(mapped: false, length: (32 << 20) - 257 * 512))
+        #expect(try store.allocationState(at: 8 << 20, limit: 1 << 20) == AllocationExtent(mapped: false, length: 1 << 20))
+        try store.discard(offset: 0, length: 512)
+        var first = [UInt8](repeating: 0xFF, count: 512)
+        try first.withUnsafeMutableBytes { try store.read(into: $0, at: 0) }
+        #expect(first == [UInt8](repeating: 0, count: 512), "a discarded block reads as zeros")
+        #expect(try store.allocationState(at: 512, limit: 1 << 20).mapped, "the next block is still mapped")
+    }
+}

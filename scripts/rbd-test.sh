@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The rbd backstore against a real Ceph cluster (scripts/ceph/mini-ceph.sh: 1 mon, 1 OSD on
+# 127.0.0.1): 64 MiB written through iSCSI read back byte-exact with `rbd export`, an image
+# created by size=, libiscsi's iscsi-test-cu over ALL tests (Tests/Conformance/passlist-rbd.txt
+# must hold), and the faults an admin meets: a missing image, pool or keyring, a wrong key,
+# a cluster that does not answer, Ceph's libraries absent; each must stop the start within a
+# bounded time with a message naming it. Prints "RESULT: N passed, M failed".
+#
+# Usage: scripts/rbd-test.sh [--update]   (--update rewrites the pass list)
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${SWIFT_TARGETD:-$here/.build/debug/swift-targetd}
+out=${ARTIFACTS:-$here/ci-artifacts}/rbd
+mkdir -p "$out"
+work=$(mktemp -d /tmp/swtgt-rbd.XXXXXX)
+update=0; [ "${1:-}" = --update ] && update=1
+passed=0; failed=0
+ok() { echo "  ok    $*"; passed=$((passed + 1)); }
+bad() { echo "  FAIL  $*"; failed=$((failed + 1)); }
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  "$here/scripts/ceph/mini-ceph-stop.sh" "$work/ceph" --purge >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start=$(date +%s.%N)
+eval "$("$here/scripts/ceph/mini-ceph.sh" "$work/ceph" 2> "$out/mini-ceph.log")" \
+  || { echo "cannot start the Ceph cluster:"; tail -20 "$out/mini-ceph.log"; echo "RESULT: 0 passed, 1 failed"; exit 1; }
+echo "ceph cluster up in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s ($CEPH_CONF)"
+port=$((15000 + RANDOM % 1000))
+iqn=iqn.2026-12.org.swifttarget:rbd-test
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# --- data through iSCSI, read back with rbd export
+"$bin" serve --listen 127.0.0.1:$port --target $iqn --lun "rbd:rbd/lun0,conf=$CEPH_CONF,size=256M" \
+  --log-level notice > "$out/daemon.log" 2>&1 &
+pids+=($!)
+wait_port $port && ok "daemon serves rbd:rbd/lun0 (created by size=256M)" || bad "daemon did not start: $(tail -3 "$out/daemon.log")"
+[ "$(rbd info rbd/lun0 --format json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((256 << 20)) ] \
+  && ok "image created with 268435456 bytes" || bad "image size wrong"
+url=iscsi://127.0.0.1:$port/$iqn/0
+head -c $((64 << 20)) /dev/urandom > "$work/data"
+if qemu-img convert -n -f raw -O raw "$work/data" "$url" 2> "$work/qemu.err"; then
+  rbd export rbd/lun0 "$work/export" > /dev/null 2>&1
+  cmp -n $((64 << 20)) "$work/data" "$work/export" && ok "64 MiB written through iSCSI read back byte-exact with rbd export" \
+    || bad "rbd export differs from what was written"
+  qemu-img convert -f raw -O raw "$url" "$work/back" 2>/dev/null
+  cmp -n $((64 << 20)) "$work/data" "$work/back" && ok "and byte-exact through iSCSI" || bad "iSCSI read back differs"
+else
+  bad "qemu-img write failed: $(head -2 "$work/qemu.err")"
+fi
+
+# --- iscsi-test-cu, pass list enforced
+log=$out/iscsi-test-cu-rbd.log
+timeout 1500 iscsi-test-cu --dataloss --test=ALL "$url" > "$log" 2>&1
+python3 "$here/scripts/cu-score.py" "$log" "$out/score-rbd.json" --families > "$out/score-rbd.txt"
+echo "conformance[rbd]: $(tail -1 "$out/score-rbd.txt")"
+passlist=$here/Tests/Conformance/passlist-rbd.txt
+if [ $update = 1 ]; then
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('\n'.join(sorted(k for k,v in s.items() if v=='passed')))" \
+    "$out/score-rbd.json" > "$passlist"
+  echo "wrote $(wc -l < "$passlist") tests to $passlist"
+fi
+missing=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); [print(t) for t in open(sys.argv[2]).read().split() if s.get(t)!='passed']" \
+  "$out/score-rbd.json" "$passlist" 2>/dev/null)
+[ -f "$passlist" ] && [ -z "$missing" ] && ok "all $(wc -l < "$passlist") listed iscsi-test-cu tests pass on rbd" \
+  || bad "listed tests no longer pass: $(echo $missing | head -c 300)"
+kill -0 "${pids[0]}" 2>/dev/null && ok "daemon alive after the suite" || bad "daemon died during the suite"
+
+# --- faults: each start must fail, quickly, saying why
+fault() {  # fault NAME EXPECTED-TEXT SECONDS SPEC [ENV...]
+  local name=$1 text=$2 limit=$3 spec=$4; shift 4
+  local t0 t1 rc
+  t0=$(date +%s.%N)
+  env "$@" timeout 60 "$bin" serve --listen 127.0.0.1:$((port + 1)) --target $iqn-f --lun "$spec" --log-level notice \
+    > "$work/fault.log" 2>&1
+  rc=$?
+  t1=$(echo "$(date +%s.%N) - $t0" | bc)
+  if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "$text" "$work/fault.log" && [ "$(echo "$t1 < $limit" | bc)" = 1 ]; then
+    ok "$name: exit $rc in ${t1:0:5} s: $(grep -m1 "$text" "$work/fault.log" | cut -c1-160)"
+  else
+    bad "$name: exit $rc in ${t1:0:5} s (want non-zero within $limit s, naming '$text'): $(tail -2 "$work/fault.log")"
+  fi
+}
+fault "missing image" "does not exist; give size=" 15 "rbd:rbd/nope,conf=$CEPH_CONF"
+fault "missing pool" "pool 'nopool' does not exist" 15 "rbd:nopool/img,conf=$CEPH_CONF,size=1G"
+fault "missing keyring" "cannot read the keyring" 15 "rbd:rbd/lun9,conf=$CEPH_CONF,keyring=$work/none.keyring,size=1G"
+printf '[client.admin]\n\tkey = AQBwrongwrongwrongwrongwrongwrongwrongw==\n' > "$work/wrong.keyring"
+fault "wrong key" "refused by the cluster\|cannot connect" 25 "rbd:rbd/lun9,conf=$CEPH_CONF,keyring=$work/wrong.keyring,size=1G"
+sed "s/^\(\s*mon[ _]host\s*=\).*/\1 127.0.0.1:1/" "$CEPH_CONF" > "$work/dead.conf"
+fault "cluster not answering" "did not answer\|cannot connect" 25 "rbd:rbd/lun9,conf=$work/dead.conf,size=1G"
+fault "Ceph libraries absent" "librbd1" 10 "rbd:rbd/lun9,conf=$CEPH_CONF,size=1G" CRBD_LIBRBD=/nonexistent/librbd.so.1
+fault "existing image of another size" "not the 536870912 bytes" 15 "rbd:rbd/lun0,conf=$CEPH_CONF,size=512M"
+
+echo "RESULT: $passed passed, $failed failed"
+[ $failed = 0 ]
