@@ -24,6 +24,9 @@ scripts/conformance.sh sparse sparse || status=1
 if [ "$(id -u)" = 0 ]; then scripts/conformance.sh loop loop || status=1; else echo "conformance[loop]: needs root for losetup"; status=1; fi
 scripts/conformance.sh chap file --chap || status=1
 scripts/conformance.sh multipath file --multipath || status=1
+# The rbd backstore on a real one-node Ceph cluster (scripts/ceph/mini-ceph.sh).
+if scripts/rbd-test.sh > /tmp/rbd-test.log 2>&1; then echo "rbd backstore on a real Ceph: $(grep -E '^conformance|^RESULT' /tmp/rbd-test.log | tr '\n' ' ')"
+else echo "rbd backstore test FAILED"; grep -E 'FAIL|RESULT|conformance' /tmp/rbd-test.log | tail -20; status=1; fi
 scripts/admin-integration.sh > /tmp/admin-integration.log 2>&1 && echo "admin integration: live change on B while A's session runs: passed" \
   || { echo "admin integration FAILED"; tail -30 /tmp/admin-integration.log; status=1; }
 # The web console in headless Chromium; "another address" is 127.0.0.2, which needs its own
