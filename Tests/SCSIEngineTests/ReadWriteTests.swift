@@ -133,6 +133,12 @@ import Testing
         expectSense(h.run(CDB.write10(0, 1), dataOut: [UInt8](repeating: 0, count: 512)), 3, 0x0C00)
         h.store.contents.withLock { $0.failWriteErrno = 28 }
         expectSense(h.run(CDB.write10(0, 1), dataOut: [UInt8](repeating: 0, count: 512)), 7, 0x2707)
+        // A network store that lost its cluster for a while: NOT READY, becoming ready (retried).
+        for errno: Int32 in [110, 108] {
+            h.store.contents.withLock { $0.failWriteErrno = errno; $0.failReadErrno = errno }
+            expectSense(h.run(CDB.write10(0, 1), dataOut: [UInt8](repeating: 0, count: 512)), 2, 0x0401)
+            expectSense(h.run(CDB.read10(0, 1), dataIn: 512), 2, 0x0401)
+        }
     }
 
     @Test func unknownOpcodeAndNACA() {

@@ -19,6 +19,8 @@ struct ASC: Equatable, Sendable {
 
     static let noAdditionalSense = ASC(0x00, 0x00)
     static let writeError = ASC(0x0C, 0x00)
+    /// LOGICAL UNIT IS IN PROCESS OF BECOMING READY (SPC-4 Table 48): initiators retry.
+    static let becomingReady = ASC(0x04, 0x01)
     static let invalidFieldInInformationUnit = ASC(0x0E, 0x03)
     static let unrecoveredReadError = ASC(0x11, 0x00)
     static let miscompareDuringVerify = ASC(0x1D, 0x00)

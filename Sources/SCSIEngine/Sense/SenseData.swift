@@ -62,9 +62,13 @@ struct SCSIError: Error, Equatable, Sendable {
 
     static func unitAttention(_ asc: ASC) -> SCSIError { SCSIError(key: SenseKey.unitAttention, asc: asc) }
 
-    /// A backstore failure: ENOSPC becomes the thin-provisioning write protect, the rest medium errors.
+    /// A backstore failure: ENOSPC becomes the thin-provisioning write protect; a store that
+    /// lost its storage for a while (a network store's timeout, a fenced or reconnecting
+    /// client) NOT READY, becoming ready, which initiators retry; the rest medium errors.
     static func backstore(_ error: BackstoreErrorKind, errno: Int32) -> SCSIError {
         if errno == 28 /* ENOSPC */ { return SCSIError(key: SenseKey.dataProtect, asc: .spaceAllocationFailedWriteProtect) }
+        // ETIMEDOUT, ESHUTDOWN (blocklisted), ENOTCONN, EAGAIN, ECONNRESET.
+        if [110, 108, 107, 11, 104].contains(errno) { return SCSIError(key: SenseKey.notReady, asc: .becomingReady) }
         switch error {
         case .read: return SCSIError(key: SenseKey.mediumError, asc: .unrecoveredReadError)
         case .write: return SCSIError(key: SenseKey.mediumError, asc: .writeError)
