@@ -51,9 +51,15 @@ public protocol BlockStore: AnyObject, Sendable {
     func refreshSize() throws(BackstoreError) -> UInt64
     /// Releases the file descriptor. Further calls fail with EBADF.
     func close()
+    /// Calls `onChange` (on any thread) when the size changed outside this process, e.g.
+    /// `rbd resize` on another host; `byteCount` already holds the new size then.
+    func watchCapacity(_ onChange: @escaping @Sendable () -> Void)
 }
 
 extension BlockStore {
+    /// Files and devices change size only through us (or a RECONFIG): nothing to watch.
+    public func watchCapacity(_ onChange: @escaping @Sendable () -> Void) {}
+
     /// Stores without a page cache fast path always defer to `read`.
     public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool { false }
     public var mayReadWithoutBlocking: Bool { true }

@@ -58,6 +58,8 @@ public final class SCSITarget: Sendable {
             return others
         }
         for u in others { u.queueUnitAttention(.reportedLunsDataHasChanged) }
+        // A resize made elsewhere (a shared image) reaches every nexus (SBC-3 4.6).
+        store.watchCapacity { [weak unit] in unit?.queueUnitAttention(.capacityDataHasChanged) }
     }
 
     /// Removes a logical unit; returns its store so the caller can close it.

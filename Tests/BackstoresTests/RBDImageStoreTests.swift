@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Backstores
 
@@ -39,5 +40,22 @@ struct RBDImageStoreTests {
         try first.withUnsafeMutableBytes { try store.read(into: $0, at: 0) }
         #expect(first == [UInt8](repeating: 0, count: 512), "a discarded block reads as zeros")
         #expect(try store.allocationState(at: 512, limit: 1 << 20).mapped, "the next block is still mapped")
+    }
+}
+
+extension RBDImageStoreTests {
+    @Test func aResizeElsewhereIsNoticed() throws {
+        let name = "watch-\(UInt32.random(in: 0...UInt32.max))"
+        let store = try Self.open(name)
+        defer { store.close() }
+        let seen = Mutex(0)
+        store.watchCapacity { seen.withLock { $0 += 1 } }
+        // Another client (a second handle) grows the image, as `rbd resize` on another host would.
+        let other = try Self.open(name)
+        try other.resize(to: 96 << 20)
+        other.close()
+        for _ in 0..<50 where seen.withLock({ $0 }) == 0 { usleep(100_000) }
+        #expect(seen.withLock { $0 } >= 1, "no capacity notification within 5 s")
+        #expect(store.byteCount == 96 << 20)
     }
 }

@@ -17,6 +17,9 @@ public final class RBDImageStore: BlockStore {
     /// Bytes per RADOS object: the granularity discards free space in.
     public let objectSize: UInt64
     public let isReadOnly: Bool
+    private let capacityHandlers = Mutex<[@Sendable () -> Void]>([])
+    private let watchHandle = Atomic<UInt64>(0)
+    private let watching = Atomic<Bool>(false)
 
     init(location: RBDLocation, image: crbd_image_t, size: UInt64, objectSize: UInt64, readOnly: Bool) {
         self.location = location
@@ -117,7 +120,27 @@ public final class RBDImageStore: BlockStore {
 
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if watching.load(ordering: .acquiring) { _ = crbd_update_unwatch(image, watchHandle.load(ordering: .relaxed)) }
         _ = crbd_close(image)  // waits for in-flight I/O
+    }
+
+    public func watchCapacity(_ onChange: @escaping @Sendable () -> Void) {
+        capacityHandlers.withLock { $0.append(onChange) }
+        guard !watching.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // librbd calls back after any header change (resize, snapshot, lock); only a new
+        // size is passed on. The store outlives the watch: close() unwatches first.
+        var handle: UInt64 = 0
+        let rc = crbd_update_watch(image, &handle, { arg in
+            guard let arg else { return }
+            Unmanaged<RBDImageStore>.fromOpaque(arg).takeUnretainedValue().headerChanged()
+        }, Unmanaged.passUnretained(self).toOpaque())
+        if rc == 0 { watchHandle.store(handle, ordering: .relaxed) } else { watching.store(false, ordering: .releasing) }
+    }
+
+    private func headerChanged() {
+        let old = byteCount
+        guard let new = try? refreshSize(), new != old else { return }
+        for handler in capacityHandlers.withLock({ $0 }) { handler() }
     }
 
     // MARK: - Completions
