@@ -5,7 +5,7 @@ import Testing
 
 /// Against a real cluster: runs when CEPH_CONF names one (scripts/rbd-test.sh starts one and
 /// runs these); shown as skipped otherwise.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["CEPH_CONF"] != nil, "needs a Ceph cluster (CEPH_CONF)"))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["CEPH_CONF"] != nil, "needs a Ceph cluster (CEPH_CONF)"))
 struct RBDImageStoreTests {
     static func open(_ image: String, size: UInt64 = 64 << 20) throws -> RBDImageStore {
         var spec = BackstoreSpec(kind: .rbd, path: "rbd/\(image)", size: size)
@@ -57,5 +57,30 @@ extension RBDImageStoreTests {
         for _ in 0..<50 where seen.withLock({ $0 }) == 0 { usleep(100_000) }
         #expect(seen.withLock { $0 } >= 1, "no capacity notification within 5 s")
         #expect(store.byteCount == 96 << 20)
+    }
+}
+
+extension RBDImageStoreTests {
+    /// Another gateway breaking our lock blocklists us: the store re-opens on a new
+    /// connection and the write goes through.
+    @Test func aBlocklistedClientReopens() throws {
+        let name = "fence-\(UInt32.random(in: 0...UInt32.max))"
+        let store = try Self.open(name)
+        defer { store.close() }
+        let block = [UInt8](repeating: 0xA5, count: 4096)
+        try block.withUnsafeBytes { try store.write(from: $0, at: 0, durable: true) }
+        let address = try #require(try RBDCluster.connection(for: store.location).clientAddress)
+        let ceph = Process()
+        ceph.executableURL = URL(fileURLWithPath: "/usr/bin/ceph")
+        ceph.arguments = ["osd", "blocklist", "add", address, "600"]
+        try ceph.run()
+        ceph.waitUntilExit()
+        #expect(ceph.terminationStatus == 0, "ceph osd blocklist add \(address)")
+        let other = [UInt8](repeating: 0x5A, count: 4096)
+        try other.withUnsafeBytes { try store.write(from: $0, at: 4096, durable: true) }
+        var back = [UInt8](repeating: 0, count: 8192)
+        try back.withUnsafeMutableBytes { try store.read(into: $0, at: 0) }
+        #expect(back == block + other)
+        #expect(store.reopens == 1, "the write went through a re-opened image")
     }
 }

@@ -69,13 +69,14 @@ final class RBDCluster: Sendable {
     }
 
     /// The shared connection for this location's cluster and client, made on first use.
-    static func connection(for location: RBDLocation) throws(BackstoreOpenError) -> RBDCluster {
+    /// `fresh`: the shared one was blocklisted; make a new one (the old one's images keep it).
+    static func connection(for location: RBDLocation, fresh replacing: Bool = false) throws(BackstoreOpenError) -> RBDCluster {
         try RBDLibrary.load(for: location.description)
         // Connecting can take seconds: done outside the registry lock, the loser of a race closes its own.
-        if let existing = connected.withLock({ $0[location.clusterKey] }) { return existing }
+        if !replacing, let existing = connected.withLock({ $0[location.clusterKey] }) { return existing }
         let fresh = try connect(location)
         return connected.withLock { clusters in
-            if let existing = clusters[location.clusterKey] {
+            if !replacing, let existing = clusters[location.clusterKey] {
                 fresh.shutdown()
                 return existing
             }
@@ -137,6 +138,13 @@ final class RBDCluster: Sendable {
             pools[pool] = fresh
             return fresh
         }.raw
+    }
+
+    /// This client's address as the cluster sees it (what a blocklist entry names).
+    var clientAddress: String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard crbd_rados_getaddrs(handle, &buffer, buffer.count) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func shutdown() {

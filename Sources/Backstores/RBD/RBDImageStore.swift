@@ -10,8 +10,19 @@ import Glibc
 /// (RBDCluster), so what one gateway acknowledged any other reads at once.
 public final class RBDImageStore: BlockStore {
     public let location: RBDLocation
-    // librbd image handles may be used from any thread; close waits for in-flight I/O.
-    nonisolated(unsafe) private let image: crbd_image_t
+    /// An open image handle; librbd lets any thread use it.
+    struct Handle: @unchecked Sendable {
+        let image: crbd_image_t
+        /// Counts re-opens, so that many threads failing at once re-open only once.
+        let generation: Int
+    }
+
+    private let current: Mutex<Handle>
+    /// Handles replaced by a re-open, closed with the store (a thread may still be using one).
+    private let retired = Mutex<[Handle]>([])
+    private var image: crbd_image_t { current.withLock { $0.image } }
+    /// How many times the image was re-opened after a blocklisting.
+    var reopens: Int { current.withLock { $0.generation } }
     private let size: Atomic<UInt64>
     private let closed = Atomic<Bool>(false)
     /// Bytes per RADOS object: the granularity discards free space in.
@@ -23,7 +34,7 @@ public final class RBDImageStore: BlockStore {
 
     init(location: RBDLocation, image: crbd_image_t, size: UInt64, objectSize: UInt64, readOnly: Bool) {
         self.location = location
-        self.image = image
+        self.current = Mutex(Handle(image: image, generation: 0))
         self.size = Atomic(size)
         self.objectSize = objectSize
         self.isReadOnly = readOnly
@@ -43,7 +54,7 @@ public final class RBDImageStore: BlockStore {
 
     public func read(into segments: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BackstoreError) {
         let total = segments.reduce(0) { $0 + $1.count }
-        let got = try withIOVectors(segments) { iov, count, completion in
+        let got = try withIOVectors(segments) { image, iov, count, completion in
             crbd_aio_readv(image, iov, count, offset, completion)
         }
         guard got == Int64(total) else {
@@ -57,7 +68,7 @@ public final class RBDImageStore: BlockStore {
 
     public func write(from segments: [UnsafeMutableRawBufferPointer], at offset: UInt64, durable: Bool) throws(BackstoreError) {
         guard !isReadOnly else { throw BackstoreError(.write, errno: EROFS, path: path) }
-        let rc = try withIOVectors(segments) { iov, count, completion in
+        let rc = try withIOVectors(segments) { image, iov, count, completion in
             crbd_aio_writev(image, iov, count, offset, completion)
         }
         guard rc >= 0 else { throw BackstoreError(.write, errno: Int32(-rc), path: path) }
@@ -66,13 +77,13 @@ public final class RBDImageStore: BlockStore {
     }
 
     public func flush() throws(BackstoreError) {
-        let rc = submitAndWait { completion in crbd_aio_flush(image, completion) }
+        let rc = submitAndWait { image, completion in crbd_aio_flush(image, completion) }
         guard rc >= 0 else { throw BackstoreError(.flush, errno: Int32(-rc), path: path) }
     }
 
     public func discard(offset: UInt64, length: UInt64) throws(BackstoreError) {
         guard !isReadOnly else { throw BackstoreError(.discard, errno: EROFS, path: path) }
-        let rc = submitAndWait { completion in crbd_aio_discard(image, offset, length, completion) }
+        let rc = submitAndWait { image, completion in crbd_aio_discard(image, offset, length, completion) }
         guard rc >= 0 else { throw BackstoreError(.discard, errno: Int32(-rc), path: path) }
     }
 
@@ -122,11 +133,16 @@ public final class RBDImageStore: BlockStore {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if watching.load(ordering: .acquiring) { _ = crbd_update_unwatch(image, watchHandle.load(ordering: .relaxed)) }
         _ = crbd_close(image)  // waits for in-flight I/O
+        for old in retired.withLock({ $0 }) { _ = crbd_close(old.image) }
     }
 
     public func watchCapacity(_ onChange: @escaping @Sendable () -> Void) {
         capacityHandlers.withLock { $0.append(onChange) }
         guard !watching.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        registerWatch()
+    }
+
+    private func registerWatch() {
         // librbd calls back after any header change (resize, snapshot, lock); only a new
         // size is passed on. The store outlives the watch: close() unwatches first.
         var handle: UInt64 = 0
@@ -145,24 +161,63 @@ public final class RBDImageStore: BlockStore {
 
     // MARK: - Completions
 
-    /// Submits one operation and waits for its completion on this (worker) thread.
-    private func submitAndWait(_ submit: (crbd_completion_t) -> Int32) -> Int64 {
+    /// Submits one operation and waits for its completion on this (worker) thread. A client
+    /// the cluster blocklisted (another gateway broke our lock) gets ESHUTDOWN forever: the
+    /// image is re-opened on a fresh connection and the operation tried once more.
+    private func submitAndWait(_ submit: (crbd_image_t, crbd_completion_t) -> Int32) -> Int64 {
+        let handle = current.withLock { $0 }
+        let rc = submitOnce(handle.image, submit)
+        guard rc == -Int64(CRBD_EBLOCKLISTED), !closed.load(ordering: .relaxed), reopen(after: handle.generation) else { return rc }
+        return submitOnce(image, submit)
+    }
+
+    private func submitOnce(_ image: crbd_image_t, _ submit: (crbd_image_t, crbd_completion_t) -> Int32) -> Int64 {
         var completion: crbd_completion_t?
         var rc = crbd_aio_create_completion(nil, { _, _ in }, &completion)
         guard rc == 0, let completion else { return Int64(rc) }
         defer { crbd_aio_release(completion) }
-        rc = submit(completion)
+        rc = submit(image, completion)
         guard rc == 0 else { return Int64(rc) }
         _ = crbd_aio_wait_for_complete(completion)
         return crbd_aio_get_return_value(completion)
     }
 
+    /// A new connection and handle replace a blocklisted one (once per generation).
+    private func reopen(after generation: Int) -> Bool {
+        reopening.withLock { _ in
+            if current.withLock({ $0.generation }) != generation { return true }  // another thread did it
+            guard let fresh = try? RBDImageStore.openHandle(location, readOnly: isReadOnly, replacingConnection: true) else {
+                return false
+            }
+            let replacement = Handle(image: fresh, generation: generation + 1)
+            let old = current.withLock { c -> Handle in
+                defer { c = replacement }
+                return c
+            }
+            retired.withLock { $0.append(old) }
+            if watching.load(ordering: .acquiring) { registerWatch() }
+            return true
+        }
+    }
+
+    private let reopening = Mutex(())
+
+    static func openHandle(_ location: RBDLocation, readOnly: Bool, replacingConnection: Bool) throws(BackstoreOpenError) -> crbd_image_t {
+        let what = location.description
+        let cluster = try RBDCluster.connection(for: location, fresh: replacingConnection)
+        let context = try cluster.ioContext(pool: location.pool, for: what)
+        var image: crbd_image_t?
+        let rc = readOnly ? crbd_open_read_only(context, location.image, &image, nil) : crbd_open(context, location.image, &image, nil)
+        guard rc == 0, let image else { throw RBDError.open(what, "cannot open the image", rc) }
+        return image
+    }
+
     private func withIOVectors(_ segments: [UnsafeMutableRawBufferPointer],
-                               _ submit: (UnsafePointer<iovec>, Int32, crbd_completion_t) -> Int32) throws(BackstoreError) -> Int64 {
+                               _ submit: (crbd_image_t, UnsafePointer<iovec>, Int32, crbd_completion_t) -> Int32) throws(BackstoreError) -> Int64 {
         guard !closed.load(ordering: .relaxed) else { throw BackstoreError(.read, errno: EBADF, path: path) }
         var vectors = segments.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
         return vectors.withUnsafeMutableBufferPointer { iov in
-            submitAndWait { completion in submit(iov.baseAddress!, Int32(iov.count), completion) }
+            submitAndWait { image, completion in submit(image, iov.baseAddress!, Int32(iov.count), completion) }
         }
     }
 }
