@@ -51,12 +51,39 @@ public protocol BlockStore: AnyObject, Sendable {
     func refreshSize() throws(BackstoreError) -> UInt64
     /// Releases the file descriptor. Further calls fail with EBADF.
     func close()
+    /// Writes `pattern` again and again over `length` bytes from `offset` (WRITE SAME); a
+    /// store that can repeat a pattern itself (RBD's writesame) sends it once.
+    func writeRepeating(_ pattern: UnsafeRawBufferPointer, at offset: UInt64, length: UInt64, durable: Bool) throws(BackstoreError)
     /// Calls `onChange` (on any thread) when the size changed outside this process, e.g.
     /// `rbd resize` on another host; `byteCount` already holds the new size then.
     func watchCapacity(_ onChange: @escaping @Sendable () -> Void)
 }
 
 extension BlockStore {
+    /// The pattern replicated into a buffer of up to 1 MiB, written as a few large writes.
+    public func writeRepeating(_ pattern: UnsafeRawBufferPointer, at offset: UInt64, length: UInt64,
+                               durable: Bool) throws(BackstoreError) {
+        guard length > 0, pattern.count > 0 else { return }
+        let copies = Int(min(length / UInt64(pattern.count), UInt64(max(1, (1 << 20) / pattern.count))))
+        var chunk = [UInt8]()
+        chunk.reserveCapacity(copies * pattern.count)
+        for _ in 0 ..< max(copies, 1) { chunk.append(contentsOf: pattern) }
+        var done: UInt64 = 0
+        var failure: BackstoreError?
+        chunk.withUnsafeBytes { p in
+            while done < length, failure == nil {
+                let n = Int(min(UInt64(p.count), length - done))
+                do throws(BackstoreError) {
+                    try write(from: UnsafeRawBufferPointer(rebasing: p[0 ..< n]), at: offset + done, durable: durable)
+                } catch {
+                    failure = error
+                }
+                done += UInt64(n)
+            }
+        }
+        if let failure { throw failure }
+    }
+
     /// Files and devices change size only through us (or a RECONFIG): nothing to watch.
     public func watchCapacity(_ onChange: @escaping @Sendable () -> Void) {}
 

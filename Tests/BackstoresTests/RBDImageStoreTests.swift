@@ -84,3 +84,19 @@ extension RBDImageStoreTests {
         #expect(store.reopens == 1, "the write went through a re-opened image")
     }
 }
+
+extension RBDImageStoreTests {
+    @Test func writeSameIsOneRequestRepeatingThePattern() throws {
+        let store = try Self.open("same-\(UInt32.random(in: 0...UInt32.max))")
+        defer { store.close() }
+        let pattern = (0..<512).map { UInt8(truncatingIfNeeded: $0 ^ 0x3C) }
+        try pattern.withUnsafeBytes { try store.writeRepeating($0, at: 4096, length: 3 << 20, durable: true) }
+        var back = [UInt8](repeating: 0, count: (3 << 20) + 1024)
+        try back.withUnsafeMutableBytes { try store.read(into: $0, at: 3584) }
+        #expect(back[0..<512].allSatisfy { $0 == 0 } && back[back.count - 512 ..< back.count].allSatisfy { $0 == 0 })
+        for block in stride(from: 512, to: (3 << 20) + 512, by: 512) where Array(back[block ..< block + 512]) != pattern {
+            Issue.record("block at \(3584 + block) differs")
+            break
+        }
+    }
+}

@@ -76,6 +76,25 @@ public final class RBDImageStore: BlockStore {
         _ = durable
     }
 
+    /// WRITE SAME in one request: the OSDs repeat the pattern (rbd_aio_writesame).
+    public func writeRepeating(_ pattern: UnsafeRawBufferPointer, at offset: UInt64, length: UInt64,
+                               durable: Bool) throws(BackstoreError) {
+        guard !isReadOnly else { throw BackstoreError(.write, errno: EROFS, path: path) }
+        guard length > 0, let base = pattern.baseAddress else { return }
+        // In pieces of at most 1 GiB (a whole number of patterns), so size_t and OSD requests stay sane.
+        let piece = max(UInt64(pattern.count), (1 << 30) / UInt64(pattern.count) * UInt64(pattern.count))
+        var done: UInt64 = 0
+        while done < length {
+            let n = min(piece, length - done)
+            let at = offset + done
+            let rc = submitAndWait { image, completion in
+                crbd_aio_writesame(image, at, Int(n), base, pattern.count, completion, 0)
+            }
+            guard rc >= 0 else { throw BackstoreError(.write, errno: Int32(-rc), path: path) }
+            done += n
+        }
+    }
+
     public func flush() throws(BackstoreError) {
         let rc = submitAndWait { image, completion in crbd_aio_flush(image, completion) }
         guard rc >= 0 else { throw BackstoreError(.flush, errno: Int32(-rc), path: path) }

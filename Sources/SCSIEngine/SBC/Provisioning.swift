@@ -67,21 +67,11 @@ extension LogicalUnit {
             catch { throw SCSIError.backstore(.write, errno: error.errno) }
             return SCSICommandResult(status: .good, transferLength: wanted)
         }
-        // Replicate the block into a chunk so a long run is a few large writes.
-        let perChunk = Int(min(r.blocks, UInt64(max(1, (1 << 20) / bs))))
-        var chunk = [UInt8]()
-        chunk.reserveCapacity(perChunk * bs)
-        for _ in 0 ..< perChunk { chunk.append(contentsOf: pattern) }
         do {
             try ioLock.shared { () throws(BackstoreError) in
                 let durable = mustBeDurable(fua: r.fua)
-                try chunk.withBytes { (p: UnsafeRawBufferPointer) throws(BackstoreError) in
-                    var done: UInt64 = 0
-                    while done < total {
-                        let n = Int(min(UInt64(p.count), total - done))
-                        try store.write(from: UnsafeRawBufferPointer(rebasing: p[0 ..< n]), at: base + done, durable: durable)
-                        done += UInt64(n)
-                    }
+                try pattern.withBytes { (p: UnsafeRawBufferPointer) throws(BackstoreError) in
+                    try store.writeRepeating(p, at: base, length: total, durable: durable)
                 }
             }
         } catch {
