@@ -41,7 +41,10 @@ enum FuzzTargets {
 let fuzzVerbose = getenv("FUZZ_VERBOSE") != nil
 
 func fuzzLog(_ message: @autoclosure () -> String) {
-    if fuzzVerbose { print(message()) }
+    if fuzzVerbose {
+        print(message())
+        fflush(nil)
+    }
 }
 
 /// An invariant of the code under test does not hold: abort so libFuzzer keeps the input.

@@ -65,12 +65,12 @@ enum PDUFuzz {
         if var cuts {
             while fed < stream.count {
                 let n = min(stream.count - fed, 1 + Int(cuts.next() % 97))
-                buffer.writeBytes(stream[fed..<fed + n])
+                stream.withUnsafeBytes { _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0[fed..<fed + n])) }
                 fed += n
                 if !drain() { break }
             }
         } else {
-            buffer.writeBytes(stream)
+            stream.withUnsafeBytes { _ = buffer.writeBytes($0) }
             _ = drain()
         }
         return out
@@ -81,16 +81,20 @@ enum PDUFuzz {
               p.data.readableBytes == p.dataSegmentLength,
               p.additionalHeaders.readableBytes == p.totalAHSLength
         else { fuzzFailure("PDU slices disagree with the header's lengths") }
-        return .pdu(header: Array(p.header.readableBytesView), ahs: Array(p.additionalHeaders.readableBytesView),
-                    data: Array(p.data.readableBytesView), dataDigestOK: digestOK)
+        return .pdu(header: bytes(p.header), ahs: bytes(p.additionalHeaders), data: bytes(p.data), dataDigestOK: digestOK)
+    }
+
+    /// A copy of the readable bytes (one memcpy; the byte-wise view is slow in debug builds).
+    static func bytes(_ b: ByteBuffer) -> [UInt8] {
+        b.withUnsafeReadableBytes { Array($0) }
     }
 
     /// Every accessor, and the AHS parser as the connection runs it on SCSI Commands.
     static func inspect(header: [UInt8], ahs: [UInt8]) {
         var h = ByteBufferAllocator().buffer(capacity: header.count)
-        h.writeBytes(header)
+        header.withUnsafeBytes { _ = h.writeBytes($0) }
         var a = ByteBufferAllocator().buffer(capacity: ahs.count)
-        a.writeBytes(ahs)
+        ahs.withUnsafeBytes { _ = a.writeBytes($0) }
         let pdu = PDU(header: h, additionalHeaders: a)
         _ = (pdu.opcode, pdu.isImmediate, pdu.isFinal, pdu.flags, pdu.initiatorTaskTag,
              pdu.targetTransferTag, pdu.cmdSN, pdu.expStatSN)
@@ -110,9 +114,9 @@ enum PDUFuzz {
         let allocator = ByteBufferAllocator()
         var out = OutboundHeader(.nopIn, allocator: allocator)
         out.bytes.clear()
-        out.bytes.writeBytes(header)
+        header.withUnsafeBytes { _ = out.bytes.writeBytes($0) }
         var payload = allocator.buffer(capacity: data.count)
-        payload.writeBytes(data)
+        data.withUnsafeBytes { _ = payload.writeBytes($0) }
         let (head, body, trailer) = PDUWriter(digests: digests).encode(out, data: payload, allocator: allocator)
         var wire = head
         if var body { wire.writeBuffer(&body) }
@@ -121,7 +125,7 @@ enum PDUFuzz {
         guard case .pdu(let p)? = try? PDUDecoder.frame(&wire, digests: digests, maxDataSegmentLength: limit),
               wire.readableBytes == 0
         else { fuzzFailure("a re-encoded PDU (\(length) bytes) does not frame back") }
-        guard Array(p.header.readableBytesView) == header, Array(p.data.readableBytesView) == data else {
+        guard bytes(p.header) == header, bytes(p.data) == data else {
             fuzzFailure("a re-encoded PDU frames back different")
         }
     }
@@ -139,14 +143,18 @@ enum PDUFuzz {
             let dataDigest = digests.data && length > 0 ? 4 : 0
             let total = headerEnd - at + headerDigest + padded + dataDigest
             guard at + total <= s.count else { return }
-            if digests.header { put(CRC32C.checksum(Array(s[at..<headerEnd])), into: &s, at: headerEnd) }
+            if digests.header { put(crc(s, at..<headerEnd), into: &s, at: headerEnd) }
             if dataDigest > 0 {
                 let dataStart = headerEnd + headerDigest
-                let crc = PDUDecoder.padded(CRC32C.checksum(Array(s[dataStart..<dataStart + length])), dataLength: length)
+                let crc = PDUDecoder.padded(crc(s, dataStart..<dataStart + length), dataLength: length)
                 put(crc, into: &s, at: dataStart + padded)
             }
             at += total
         }
+    }
+
+    static func crc(_ s: [UInt8], _ range: Range<Int>) -> UInt32 {
+        s.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
     static func put(_ crc: UInt32, into s: inout [UInt8], at i: Int) {

@@ -45,7 +45,8 @@ public struct RingCommand: Sendable {
         for i in 0..<(iovCount + bidiCount) {
             let o = ctcmu_req_iov_base(base, off, UInt32(i))
             let l = ctcmu_req_iov_len(base, off, UInt32(i))
-            guard o >= UInt64(ring.dataOffset), l <= UInt64(ring.size), o + l <= UInt64(ring.size) else {
+            // `l <= size - o`, not `o + l <= size`: o + l can overflow.
+            guard o >= UInt64(ring.dataOffset), o <= UInt64(ring.size), l <= UInt64(ring.size) - o else {
                 throw .iovecOutOfBounds(offset: o, length: l)
             }
             segments.append(DataSegment(offset: Int(o), length: Int(l)))
