@@ -26,12 +26,10 @@ enum LoginFuzz {
     static let challengeIdentifier: UInt8 = 7
     static let challenge: [UInt8] = Array(0x10...0x1F)
     static let maxRecords = 32
-    /// KNOWN ISSUE, tolerated until fixed (Sources/ISCSIFabric/Login/Negotiation.swift): an
-    /// invalid MaxRecvDataSegmentLength declaration is answered "Reject" and the target's own
-    /// MaxRecvDataSegmentLength declaration follows in the same response, so the key appears
-    /// twice. Corpus/login/crash-reject-then-own-declaration reproduces it: empty this set
-    /// once the response carries the key once.
-    static let knownDuplicateAfterReject: Set<String> = ["MaxRecvDataSegmentLength"]
+    /// Keys allowed twice in one response: none. (An invalid MaxRecvDataSegmentLength used to
+    /// be answered "Reject" beside the target's own declaration of that key; it now fails the
+    /// login. Corpus/login/crash-reject-then-own-declaration keeps that case.)
+    static let knownDuplicateAfterReject: Set<String> = []
 
     static func directory(_ setup: UInt8) -> TargetDirectory {
         var digestFirst = TargetLoginSettings()

@@ -12,6 +12,9 @@ public enum NegotiationError: Error, Sendable, Hashable {
     case keyRenegotiated(String)
     /// The initiator answered a target offer with a value outside what was offered.
     case invalidAnswer(key: String, value: String)
+    /// A declaration (MaxRecvDataSegmentLength) outside its range: it cannot be answered
+    /// "Reject" (the target declares the same key itself), so the login fails (initiator error).
+    case invalidDeclaration(key: String, value: String)
 }
 
 /// How one operational key is negotiated.
@@ -123,6 +126,10 @@ public struct OperationalNegotiation: Sendable {
                 deferredFirstBurst = (answers.count, pair.value)
                 answers.append(nil)
                 continue
+            }
+            if info(pair.key)?.function == .declarative, !(sessionType == .discovery && info(pair.key)!.irrelevantInDiscovery),
+               !(Self.number(pair.value).map { info(pair.key)!.range?.contains($0) ?? true } ?? false) {
+                throw .invalidDeclaration(key: pair.key, value: pair.value)
             }
             answers.append(answer(key: pair.key, value: pair.value))
         }
