@@ -14,6 +14,11 @@ swift build
 swift test 2>&1 | tee /tmp/swift-test.log | grep -E '^(✔|✘|􀟈|Test run|.*error:)|tests? (passed|failed)' | tail -40
 grep -qE 'Test run with [0-9]+ tests? .*passed' /tmp/swift-test.log || { echo "unit tests failed"; grep -E '✘|error' /tmp/swift-test.log | head -60; exit 1; }
 status=0
+# Every libFuzzer target (Tests/Fuzz: PDU framing and AHS, text keys, login sequences, the
+# session state machine, CDBs on the engine, TCMU rings, configuration, ietd.conf) for 60 s
+# each under ASan, seeded with the committed corpora.
+if scripts/fuzz.sh all 60 > /tmp/fuzz.log 2>&1; then grep -E '^fuzz' /tmp/fuzz.log
+else echo "fuzzing FAILED"; grep -E '^fuzz|crash|ERROR' /tmp/fuzz.log | tail -20; status=1; fi
 # Raw-socket attacks on the running daemon: malformed AHS, 100,000 connect/close cycles and
 # 2,000 abandoned WRITEs measured from /proc (no growth), CHAP guessing throttled per address.
 python3 scripts/hostile-input-test.py --daemon "$here/.build/debug/swift-targetd" > /tmp/hostile-input.log 2>&1 \
