@@ -56,6 +56,40 @@ import Testing
         return out
     }
 
+    @Test func aClosedSessionLetsItsHandlerGo() throws {
+        let pool = IOWorkerPool(threads: 1)
+        defer { pool.shutdown() }
+        weak var released: ConnectionHandler?
+        do {
+            let (channel, handler) = try Self.channel(Self.environment(pool: pool))
+            released = handler
+            try Self.logIn(channel)
+            try channel.close().wait()
+            channel.embeddedEventLoop.run()
+        }
+        #expect(released == nil, "a handler that reached full feature phase outlived its connection")
+    }
+
+    /// Login (AuthMethod=None) to full feature phase; returns the final response's bytes.
+    @discardableResult
+    static func logIn(_ channel: EmbeddedChannel) throws -> [UInt8] {
+        try channel.writeInbound(Self.loginBytes(csg: 0, nsg: 1, [("InitiatorName", "iqn.2026-12.org.test:i"),
+                                                                 ("TargetName", Self.targetName), ("AuthMethod", "None")]))
+        _ = try Self.written(channel)
+        try channel.writeInbound(Self.loginBytes(csg: 1, nsg: 3, [
+            ("HeaderDigest", "None"), ("DataDigest", "None"), ("ImmediateData", "Yes"), ("InitialR2T", "Yes"),
+            ("MaxRecvDataSegmentLength", "8192"), ("MaxBurstLength", "262144"), ("FirstBurstLength", "65536"),
+        ]))
+        var out = try Self.written(channel)
+        var rounds = 0
+        while out.count >= 48, out[1] & 0x80 == 0, rounds < 3 {
+            try channel.writeInbound(Self.loginBytes(csg: 1, nsg: 3, [("MaxOutstandingR2T", "8")]))
+            out = try Self.written(channel)
+            rounds += 1
+        }
+        return out
+    }
+
     @Test func loginThenAMalformedAHSIsRejectedOnTheWire() throws {
         let pool = IOWorkerPool(threads: 1)
         defer { pool.shutdown() }

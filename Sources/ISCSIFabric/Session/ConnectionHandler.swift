@@ -68,6 +68,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         pingTimer?.cancel()
         session?.connectionClosed()
         syncBufferedBytes()
+        // The dispatcher's drain callback holds this handler: dropping it breaks that cycle
+        // (commands still on workers finish; their results are dropped with the mailbox).
+        dispatcher = nil
         if let established {
             let stillOurs = environment.sessions.remove(tsih: established.tsih, channel: context.channel)
             if stillOurs, let device = established.device, let nexus = established.nexus { device.closeNexus(nexus) }

@@ -420,7 +420,7 @@ struct SessionStateMachine {
     }
 
     private mutating func completeLogoutIfIdle(into actions: inout [SessionAction]) {
-        guard let request = pendingLogout, !tasks.values.contains(where: { !$0.aborted }) else { return }
+        guard !isClosed, let request = pendingLogout, !tasks.values.contains(where: { !$0.aborted }) else { return }
         pendingLogout = nil
         actions.append(.send(.logoutResponse(.init(initiatorTaskTag: request.initiatorTaskTag,
                                                    response: .closedSuccessfully, numbers: consumeStatSN()))))
