@@ -75,11 +75,10 @@ struct LoginPhase {
         if cmdSN == nil { cmdSN = request.cmdSN }
         if request.tsih != 0 {
             // Adding a connection to an existing session (MC/S) is not offered: MaxConnections=1.
-            var response = LoginResponse(transit: false, continueFlag: false, currentStage: request.currentStage,
+            let response = LoginResponse(transit: false, continueFlag: false, currentStage: request.currentStage,
                                          nextStage: request.nextStage, isid: request.isid, tsih: request.tsih,
                                          initiatorTaskTag: request.initiatorTaskTag, statusClass: 0x02,
                                          statusDetail: 0x0A, data: [])
-            response.nextStage = request.nextStage
             return .refuse(response, consumeStatSN(maxCmdSN: request.cmdSN))
         }
         if machine.awaitsCHAPResponse && !turnGranted {

@@ -166,8 +166,7 @@ struct SessionStateMachine {
             command.data.withUnsafeReadableBytes { buffer.bytes.copyMemory(from: $0) }
             bufferedWriteBytes += edtl
             task.writeBuffer = buffer
-            var solicitations: [WriteTransfer.Solicitation] = []
-            solicitations = transfer.solicit(nextTag: { allocateTransferTag() })
+            let solicitations = transfer.solicit(nextTag: { allocateTransferTag() })
             task.write = transfer
             tasks[itt] = task
             for r2t in solicitations { sendR2T(r2t, task: task, into: &actions) }
