@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test: unit tests per module (incl. a real loop device when root), then libiscsi's
+# Every test: unit tests per module (incl. a real loop device when root), the fuzz targets
+# and the unit tests again under ASan and TSan (scripts/sanitizers.sh), then libiscsi's
 # iscsi-test-cu conformance suite against the daemon on a file, a sparse image, a loop
 # device, over CHAP, and with two URLs (MultipathIO); then the TCMU handler: the randomized
 # ring test at 1,000,000 commands and the real-kernel tests in the LIO VM (the handler alone,
@@ -19,6 +20,9 @@ status=0
 # each under ASan, seeded with the committed corpora.
 if scripts/fuzz.sh all 60 > /tmp/fuzz.log 2>&1; then grep -E '^fuzz' /tmp/fuzz.log
 else echo "fuzzing FAILED"; grep -E '^fuzz|crash|ERROR' /tmp/fuzz.log | tail -20; status=1; fi
+# The unit tests under AddressSanitizer+LeakSanitizer (all suites) and ThreadSanitizer (the
+# suites with threads of their own), each in its own build folder.
+scripts/sanitizers.sh || status=1
 # Raw-socket attacks on the running daemon: malformed AHS, 100,000 connect/close cycles and
 # 2,000 abandoned WRITEs measured from /proc (no growth), CHAP guessing throttled per address.
 python3 scripts/hostile-input-test.py --daemon "$here/.build/debug/swift-targetd" > /tmp/hostile-input.log 2>&1 \
