@@ -108,6 +108,17 @@ public struct TimeoutSettingsView: Codable, Sendable, Equatable {
     public var effective: TimeoutSettings
 }
 
+/// `GET /v1/limits`: the configuration file's `limits` and every limit with defaults filled in.
+/// (`swift-targetd run` flags of the same meaning override these; the daemon logs them at start.)
+public struct LimitsView: Codable, Sendable, Equatable {
+    public var configured: LimitSettings
+    public var effective: LimitSettings
+    public init(configured: LimitSettings) {
+        self.configured = configured
+        effective = configured.resolved
+    }
+}
+
 public struct StatisticsView: Codable, Sendable, Equatable {
     public var luns: [LUNStatistics]
     public var security: SecurityCounters

@@ -300,6 +300,19 @@ struct APIRoutes: Sendable {
             }
         }
 
+        // Limits against guessing and exhaustion (the next logins use new values).
+        v1.get("limits") { _, _ in await respond { LimitsView(configured: await backend.configuration().limits ?? LimitSettings()) } }
+        v1.put("limits") { r, _ in
+            await respond {
+                let body = try await decode(LimitSettings.self, r)
+                let replace = r.uri.queryParameters.get("replace") == "true"
+                return try await backend.update { config in
+                    let merged = replace ? body : (config.limits ?? LimitSettings()).overridden(by: body)
+                    config.limits = merged.isEmpty ? nil : merged
+                }
+            }
+        }
+
         // Portals.
         v1.get("portals") { _, _ in await respond { await backend.configuration().portals.map(\.description) } }
         v1.put("portals") { r, _ in
@@ -504,21 +517,9 @@ struct APIRoutes: Sendable {
         let buffer = try await request.body.collect(upTo: 1 << 20)
         let data = Data(buffer.readableBytesView)
         do {
-            return try JSONDecoder().decode(type, from: data)
-        } catch let error as DecodingError {
-            throw AdminError(.invalid, "request body: \(Self.describe(error))")
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ c: [any CodingKey]) -> String {
-            c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        }
-        switch error {
-        case .dataCorrupted(let c): return "\(path(c.codingPath)) \(c.debugDescription)"
-        case .keyNotFound(let k, let c): return "\(path(c.codingPath)).\(k.stringValue) is missing"
-        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(path(c.codingPath)): \(c.debugDescription)"
-        @unknown default: return "\(error)"
+            return try StrictJSON.decode(type, from: data)
+        } catch {
+            throw AdminError(.invalid, "request body: \(error)")
         }
     }
 }

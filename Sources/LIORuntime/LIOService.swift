@@ -31,6 +31,8 @@ public actor LIOService: AdminBackend {
     public let store: ConfigStore
     public private(set) var config: Config
     nonisolated public let loadWarnings: [ConfigDiagnostic]
+    /// The configuration's `limits` at start (they concern the embedded fabric, not LIO).
+    nonisolated public let initialLimits: LimitSettings?
     /// What LIO does not express exactly, for the current configuration.
     public private(set) var exportWarnings: [String] = []
     private let options: LIOServiceOptions
@@ -51,6 +53,7 @@ public actor LIOService: AdminBackend {
         self.store = store
         self.config = loaded.config
         self.loadWarnings = loaded.warnings
+        self.initialLimits = loaded.config.limits
         self.options = options
         self.applier = ConfigfsApplier(root: options.configfsRoot, emulatesConfigfs: options.emulatesConfigfs)
         let recorders = RecorderTable()

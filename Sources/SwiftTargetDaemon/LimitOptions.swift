@@ -1,51 +1,51 @@
 import ArgumentParser
-import ISCSIFabric
-import NIOCore
+import TargetConfig
 
-/// The hostile-input limits (FabricLimits), the same flags for `serve` and `run`.
+/// The hostile-input limits, the same flags for `serve` and `run`. For `run` a flag overrides
+/// the configuration file's `limits` field of the same meaning; an absent flag leaves it.
 struct LimitOptions: ParsableArguments {
-    @Option(help: "CHAP failures per initiator name or address before each further attempt waits.")
-    var chapFreeFailures: Int = FabricLimits().chapFreeFailures
+    private static let defaults = LimitSettings.defaults
 
-    @Option(help: "Seconds the first delayed CHAP attempt waits (doubling per further failure).")
-    var chapDelay: Double = 1
+    @Option(help: "CHAP failures per initiator name or address before each further attempt waits (default \(defaults.chapFreeFailures!)).")
+    var chapFreeFailures: Int?
 
-    @Option(help: "Longest wait for a CHAP attempt, in seconds.")
-    var chapMaxDelay: Double = 30
+    @Option(help: "Seconds the first delayed CHAP attempt waits, doubling per further failure (default \(defaults.chapDelaySeconds!)).")
+    var chapDelay: Double?
 
-    @Option(help: "Connections in login at once from one address (more are closed at once).")
-    var maxLoginsPerAddress: Int = FabricLimits().maxLoginsPerAddress
+    @Option(help: "Longest wait for a CHAP attempt, in seconds (default \(defaults.chapMaxDelaySeconds!)).")
+    var chapMaxDelay: Double?
 
-    @Option(help: "Connections in login at once in all.")
-    var maxLogins: Int = FabricLimits().maxLoginsTotal
+    @Option(help: "Connections in login at once from one address; more are closed at once (default \(defaults.maxLoginsPerAddress!)).")
+    var maxLoginsPerAddress: Int?
 
-    @Option(help: "MiB a session may hold for writes still receiving data (more: TASK SET FULL).")
-    var maxBufferedWriteMb: Int = FabricLimits().maxBufferedWriteBytesPerSession >> 20
+    @Option(help: "Connections in login at once in all (default \(defaults.maxLogins!)).")
+    var maxLogins: Int?
 
-    @Option(help: "Failed logins logged per minute (the rest are counted in a summary).")
-    var failedLoginLogLines: Int = FabricLimits().failedLoginLogLinesPerMinute
+    @Option(help: "MiB a session may hold for writes still receiving data; more: TASK SET FULL (default \(defaults.maxBufferedWriteMB!)).")
+    var maxBufferedWriteMb: Int?
 
-    func validate() throws {
-        guard chapFreeFailures >= 0 else { throw ValidationError("--chap-free-failures must be 0 or more") }
-        guard chapDelay > 0, chapMaxDelay >= chapDelay, chapMaxDelay <= 3600 else {
-            throw ValidationError("--chap-delay must be above 0 and at most --chap-max-delay (at most 3600)")
-        }
-        guard maxLoginsPerAddress >= 1, maxLogins >= maxLoginsPerAddress else {
-            throw ValidationError("--max-logins-per-address must be 1 or more and at most --max-logins")
-        }
-        guard (1...65536).contains(maxBufferedWriteMb) else { throw ValidationError("--max-buffered-write-mb must be 1…65536") }
-        guard failedLoginLogLines >= 1 else { throw ValidationError("--failed-login-log-lines must be 1 or more") }
+    @Option(help: "Failed logins logged per minute; the rest are counted in a summary (default \(defaults.failedLoginLogLines!)).")
+    var failedLoginLogLines: Int?
+
+    /// The flags given, as configuration settings.
+    var settings: LimitSettings {
+        LimitSettings(
+            chapFreeFailures: chapFreeFailures, chapDelaySeconds: chapDelay, chapMaxDelaySeconds: chapMaxDelay,
+            maxLoginsPerAddress: maxLoginsPerAddress, maxLogins: maxLogins, maxBufferedWriteMB: maxBufferedWriteMb,
+            failedLoginLogLines: failedLoginLogLines)
     }
 
-    var limits: FabricLimits {
-        var limits = FabricLimits()
-        limits.chapFreeFailures = chapFreeFailures
-        limits.chapBaseDelay = .nanoseconds(Int64(chapDelay * 1e9))
-        limits.chapMaxDelay = .nanoseconds(Int64(chapMaxDelay * 1e9))
-        limits.maxLoginsPerAddress = maxLoginsPerAddress
-        limits.maxLoginsTotal = maxLogins
-        limits.maxBufferedWriteBytesPerSession = maxBufferedWriteMb << 20
-        limits.failedLoginLogLinesPerMinute = failedLoginLogLines
-        return limits
+    /// Flag spellings of the settings' fields, for error messages.
+    private static let flags = [
+        "chapFreeFailures": "--chap-free-failures", "chapDelaySeconds": "--chap-delay",
+        "chapMaxDelaySeconds": "--chap-max-delay", "maxLoginsPerAddress": "--max-logins-per-address",
+        "maxLogins": "--max-logins", "maxBufferedWriteMB": "--max-buffered-write-mb",
+        "failedLoginLogLines": "--failed-login-log-lines",
+    ]
+
+    func validate() throws {
+        if let problem = settings.problems().first {
+            throw ValidationError("\(Self.flags[problem.field] ?? problem.field): \(problem.message)")
+        }
     }
 }

@@ -212,13 +212,17 @@ extension RunCommand {
             let stateDirectory = lioState.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
             options.handler.handoverDirectory = (stateDirectory.isEmpty && !lioState.hasPrefix("/") ? "." : stateDirectory) + "/tcmu-handover"
             logger.notice("LIO-backed mode: LUNs are TCMU backstores served by this daemon")
-            return try LIOService(store: ConfigStore(path: config), options: options)
+            let service = try LIOService(store: ConfigStore(path: config), options: options)
+            if !(service.initialLimits ?? LimitSettings()).isEmpty || !limits.settings.isEmpty {
+                logger.notice("the configured limits apply to the embedded iSCSI target only; LIO applies its own")
+            }
+            return service
         }
         var options = TargetServiceOptions()
         options.logger = logger
         options.ioThreads = ioThreads
         options.logoutGrace = .seconds(Int64(logoutGrace))
-        options.limits = limits.limits
+        options.limitOverrides = limits.settings
         return try TargetService(store: ConfigStore(path: config), options: options)
     }
 }

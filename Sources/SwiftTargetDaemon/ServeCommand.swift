@@ -6,6 +6,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import SCSIEngine
+import TargetConfig
+import TargetRuntime
 
 /// `swift-targetd serve`: the quick start. One target, LUNs from `--lun`, in the foreground.
 struct ServeCommand: AsyncParsableCommand {
@@ -99,7 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         let ioPool = IOWorkerPool(threads: ioThreads)
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: ioPool, logger: logger)
         environment.nopInInterval = nopInterval > 0 ? .seconds(Int64(nopInterval)) : nil
-        environment.guards = FabricGuards(limits: limits.limits)
+        environment.guards = FabricGuards(limits: FabricLimits(limits.settings))
         let server = ISCSIServer(environment: environment, group: group)
         for portal in portals {
             do {

@@ -19,6 +19,7 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
     // Global
     case portals
     case discoveryAuth
+    case limits
     // Targets
     case targetAdded
     case targetRemoved
@@ -46,6 +47,7 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
         switch self {
         case .portals: return .immediate             // listeners are opened/closed; sessions on a removed portal drop
         case .discoveryAuth: return .newLogins
+        case .limits: return .newLogins                      // the next login (and session) uses them
         case .targetAdded, .targetRemoved: return .immediate  // removal drops only that target's sessions
         case .alias, .auth, .allowedClients, .allowedServerAddresses: return .newLogins
         case .lunAdded, .lunRemoved: return .immediate       // REPORTED LUNS DATA HAS CHANGED unit attention
@@ -125,6 +127,7 @@ public struct TargetDiff: Sendable, Hashable {
 public struct ConfigDiff: Sendable, Hashable {
     public var portalsChanged = false
     public var discoveryAuthChanged = false
+    public var limitsChanged = false
     /// Names as in the new configuration.
     public var addedTargets: [String] = []
     /// Names as in the old configuration.
@@ -158,6 +161,10 @@ public struct ConfigDiff: Sendable, Hashable {
         if old.discoveryAuth != new.discoveryAuth {
             d.discoveryAuthChanged = true
             add(.discoveryAuth, nil, old.discoveryAuth.summary, new.discoveryAuth.summary)
+        }
+        if (old.limits ?? LimitSettings()) != (new.limits ?? LimitSettings()) {
+            d.limitsChanged = true
+            add(.limits, nil, (old.limits ?? LimitSettings()).summary, (new.limits ?? LimitSettings()).summary)
         }
         let oldByName = Dictionary(old.targets.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
         let newNames = Set(new.targets.map { $0.name.lowercased() })

@@ -366,6 +366,8 @@ public struct Target: Codable, Sendable, Hashable {
 ///                         maxOutstandingR2T, defaultTime2Wait, defaultTime2Retain,
 ///                         headerDigest/dataDigest (["CRC32C", "None"] in preference order)
 ///   timeouts              nopInInterval (s, 0 = never), nopInTimeout (s), loginTimeout (s)
+/// limits                  chapFreeFailures, chapDelaySeconds, chapMaxDelaySeconds, maxLoginsPerAddress,
+///                         maxLogins, maxBufferedWriteMB, failedLoginLogLines (LimitSettings; absent = default)
 /// targets[]               name (iqn./eui./naa.), alias, luns[], and optionally auth, allowedClients,
 ///                         allowedServerAddresses, connection, timeouts (override `defaults` field by field)
 ///   luns[]                id (0...16383), backstore ("file"|"sparse"|"raw"), path (absolute), size (bytes,
@@ -382,26 +384,31 @@ public struct Config: Codable, Sendable, Hashable {
     /// CHAP for discovery (SendTargets) sessions; independent of the targets' auth.
     public var discoveryAuth: AuthSettings
     public var defaults: GlobalDefaults
+    /// Limits against guessing and exhaustion (embedded iSCSI target; LIO has its own).
+    public var limits: LimitSettings?
     public var targets: [Target]
 
     public init(
         version: Int = Config.currentVersion, portals: [Portal] = [Portal(address: "0.0.0.0", port: 3260)],
-        discoveryAuth: AuthSettings = .noAuth, defaults: GlobalDefaults = GlobalDefaults(), targets: [Target] = []
+        discoveryAuth: AuthSettings = .noAuth, defaults: GlobalDefaults = GlobalDefaults(),
+        limits: LimitSettings? = nil, targets: [Target] = []
     ) {
         self.version = version
         self.portals = portals
         self.discoveryAuth = discoveryAuth
         self.defaults = defaults
+        self.limits = limits
         self.targets = targets
     }
 
-    enum CodingKeys: String, CodingKey { case version, portals, discoveryAuth, defaults, targets }
+    enum CodingKeys: String, CodingKey { case version, portals, discoveryAuth, defaults, limits, targets }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         version = try c.decode(Int.self, forKey: .version)
         portals = try c.decodeIfPresent([Portal].self, forKey: .portals) ?? [Portal(address: "0.0.0.0", port: 3260)]
         discoveryAuth = try c.decodeIfPresent(AuthSettings.self, forKey: .discoveryAuth) ?? .noAuth
         defaults = try c.decodeIfPresent(GlobalDefaults.self, forKey: .defaults) ?? GlobalDefaults()
+        limits = try c.decodeIfPresent(LimitSettings.self, forKey: .limits)
         targets = try c.decodeIfPresent([Target].self, forKey: .targets) ?? []
     }
 

@@ -16,8 +16,9 @@ public struct TargetServiceOptions: Sendable {
     /// connections are closed.
     public var logoutGrace: TimeAmount = .seconds(5)
     public var logger: Logger = Logger(label: "swift-targetd")
-    /// Limits against guessing and exhaustion (embedded target only; LIO has its own).
-    public var limits = FabricLimits()
+    /// Limits set on the command line: they override the configuration file's `limits`
+    /// (embedded target only; LIO has its own).
+    public var limitOverrides = LimitSettings()
     public init() {}
 }
 
@@ -91,9 +92,14 @@ public actor TargetService: AdminBackend {
         environment.nopInInterval = timeouts.nopInInterval > 0 ? .seconds(Int64(timeouts.nopInInterval)) : nil
         environment.nopInTimeout = .seconds(Int64(max(1, timeouts.nopInTimeout)))
         environment.loginTimeout = .seconds(Int64(max(1, timeouts.loginTimeout)))
-        environment.guards = FabricGuards(limits: options.limits)
+        environment.guards = FabricGuards(limits: Self.limits(of: loaded.config, overrides: options.limitOverrides))
         self.environment = environment
         server = ISCSIServer(environment: environment, group: group)
+    }
+
+    /// The limits in force for a configuration: its `limits`, then the command line's.
+    static func limits(of config: Config, overrides: LimitSettings) -> FabricLimits {
+        FabricLimits((config.limits ?? LimitSettings()).overridden(by: overrides))
     }
 
     // MARK: - Start and stop
@@ -394,6 +400,13 @@ public actor TargetService: AdminBackend {
             }
             for p in new.portals where listening[p] == nil && started {
                 do { try await listen(p) } catch { outcomes["portals||-1"] = "failed: \(error)" }
+            }
+        }
+
+        if diff.limitsChanged {
+            environment.guards.update(limits: Self.limits(of: new, overrides: options.limitOverrides))
+            if !options.limitOverrides.isEmpty {
+                outcomes["limits||-1"] = "applies to new logins; the command line still sets \(options.limitOverrides.summary)"
             }
         }
 

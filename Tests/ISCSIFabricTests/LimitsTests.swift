@@ -129,3 +129,33 @@ import Testing
         #expect(throws: expected) { try AdditionalHeaderSegments.parse(Self.area(bytes)) }
     }
 }
+
+@Suite struct FabricGuardsUpdateTests {
+    @Test func newLimitsReachAdmissionThrottleAndLog() {
+        var limits = FabricLimits()
+        limits.maxLoginsPerAddress = 1
+        limits.maxLoginsTotal = 1
+        limits.chapFreeFailures = 0
+        limits.failedLoginLogLinesPerMinute = 1
+        let guards = FabricGuards(limits: limits)
+        let t0 = NIODeadline.uptimeNanoseconds(9_000_000_000)
+        #expect(guards.loginAdmission.admit("a"))
+        #expect(!guards.loginAdmission.admit("a"))
+        guards.loginThrottle.recordFailure(initiator: "iqn.x", address: "a", now: t0)
+        #expect(guards.loginThrottle.delayBeforeVerifying(initiator: "iqn.x", address: "b", now: t0) == .seconds(2))
+        #expect(guards.failedLoginLog.decide() == .log(suppressed: 0))
+        #expect(guards.failedLoginLog.decide() == .suppress)
+
+        limits.maxLoginsPerAddress = 2
+        limits.maxLoginsTotal = 2
+        limits.chapFreeFailures = 5
+        limits.failedLoginLogLinesPerMinute = 3
+        guards.update(limits: limits)
+        #expect(guards.limits == limits)
+        #expect(guards.loginAdmission.admit("a"))   // the place taken before is kept, one more now
+        #expect(!guards.loginAdmission.admit("b"))
+        // One failure counted so far, five free now: no wait.
+        #expect(guards.loginThrottle.delayBeforeVerifying(initiator: "iqn.x", address: "a", now: t0 + .seconds(10)) == .zero)
+        #expect(guards.failedLoginLog.decide() == .log(suppressed: 1))
+    }
+}

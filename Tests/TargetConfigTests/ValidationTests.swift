@@ -220,3 +220,39 @@ private func messages(_ c: Config, _ severity: Severity = .error) -> [String] {
         }
     }
 }
+
+@Suite struct LimitSettingsTests {
+    @Test func fileFieldsDecodeAndUnknownOnesAreErrors() throws {
+        let text = #"{"version": 1, "limits": {"chapFreeFailures": 5, "chapDelaySeconds": 0.5, "maxBufferedWriteMB": 16}}"#
+        let loaded = try ConfigFile.decode(Data(text.utf8), fileName: "c.json")
+        #expect(loaded.config.limits == LimitSettings(chapFreeFailures: 5, chapDelaySeconds: 0.5, maxBufferedWriteMB: 16))
+        #expect(loaded.config.limits?.resolved.chapMaxDelaySeconds == 30)
+        #expect(throws: ConfigError.self) {
+            try ConfigFile.decode(Data(#"{"version": 1, "limits": {"chapDelay": 2}}"#.utf8), fileName: "c.json")
+        }
+    }
+
+    @Test(arguments: [
+        (LimitSettings(chapFreeFailures: -1), "limits.chapFreeFailures: must be 0 or more"),
+        (LimitSettings(chapDelaySeconds: 0), "limits.chapDelaySeconds: must be above 0 and at most 3600"),
+        (LimitSettings(chapDelaySeconds: 40), "limits.chapMaxDelaySeconds: 30.0 is below chapDelaySeconds 40.0"),
+        (LimitSettings(maxLoginsPerAddress: 0), "limits.maxLoginsPerAddress: must be 1 or more"),
+        (LimitSettings(maxLogins: 16), "limits.maxLogins: 16 is below maxLoginsPerAddress 32"),
+        (LimitSettings(maxBufferedWriteMB: 0), "limits.maxBufferedWriteMB: must be 1…65536"),
+        (LimitSettings(failedLoginLogLines: 0), "limits.failedLoginLogLines: must be 1 or more"),
+    ] as [(LimitSettings, String)])
+    func invalidValuesNameTheirField(_ limits: LimitSettings, _ message: String) {
+        let errors = Config(limits: limits).validate().filter { $0.severity == .error }.map(\.description)
+        #expect(errors.contains { $0.hasSuffix(message) }, "\(errors)")
+    }
+
+    @Test func aChangeIsOneGlobalEffectForNewLogins() {
+        let old = Config(limits: nil)
+        var new = old
+        new.limits = LimitSettings(chapFreeFailures: 1)
+        let diff = ConfigDiff.between(old, new)
+        #expect(diff.limitsChanged)
+        #expect(diff.effects.map(\.description) == ["global: limits defaults -> chapFreeFailures=1 [new-logins]"])
+        #expect(ConfigDiff.between(old, Config(limits: LimitSettings())).isEmpty)  // {} is the defaults
+    }
+}

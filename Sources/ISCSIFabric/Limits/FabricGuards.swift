@@ -1,8 +1,9 @@
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// The limits in force and the shared state that enforces them, one per server.
 public final class FabricGuards: Sendable {
-    public let limits: FabricLimits
+    private let current: NIOLockedValueBox<FabricLimits>
     public let loginThrottle: LoginThrottle
     public let loginAdmission: LoginAdmission
     public let failedLoginLog: LogBudget
@@ -11,10 +12,22 @@ public final class FabricGuards: Sendable {
     private let delayed = Atomic<UInt64>(0)
 
     public init(limits: FabricLimits = FabricLimits()) {
-        self.limits = limits
+        current = NIOLockedValueBox(limits)
         loginThrottle = LoginThrottle(limits: limits)
         loginAdmission = LoginAdmission(limits: limits)
         failedLoginLog = LogBudget(perMinute: limits.failedLoginLogLinesPerMinute)
+    }
+
+    /// The limits in force now.
+    public var limits: FabricLimits { current.withLockedValue { $0 } }
+
+    /// Puts new limits in force: the next logins and new sessions use them; sessions and
+    /// CHAP failure counts so far are kept.
+    public func update(limits: FabricLimits) {
+        current.withLockedValue { $0 = limits }
+        loginThrottle.update(limits: limits)
+        loginAdmission.update(limits: limits)
+        failedLoginLog.update(perMinute: limits.failedLoginLogLinesPerMinute)
     }
 
     /// Data-Out bytes held by all sessions for writes still receiving data.

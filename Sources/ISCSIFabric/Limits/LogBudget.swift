@@ -11,17 +11,21 @@ public final class LogBudget: Sendable {
     }
 
     private struct Window {
+        var perMinute: Int
         var start: NIODeadline
         var logged = 0
         var suppressed = 0
     }
 
-    private let perMinute: Int
     private let window: NIOLockedValueBox<Window>
 
     public init(perMinute: Int, now: NIODeadline = .now()) {
-        self.perMinute = max(1, perMinute)
-        window = NIOLockedValueBox(Window(start: now))
+        window = NIOLockedValueBox(Window(perMinute: max(1, perMinute), start: now))
+    }
+
+    /// A new budget from the current minute on.
+    public func update(perMinute: Int) {
+        window.withLockedValue { $0.perMinute = max(1, perMinute) }
     }
 
     public func decide(now: NIODeadline = .now()) -> Decision {
@@ -30,7 +34,7 @@ public final class LogBudget: Sendable {
                 w.start = now
                 w.logged = 0
             }
-            guard w.logged < perMinute else {
+            guard w.logged < w.perMinute else {
                 w.suppressed += 1
                 return .suppress
             }

@@ -5,22 +5,27 @@ import NIOConcurrencyHelpers
 /// timeout reaps them.
 public final class LoginAdmission: Sendable {
     private struct Counts {
+        var limits: FabricLimits
         var total = 0
         var perAddress: [String: Int] = [:]
     }
 
-    private let limits: FabricLimits
-    private let counts = NIOLockedValueBox(Counts())
+    private let counts: NIOLockedValueBox<Counts>
 
     public init(limits: FabricLimits) {
-        self.limits = limits
+        counts = NIOLockedValueBox(Counts(limits: limits))
+    }
+
+    /// New caps for the next connections; those in login now keep their places.
+    public func update(limits: FabricLimits) {
+        counts.withLockedValue { $0.limits = limits }
     }
 
     /// Takes a place for a new connection; false when the address or the server is full.
     public func admit(_ address: String) -> Bool {
         counts.withLockedValue { counts in
             let mine = counts.perAddress[address, default: 0]
-            guard mine < limits.maxLoginsPerAddress, counts.total < limits.maxLoginsTotal else { return false }
+            guard mine < counts.limits.maxLoginsPerAddress, counts.total < counts.limits.maxLoginsTotal else { return false }
             counts.perAddress[address] = mine + 1
             counts.total += 1
             return true

@@ -19,70 +19,84 @@ public final class LoginThrottle: Sendable {
         case address(String)
     }
 
-    private let limits: FabricLimits
-    private let peers = NIOLockedValueBox<[Key: Peer]>([:])
+    private struct State {
+        var limits: FabricLimits
+        var peers: [Key: Peer] = [:]
+    }
+
+    private let state: NIOLockedValueBox<State>
 
     public init(limits: FabricLimits) {
-        self.limits = limits
+        state = NIOLockedValueBox(State(limits: limits))
+    }
+
+    /// New limits for the next verifications; failures counted so far are kept.
+    public func update(limits: FabricLimits) {
+        state.withLockedValue { $0.limits = limits }
     }
 
     /// How long the verification of a CHAP response from this initiator and address must
     /// wait; the turn is reserved by this call.
     public func delayBeforeVerifying(initiator: String, address: String, now: NIODeadline = .now()) -> TimeAmount {
-        peers.withLockedValue { peers in
+        state.withLockedValue { state in
+            let limits = state.limits
             var start = now
             let keys = [Key.initiator(initiator), .address(address)]
             for key in keys {
-                guard var peer = peers[key], !forgotten(peer, now: now), peer.failures >= limits.chapFreeFailures else { continue }
+                guard var peer = state.peers[key], !Self.forgotten(peer, now: now, limits),
+                      peer.failures >= limits.chapFreeFailures else { continue }
                 start = max(start, peer.nextTurn)
-                peer.nextTurn = start + delay(afterFailures: peer.failures)
-                peers[key] = peer
+                peer.nextTurn = start + Self.delay(afterFailures: peer.failures, limits)
+                state.peers[key] = peer
             }
             return start - now
         }
     }
 
     public func recordFailure(initiator: String, address: String, now: NIODeadline = .now()) {
-        peers.withLockedValue { peers in
+        state.withLockedValue { state in
+            let limits = state.limits
             for key in [Key.initiator(initiator), .address(address)] {
-                var peer = peers[key].flatMap { forgotten($0, now: now) ? nil : $0 }
+                var peer = state.peers[key].flatMap { Self.forgotten($0, now: now, limits) ? nil : $0 }
                     ?? Peer(lastFailure: now, nextTurn: now)
                 peer.failures += 1
                 peer.lastFailure = now
                 if peer.failures >= limits.chapFreeFailures {
-                    peer.nextTurn = max(peer.nextTurn, now + delay(afterFailures: peer.failures))
+                    peer.nextTurn = max(peer.nextTurn, now + Self.delay(afterFailures: peer.failures, limits))
                 }
-                peers[key] = peer
+                state.peers[key] = peer
             }
-            if peers.count > limits.chapTrackedPeers { prune(&peers, now: now) }
+            if state.peers.count > limits.chapTrackedPeers { Self.prune(&state.peers, now: now, limits) }
         }
     }
 
     /// A successful login clears its initiator name (the address keeps its record: one
     /// valid account must not buy another name's guesses).
     public func recordSuccess(initiator: String) {
-        _ = peers.withLockedValue { $0.removeValue(forKey: .initiator(initiator)) }
+        _ = state.withLockedValue { $0.peers.removeValue(forKey: .initiator(initiator)) }
     }
 
     /// Names and addresses currently delayed (for /metrics).
     public func throttledPeers(now: NIODeadline = .now()) -> Int {
-        peers.withLockedValue { peers in
-            peers.values.filter { !forgotten($0, now: now) && $0.failures >= limits.chapFreeFailures }.count
+        state.withLockedValue { state in
+            state.peers.values.filter {
+                !Self.forgotten($0, now: now, state.limits) && $0.failures >= state.limits.chapFreeFailures
+            }.count
         }
     }
 
-    private func delay(afterFailures failures: Int) -> TimeAmount {
+    private static func delay(afterFailures failures: Int, _ limits: FabricLimits) -> TimeAmount {
         let doublings = min(max(0, failures - limits.chapFreeFailures), 30)
         let nanoseconds = limits.chapBaseDelay.nanoseconds.multipliedReportingOverflow(by: 1 << doublings)
         return nanoseconds.overflow ? limits.chapMaxDelay : min(.nanoseconds(nanoseconds.partialValue), limits.chapMaxDelay)
     }
 
-    private func forgotten(_ peer: Peer, now: NIODeadline) -> Bool {
+    private static func forgotten(_ peer: Peer, now: NIODeadline, _ limits: FabricLimits) -> Bool {
         now - peer.lastFailure >= limits.chapForgetAfter && now >= peer.nextTurn
     }
 
-    private func prune(_ peers: inout [Key: Peer], now: NIODeadline) {
-        peers = peers.filter { !forgotten($0.value, now: now) }
+    private static func prune(_ peers: inout [Key: Peer], now: NIODeadline, _ limits: FabricLimits) {
+        peers = peers.filter { !forgotten($0.value, now: now, limits) }
         let excess = peers.count - limits.chapTrackedPeers
         guard excess > 0 else { return }
         for (key, _) in peers.sorted(by: { $0.value.lastFailure < $1.value.lastFailure }).prefix(excess) {

@@ -1,0 +1,18 @@
+import ISCSIFabric
+import NIOCore
+import TargetConfig
+
+extension FabricLimits {
+    /// The fabric's limits from the configuration's `limits` (absent fields keep their defaults).
+    public init(_ settings: LimitSettings) {
+        self.init()
+        let s = settings.resolved
+        if let v = s.chapFreeFailures { chapFreeFailures = v }
+        if let v = s.chapDelaySeconds { chapBaseDelay = .nanoseconds(Int64(v * 1e9)) }
+        if let v = s.chapMaxDelaySeconds { chapMaxDelay = .nanoseconds(Int64(v * 1e9)) }
+        if let v = s.maxLoginsPerAddress { maxLoginsPerAddress = v }
+        if let v = s.maxLogins { maxLoginsTotal = v }
+        if let v = s.maxBufferedWriteMB { maxBufferedWriteBytesPerSession = v << 20 }
+        if let v = s.failedLoginLogLines { failedLoginLogLinesPerMinute = v }
+    }
+}
