@@ -33,9 +33,19 @@ public final class SCSITarget: Sendable {
     }
     let state = Mutex(State())
     private let abortHandler = Mutex<(@Sendable (UInt64, [NexusID]) -> Void)?>(nil)
+    /// Every gateway's target port group (one per gateway serving this target, ALUA).
+    private let configuredPortGroups: Mutex<[UInt16]>
 
-    public init(name: String) {
+    /// `portGroups`: the target port groups of every gateway exporting this target's LUNs
+    /// (REPORT TARGET PORT GROUPS lists them all; one gateway: empty or its own tag).
+    public init(name: String, portGroups: [UInt16] = []) {
         self.name = name
+        configuredPortGroups = Mutex(portGroups)
+    }
+
+    /// A new gateway list (gateways added or removed); the next REPORT TARGET PORT GROUPS shows it.
+    public func setPortGroups(_ groups: [UInt16]) {
+        configuredPortGroups.withLock { $0 = groups }
     }
 
     public enum ConfigurationError: Error, Sendable, Equatable {
@@ -102,13 +112,14 @@ public final class SCSITarget: Sendable {
         state.withLock { s in Self.id(for: nexus, in: &s) }
     }
 
-    /// Target portal group tags seen on nexuses of this target, ascending.
+    /// Target port groups: every configured gateway's and those seen on nexuses, ascending.
     func portalGroupTags(including tag: UInt16) -> [UInt16] {
+        var tags = Set(configuredPortGroups.withLock { $0 })
         state.withLock { s in
-            var tags = Set(s.nexuses.values.filter { $0.targetName == name }.map(\.targetPortalGroupTag))
-            tags.insert(tag)
-            return tags.sorted()
+            tags.formUnion(s.nexuses.values.filter { $0.targetName == name }.map(\.targetPortalGroupTag))
         }
+        tags.insert(tag)
+        return tags.sorted()
     }
 
     func identity(of id: NexusID) -> ITNexus? {

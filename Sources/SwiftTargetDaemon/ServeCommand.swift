@@ -50,8 +50,33 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("This gateway's target port group (also its portal group tag and relative target port), 1…65535.",
+                               discussion: "Several gateways exporting the same rbd image under the same target name each take their own number."))
+    var portGroup: Int = 1
+
+    @Option(help: "Every gateway's port group, comma separated (REPORT TARGET PORT GROUPS lists them all; default: this one).")
+    var portGroups: String?
+
     @OptionGroup(title: "Limits against guessing and exhaustion")
     var limits: LimitOptions
+
+    /// Every gateway's port group, this one's included.
+    var gatewayGroups: [UInt16] {
+        get throws {
+            guard let portGroups else { return [UInt16(portGroup)] }
+            let groups = try portGroups.split(separator: ",").map { item -> UInt16 in
+                guard let n = UInt16(item.trimmingCharacters(in: .whitespaces)), n >= 1 else {
+                    throw ValidationError("--port-groups takes numbers 1…65535, comma separated (got '\(item)')")
+                }
+                return n
+            }
+            guard groups.contains(UInt16(portGroup)) else {
+                throw ValidationError("--port-groups must include this gateway's --port-group \(portGroup)")
+            }
+            guard Set(groups).count == groups.count else { throw ValidationError("--port-groups lists a group twice") }
+            return groups.sorted()
+        }
+    }
 
     func validate() throws {
         guard !luns.isEmpty else { throw ValidationError("give at least one --lun KIND:PATH[,size=…]") }
@@ -60,6 +85,8 @@ struct ServeCommand: AsyncParsableCommand {
         if mutualChap != nil && chap == nil { throw ValidationError("--mutual-chap needs --chap as well") }
         guard !digestList.isEmpty else { throw ValidationError("--digests takes None and/or CRC32C, comma separated") }
         guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
+        guard (1...65535).contains(portGroup) else { throw ValidationError("--port-group must be 1…65535") }
+        _ = try gatewayGroups
     }
 
     func run() async throws {
@@ -70,7 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
         let authentication = try Self.authentication(chap: chap, mutual: mutualChap, logger: logger)
 
         // Open every LUN before listening: a bad path fails the start, not the first login.
-        let device = SCSITarget(name: target)
+        let tag = UInt16(portGroup)
+        let device = SCSITarget(name: target, portGroups: try gatewayGroups)
         var stores: [any BlockStore] = []
         for (index, text) in luns.enumerated() {
             let spec: BackstoreSpec
@@ -89,11 +117,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         var settings = TargetLoginSettings()
-        settings.targetPortalGroupTag = 1
+        settings.targetPortalGroupTag = tag
         settings.headerDigests = digestList
         settings.dataDigests = digestList
         let access = TargetAccess(name: target, authentication: authentication, settings: settings,
-                                  portals: portals.map { "\($0.advertised),1" })
+                                  portals: portals.map { "\($0.advertised),\(tag)" })
         let catalog = TargetCatalog(targets: [ServedTarget(access: access, device: device)],
                                     discoveryAuthentication: authentication, discoverySettings: settings)
 
@@ -101,6 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
         let ioPool = IOWorkerPool(threads: ioThreads)
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: ioPool, logger: logger)
         environment.nopInInterval = nopInterval > 0 ? .seconds(Int64(nopInterval)) : nil
+        environment.targetPortalGroupTag = tag
         environment.guards = FabricGuards(limits: FabricLimits(limits.settings))
         let server = ISCSIServer(environment: environment, group: group)
         for portal in portals {

@@ -20,6 +20,8 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
     case portals
     case discoveryAuth
     case limits
+    case portGroup
+    case portGroups
     // Targets
     case targetAdded
     case targetRemoved
@@ -48,6 +50,8 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
         case .portals: return .immediate             // listeners are opened/closed; sessions on a removed portal drop
         case .discoveryAuth: return .newLogins
         case .limits: return .newLogins                      // the next login (and session) uses them
+        case .portGroup: return .newLogins                   // the portal group tag of the next logins
+        case .portGroups: return .immediate                  // the next REPORT TARGET PORT GROUPS lists them
         case .targetAdded, .targetRemoved: return .immediate  // removal drops only that target's sessions
         case .alias, .auth, .allowedClients, .allowedServerAddresses: return .newLogins
         case .lunAdded, .lunRemoved: return .immediate       // REPORTED LUNS DATA HAS CHANGED unit attention
@@ -80,6 +84,7 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
              .defaultTime2Wait, .defaultTime2Retain, .headerDigest, .dataDigest:
             return "connection.\(rawValue)"
         case .nopInInterval, .nopInTimeout, .loginTimeout: return "timeouts.\(rawValue)"
+        case .portGroup, .portGroups: return "gateway.\(rawValue)"
         default: return rawValue
         }
     }
@@ -161,6 +166,11 @@ public struct ConfigDiff: Sendable, Hashable {
         if old.discoveryAuth != new.discoveryAuth {
             d.discoveryAuthChanged = true
             add(.discoveryAuth, nil, old.discoveryAuth.summary, new.discoveryAuth.summary)
+        }
+        if old.portGroup != new.portGroup { add(.portGroup, nil, "\(old.portGroup)", "\(new.portGroup)") }
+        let oldGroups = old.gateway?.allGroups ?? [old.portGroup], newGroups = new.gateway?.allGroups ?? [new.portGroup]
+        if oldGroups != newGroups {
+            add(.portGroups, nil, oldGroups.map(String.init).joined(separator: ","), newGroups.map(String.init).joined(separator: ","))
         }
         if (old.limits ?? LimitSettings()) != (new.limits ?? LimitSettings()) {
             d.limitsChanged = true

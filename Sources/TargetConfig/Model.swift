@@ -366,6 +366,8 @@ public struct Target: Codable, Sendable, Hashable {
 ///                         maxOutstandingR2T, defaultTime2Wait, defaultTime2Retain,
 ///                         headerDigest/dataDigest (["CRC32C", "None"] in preference order)
 ///   timeouts              nopInInterval (s, 0 = never), nopInTimeout (s), loginTimeout (s)
+/// gateway                 portGroup (this gateway's target port group = portal group tag, default 1),
+///                         portGroups (every gateway's, for REPORT TARGET PORT GROUPS)
 /// limits                  chapFreeFailures, chapDelaySeconds, chapMaxDelaySeconds, maxLoginsPerAddress,
 ///                         maxLogins, maxBufferedWriteMB, failedLoginLogLines (LimitSettings; absent = default)
 /// targets[]               name (iqn./eui./naa.), alias, luns[], and optionally auth, allowedClients,
@@ -384,6 +386,8 @@ public struct Config: Codable, Sendable, Hashable {
     /// CHAP for discovery (SendTargets) sessions; independent of the targets' auth.
     public var discoveryAuth: AuthSettings
     public var defaults: GlobalDefaults
+    /// This daemon as one of several gateways (absent: the only one, port group 1).
+    public var gateway: GatewaySettings?
     /// Limits against guessing and exhaustion (embedded iSCSI target; LIO has its own).
     public var limits: LimitSettings?
     public var targets: [Target]
@@ -391,8 +395,9 @@ public struct Config: Codable, Sendable, Hashable {
     public init(
         version: Int = Config.currentVersion, portals: [Portal] = [Portal(address: "0.0.0.0", port: 3260)],
         discoveryAuth: AuthSettings = .noAuth, defaults: GlobalDefaults = GlobalDefaults(),
-        limits: LimitSettings? = nil, targets: [Target] = []
+        gateway: GatewaySettings? = nil, limits: LimitSettings? = nil, targets: [Target] = []
     ) {
+        self.gateway = gateway
         self.version = version
         self.portals = portals
         self.discoveryAuth = discoveryAuth
@@ -401,16 +406,20 @@ public struct Config: Codable, Sendable, Hashable {
         self.targets = targets
     }
 
-    enum CodingKeys: String, CodingKey { case version, portals, discoveryAuth, defaults, limits, targets }
+    enum CodingKeys: String, CodingKey { case version, portals, discoveryAuth, defaults, gateway, limits, targets }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         version = try c.decode(Int.self, forKey: .version)
         portals = try c.decodeIfPresent([Portal].self, forKey: .portals) ?? [Portal(address: "0.0.0.0", port: 3260)]
         discoveryAuth = try c.decodeIfPresent(AuthSettings.self, forKey: .discoveryAuth) ?? .noAuth
         defaults = try c.decodeIfPresent(GlobalDefaults.self, forKey: .defaults) ?? GlobalDefaults()
+        gateway = try c.decodeIfPresent(GatewaySettings.self, forKey: .gateway)
         limits = try c.decodeIfPresent(LimitSettings.self, forKey: .limits)
         targets = try c.decodeIfPresent([Target].self, forKey: .targets) ?? []
     }
+
+    /// This gateway's port group (portal group tag, relative target port).
+    public var portGroup: Int { gateway?.portGroup ?? 1 }
 
     /// Index of the target with this name (iSCSI names compare case-insensitively).
     public func targetIndex(named name: String) -> Int? {

@@ -75,6 +75,7 @@ public enum ConfigValidator {
                 if IPAddress(p.address) == nil { error(root.at("portals", i), "\"\(p.address)\" is not an IP address") }
             }
             checkAuth(c.discoveryAuth, root / "discoveryAuth")
+            for problem in c.gateway?.problems() ?? [] { error(root / "gateway" / problem.field, problem.message) }
             for problem in c.limits?.problems() ?? [] { error(root / "limits" / problem.field, problem.message) }
             let d = root / "defaults"
             if let a = c.defaults.auth { checkAuth(a, d / "auth") }

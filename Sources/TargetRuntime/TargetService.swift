@@ -42,6 +42,9 @@ public actor TargetService: AdminBackend {
     /// Warnings from loading the configuration.
     nonisolated public let loadWarnings: [ConfigDiagnostic]
     private let options: TargetServiceOptions
+    /// This gateway's target port group / portal group tag, fixed for the daemon's life
+    /// (every nexus carries it; a changed `gateway.portGroup` applies at the next start).
+    nonisolated public let portGroup: UInt16
     private var logger: Logger { options.logger }
 
     private let group: MultiThreadedEventLoopGroup
@@ -83,6 +86,7 @@ public actor TargetService: AdminBackend {
         self.config = loaded.config
         self.loadWarnings = loaded.warnings
         self.options = options
+        portGroup = UInt16(clamping: loaded.config.portGroup)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         ioPool = IOWorkerPool(threads: max(1, options.ioThreads))
         catalog = TargetCatalog(targets: [])
@@ -93,6 +97,7 @@ public actor TargetService: AdminBackend {
         environment.nopInTimeout = .seconds(Int64(max(1, timeouts.nopInTimeout)))
         environment.loginTimeout = .seconds(Int64(max(1, timeouts.loginTimeout)))
         environment.guards = FabricGuards(limits: Self.limits(of: loaded.config, overrides: options.limitOverrides))
+        environment.targetPortalGroupTag = portGroup
         self.environment = environment
         server = ISCSIServer(environment: environment, group: group)
     }
@@ -157,7 +162,7 @@ public actor TargetService: AdminBackend {
 
     /// Opens the LUNs of a target into a new device. Closes what it opened on failure.
     private func open(_ target: EffectiveTarget) throws -> Running {
-        let device = SCSITarget(name: target.name)
+        let device = SCSITarget(name: target.name, portGroups: Self.portGroups(of: config))
         server.attach(device)
         var stores: [Int: any BlockStore] = [:]
         do {
@@ -216,7 +221,12 @@ public actor TargetService: AdminBackend {
         }
     }
 
-    static func loginSettings(_ c: EffectiveConnectionSettings) -> TargetLoginSettings {
+    /// Every gateway's port group as REPORT TARGET PORT GROUPS lists them.
+    static func portGroups(of config: Config) -> [UInt16] {
+        (config.gateway?.allGroups ?? [config.portGroup]).map { UInt16(clamping: $0) }
+    }
+
+    static func loginSettings(_ c: EffectiveConnectionSettings, portGroup: UInt16) -> TargetLoginSettings {
         var s = TargetLoginSettings()
         s.maxRecvDataSegmentLength = UInt32(clamping: c.maxRecvDataSegmentLength)
         s.maxXmitDataSegmentLength = UInt32(clamping: c.maxXmitDataSegmentLength)
@@ -230,14 +240,14 @@ public actor TargetService: AdminBackend {
         s.defaultTime2Retain = UInt32(clamping: c.defaultTime2Retain)
         s.headerDigests = c.headerDigest.map(\.rawValue)
         s.dataDigests = c.dataDigest.map(\.rawValue)
-        s.targetPortalGroupTag = 1
+        s.targetPortalGroupTag = portGroup
         return s
     }
 
-    static func access(_ e: EffectiveTarget, portals: [Portal]) -> TargetAccess {
+    static func access(_ e: EffectiveTarget, portals: [Portal], portGroup: UInt16) -> TargetAccess {
         var a = TargetAccess(name: e.name, alias: e.alias, authentication: policy(e.auth),
-                             settings: loginSettings(e.connection),
-                             portals: e.advertisedPortals(of: portals).map { "\($0),1" },
+                             settings: loginSettings(e.connection, portGroup: portGroup),
+                             portals: e.advertisedPortals(of: portals).map { "\($0),\(portGroup)" },
                              isAllowed: { e.allowsLogin(initiatorName: $0, address: $1) })
         a.maxSessions = e.connection.maxSessions
         a.nopInIntervalSeconds = e.timeouts.nopInInterval
@@ -252,10 +262,10 @@ public actor TargetService: AdminBackend {
         for t in config.targets {
             let key = t.name.lowercased()
             guard let r = running[key], !stopped.contains(key) else { continue }
-            served.append(ServedTarget(access: Self.access(config.effective(t), portals: config.portals), device: r.device))
+            served.append(ServedTarget(access: Self.access(config.effective(t), portals: config.portals, portGroup: portGroup), device: r.device))
         }
         catalog.replaceAll(targets: served, discoveryAuthentication: Self.policy(config.discoveryAuth),
-                           discoverySettings: Self.loginSettings(config.defaultConnection))
+                           discoverySettings: Self.loginSettings(config.defaultConnection, portGroup: portGroup))
     }
 
     private func close(_ r: Running) {
@@ -403,6 +413,9 @@ public actor TargetService: AdminBackend {
             }
         }
 
+        if diff.effects.contains(where: { $0.setting == .portGroups }) {
+            for (_, r) in running { r.device.setPortGroups(Self.portGroups(of: new)) }
+        }
         if diff.limitsChanged {
             environment.guards.update(limits: Self.limits(of: new, overrides: options.limitOverrides))
             if !options.limitOverrides.isEmpty {
@@ -440,10 +453,12 @@ public actor TargetService: AdminBackend {
                 case .lunSize: report(e, "applied")
                 case .lunReadOnly, .lunWriteCache: report(e, "applied; the LUN was re-added")
                 case .portals: report(e, "listeners updated")
+                case .portGroups: report(e, "applied; REPORT TARGET PORT GROUPS lists them")
                 default: report(e, "applied")
                 }
             case .newLogins:
-                report(e, e.setting == .loginTimeout && e.target == nil ? "applies after the daemon restarts" : "applies to new logins")
+                let atRestart = (e.setting == .loginTimeout && e.target == nil) || e.setting == .portGroup
+                report(e, atRestart ? "applies after the daemon restarts" : "applies to new logins")
             case .targetRestart:
                 report(e, "target restarted")
             }

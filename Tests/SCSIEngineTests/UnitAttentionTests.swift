@@ -166,6 +166,37 @@ import Testing
         #expect(four.data == be32(24))
     }
 
+    @Test func reportTargetPortGroupsListsEveryGateway() {
+        // Gateway 2 of three: its nexuses all carry tag 2, yet groups 1 and 3 are listed too,
+        // and VPD 0x83 names port group and relative port 2.
+        let h = Harness()
+        h.target.setPortGroups([1, 2, 3])
+        let c = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:c", isid: 3, targetName: h.target.name, targetPortalGroupTag: 2))
+        _ = h.run([0, 0, 0, 0, 0, 0], nexus: c)
+        let o = h.run([0xA3, 0x0A, 0, 0, 0, 0] + be32(256) + [0, 0], nexus: c, dataIn: 256)
+        expectGood(o)
+        let group: (UInt8) -> [UInt8] = { [0x80, 0x01, 0, $0, 0, 0, 0, 1, 0, 0, 0, $0] }
+        let expected: [UInt8] = be32(36) + group(1) + group(2) + group(3)
+        #expect(o.data == expected)
+        let vpd = h.run([0x12, 1, 0x83, 0, 255, 0], nexus: c, dataIn: 255).data
+        let designators = Array(vpd[4...])
+        func find(_ type: UInt8) -> [UInt8]? {
+            var i = 0
+            while i + 4 <= designators.count {
+                let length = Int(designators[i + 3])
+                if designators[i + 1] & 0x0F == type { return Array(designators[(i + 4)..<(i + 4 + length)]) }
+                i += 4 + length
+            }
+            return nil
+        }
+        #expect(find(4) == [0, 0, 0, 2])  // relative target port
+        #expect(find(5) == [0, 0, 0, 2])  // target port group
+        #expect(find(8).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } == h.target.name + ",t,0x0002")
+        // Gateway 3 removed: groups 1 (the harness's own nexuses) and 2 remain.
+        h.target.setPortGroups([1, 2])
+        #expect(h.run([0xA3, 0x0A, 0, 0, 0, 0] + be32(256) + [0, 0], nexus: c, dataIn: 256).data.prefix(4) == be32(24)[...])
+    }
+
     @Test func readDefectData() {
         let h = Harness()
         #expect(h.run([0x37, 0, 0x0D, 0, 0, 0, 0, 0, 32, 0], dataIn: 32).data == [0, 0x0D, 0, 0])

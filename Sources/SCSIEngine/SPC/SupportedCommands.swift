@@ -164,8 +164,10 @@ extension LogicalUnit {
 }
 
 extension LogicalUnit {
-    /// REPORT TARGET PORT GROUPS (SPC-4 6.36): one group per target portal group tag, each
-    /// with one port of the same number (as in VPD 0x83), all active/optimized (implicit ALUA).
+    /// REPORT TARGET PORT GROUPS (SPC-4 6.36): one group per gateway (target portal group
+    /// tag), each with one port of the same number (as in VPD 0x83), all active/optimized:
+    /// every gateway writes the shared image directly, so no path is better than another and
+    /// there is nothing to transition (implicit ALUA, TPGS 01b).
     func reportTargetPortGroups(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
         let format = ctx.cdb[1] >> 5
         let alloc = Int(ctx.cdb.u32(6))
