@@ -4,7 +4,9 @@
 # created by size=, libiscsi's iscsi-test-cu over ALL tests (Tests/Conformance/passlist-rbd.txt
 # must hold), and the faults an admin meets: a missing image, pool or keyring, a wrong key,
 # a cluster that does not answer, Ceph's libraries absent; each must stop the start within a
-# bounded time with a message naming it. Prints "RESULT: N passed, M failed".
+# bounded time with a message naming it; then two gateways on one image (shared=yes, ALUA
+# port groups 1 and 2): identities, data across gateways, and the kill -9 failover time.
+# Prints "RESULT: N passed, M failed".
 #
 # Usage: scripts/rbd-test.sh [--update]   (--update rewrites the pass list)
 set -uo pipefail
@@ -69,6 +71,59 @@ missing=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); [print(t)
 [ -f "$passlist" ] && [ -z "$missing" ] && ok "all $(wc -l < "$passlist") listed iscsi-test-cu tests pass on rbd" \
   || bad "listed tests no longer pass: $(echo $missing | head -c 300)"
 kill -0 "${pids[0]}" 2>/dev/null && ok "daemon alive after the suite" || bad "daemon died during the suite"
+
+# --- two gateways on one image (shared=yes: no exclusive lock), ALUA groups 1 and 2
+gw_iqn=$iqn-gw
+gw_spec="rbd:rbd/gw,conf=$CEPH_CONF,size=128M,shared=yes"
+port_a=$((port + 2)); port_b=$((port + 3))
+"$bin" serve --listen 127.0.0.1:$port_a --target $gw_iqn --lun "$gw_spec" --port-group 1 --port-groups 1,2 \
+  --log-level notice > "$out/gateway-a.log" 2>&1 &
+pid_a=$!; pids+=($pid_a)
+wait_port $port_a || bad "gateway A did not start: $(tail -3 "$out/gateway-a.log")"
+"$bin" serve --listen 127.0.0.1:$port_b --target $gw_iqn --lun "$gw_spec" --port-group 2 --port-groups 1,2 \
+  --log-level notice > "$out/gateway-b.log" 2>&1 &
+pids+=($!)
+wait_port $port_b || bad "gateway B did not start: $(tail -3 "$out/gateway-b.log")"
+features=$(rbd info rbd/gw --format json 2>/dev/null | python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["features"]))')
+case ",$features," in *,exclusive-lock,*) bad "shared image still has exclusive-lock ($features)" ;;
+  *) ok "shared=yes image has no exclusive lock to pass between gateways (features: $features)" ;; esac
+probe_a=$(python3 "$here/scripts/gateway-probe.py" $port_a $gw_iqn 2>&1); probe_b=$(python3 "$here/scripts/gateway-probe.py" $port_b $gw_iqn 2>&1)
+echo "$probe_a" > "$out/gateway-a-probe.json"; echo "$probe_b" > "$out/gateway-b-probe.json"
+python3 - "$probe_a" "$probe_b" "$gw_iqn" <<'PY' && ok "VPD 0x83 and REPORT TARGET PORT GROUPS: gateway A is port group/relative port 1, B is 2, one NAA, both list groups 1 and 2 active/optimized" || bad "gateway identities wrong: $probe_a / $probe_b"
+import json, sys
+a, b, iqn = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+groups = [{"group": 1, "state": 0, "preferred": True, "ports": [1]}, {"group": 2, "state": 0, "preferred": True, "ports": [2]}]
+for probe, n in ((a, 1), (b, 2)):
+    assert probe["loginTag"] == str(n) and probe["relativeTargetPort"] == n and probe["targetPortGroup"] == n, probe
+    assert probe["targetPortName"] == f"{iqn},t,0x{n:04x}", probe
+    assert probe["groups"] == groups, probe
+assert a["naa"] == b["naa"], (a["naa"], b["naa"])
+PY
+url_a=iscsi://127.0.0.1:$port_a/$gw_iqn/0; url_b=iscsi://127.0.0.1:$port_b/$gw_iqn/0
+head -c $((16 << 20)) /dev/urandom > "$work/gw-data"
+qemu-img convert -n -f raw -O raw "$work/gw-data" "$url_a" 2> "$work/gw.err" || bad "write through A failed: $(head -2 "$work/gw.err")"
+qemu-img convert -f raw -O raw "$url_b" "$work/gw-back" 2>/dev/null
+cmp -n $((16 << 20)) "$work/gw-data" "$work/gw-back" && ok "16 MiB written through gateway A read back byte-exact through gateway B at once" \
+  || bad "gateway B reads other data than was written through A"
+qemu-io -f raw -c "write -P 0xa5 32M 4M" "$url_b" > "$work/gw-io.log" 2>&1
+qemu-io -f raw -c "read -P 0xa5 32M 4M" "$url_a" >> "$work/gw-io.log" 2>&1
+grep -q "Pattern verification failed\|error\|failed" "$work/gw-io.log" && bad "4 MiB written through B did not read back through A: $(head -3 "$work/gw-io.log")" \
+  || ok "4 MiB written through gateway B read back through gateway A"
+# Failover: gateway A is killed; how long until a write through B is acknowledged?
+kill -9 $pid_a; t0=$(date +%s%N)
+failover_ms=""
+for _ in $(seq 200); do
+  if qemu-io -f raw -c "write -P 0x3c 40M 1M" "$url_b" > "$work/gw-failover.log" 2>&1 && grep -q "wrote 1048576" "$work/gw-failover.log"; then
+    failover_ms=$(( ($(date +%s%N) - t0) / 1000000 )); break
+  fi
+  sleep 0.05
+done
+echo "gateway failover: ${failover_ms:-none} ms from kill -9 of A to a write acknowledged through B" | tee "$out/failover.txt"
+[ -n "$failover_ms" ] && [ "$failover_ms" -le 10000 ] && ok "after kill -9 of gateway A a write through B is acknowledged in $failover_ms ms (limit 10000)" \
+  || bad "no write through B within 10 s of gateway A's kill -9"
+qemu-img convert -f raw -O raw "$url_b" "$work/gw-after" 2>/dev/null
+cmp -n $((16 << 20)) "$work/gw-data" "$work/gw-after" && ok "what A acknowledged before its kill -9 reads back byte-exact through B" \
+  || bad "data acknowledged by A is not what B reads after A's death"
 
 # --- the store's own tests (Tests/BackstoresTests/RBDImageStoreTests) against this cluster
 if (cd "$here" && CEPH_CONF=$CEPH_CONF timeout 300 swift test --skip-build --filter RBDImageStoreTests > "$out/store-tests.log" 2>&1) \

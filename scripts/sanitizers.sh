@@ -63,20 +63,9 @@ run() { # name sanitizer scratch [swift test args…]
   fi
 }
 
-# Whether Synchronization.Mutex is still invisible to TSan (the reason for tsan.supp).
-mutex_probe() {
-  local bin=$out/mutex-probe
-  nice -n 10 swiftc -swift-version 5 -sanitize=thread "$supp/mutex-probe.swift" -o "$bin" > "$out/mutex-probe.log" 2>&1 || return 0
-  "$bin" >> "$out/mutex-probe.log" 2>&1 || true  # TSan exits 66 after its report
-  if ! grep -q 'WARNING: ThreadSanitizer' "$out/mutex-probe.log"; then
-    echo "sanitizer[tsan]: note: Synchronization.Mutex is visible to TSan now; the race_top entries of scripts/sanitizers/tsan.supp can go"
-  fi
-}
-
 case $which in
   asan|all) run asan address "$here/.build-asan" ;;&
-  tsan|all) mutex_probe
-            # --no-parallel: concurrently running tests' system() children briefly inherit the
+  tsan|all) # --no-parallel: concurrently running tests' system() children briefly inherit the
             # other tests' descriptors (and flocks); under TSan that window is long enough to make
             # HandlerTests' second handler find its image "in use". Serial is no slower here.
             run tsan thread "$here/.build-tsan" --no-parallel --filter "$TSAN_SUITES" ;;

@@ -56,6 +56,7 @@ static struct {
   int (*rbd_stat)(crbd_image_t, struct raw_image_info *, size_t);
   int (*rbd_get_size)(crbd_image_t, uint64_t *);
   int (*rbd_get_features)(crbd_image_t, uint64_t *);
+  int (*rbd_update_features)(crbd_image_t, uint64_t, uint8_t);
   int (*rbd_resize)(crbd_image_t, uint64_t);
   int (*rbd_flush)(crbd_image_t);
   int (*rbd_aio_create_completion)(void *, crbd_callback_t, crbd_completion_t *);
@@ -115,6 +116,7 @@ static const struct sym {
     {"rbd_stat", NULL, RBD, 1, &fn.rbd_stat},
     {"rbd_get_size", NULL, RBD, 1, &fn.rbd_get_size},
     {"rbd_get_features", NULL, RBD, 0, &fn.rbd_get_features},
+    {"rbd_update_features", NULL, RBD, 0, &fn.rbd_update_features},
     {"rbd_resize", NULL, RBD, 0, &fn.rbd_resize},
     {"rbd_flush", NULL, RBD, 0, &fn.rbd_flush},
     {"rbd_aio_create_completion", NULL, RBD, 1, &fn.rbd_aio_create_completion},
@@ -344,6 +346,10 @@ int crbd_get_size(crbd_image_t image, uint64_t *size) { return CALL(rbd_get_size
 
 int crbd_get_features(crbd_image_t image, uint64_t *features) {
   return CALL(rbd_get_features, image, features);
+}
+
+int crbd_update_features(crbd_image_t image, uint64_t features, int enabled) {
+  return CALL(rbd_update_features, image, features, enabled ? 1 : 0);
 }
 
 int crbd_resize(crbd_image_t image, uint64_t size) { return CALL(rbd_resize, image, size); }

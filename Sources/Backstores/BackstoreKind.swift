@@ -46,7 +46,7 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
     public var options: [String] { self == .raw ? ["direct"] : [] }
 
     /// `key=value` settings a spec of this kind takes besides `size=`.
-    public var settings: [String] { self == .rbd ? ["conf", "id", "keyring"] : [] }
+    public var settings: [String] { self == .rbd ? ["conf", "id", "keyring", "shared"] : [] }
 
     /// What is wrong with `locator` for this kind, or nil.
     public func locatorProblem(_ locator: String) -> String? {

@@ -165,6 +165,8 @@ int crbd_close(crbd_image_t image);
 int crbd_stat(crbd_image_t image, crbd_image_info_t *info);
 int crbd_get_size(crbd_image_t image, uint64_t *size);
 int crbd_get_features(crbd_image_t image, uint64_t *features);
+/* rbd_update_features: turns the given CRBD_FEATURE_* bits on (enabled 1) or off (0). */
+int crbd_update_features(crbd_image_t image, uint64_t features, int enabled);
 /* rbd_resize (grow or shrink). */
 int crbd_resize(crbd_image_t image, uint64_t size);
 /* rbd_flush: synchronous flush of librbd's cache. */

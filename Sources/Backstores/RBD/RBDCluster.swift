@@ -14,6 +14,9 @@ public struct RBDLocation: Sendable, Hashable {
     public var id: String
     /// Keyring file; nil: what ceph.conf says.
     public var keyring: String?
+    /// Several gateways write this image at once (`shared=yes`): it is kept without RBD's
+    /// exclusive lock, which would otherwise move between the gateways on every write.
+    public var shared = false
 
     public static let defaultConf = "/etc/ceph/ceph.conf"
     public static let defaultID = "admin"
@@ -27,9 +30,15 @@ public struct RBDLocation: Sendable, Hashable {
         for part in parts where part.contains(where: { $0 == "@" || $0 == "\0" || $0 == "," || $0.isWhitespace }) {
             return .failure(RBDLocatorProblem(message: "'\(part)' may not contain '@', ',', spaces or NUL"))
         }
-        return .success(RBDLocation(pool: String(parts[0]), image: String(parts[1]),
-                                    conf: options["conf"] ?? defaultConf, id: options["id"] ?? defaultID,
-                                    keyring: options["keyring"]))
+        var location = RBDLocation(pool: String(parts[0]), image: String(parts[1]),
+                                   conf: options["conf"] ?? defaultConf, id: options["id"] ?? defaultID,
+                                   keyring: options["keyring"])
+        switch options["shared"]?.lowercased() {
+        case nil, "no", "false", "0": break
+        case "yes", "true", "1": location.shared = true
+        case let other?: return .failure(RBDLocatorProblem(message: "shared= takes yes or no, not '\(other)'"))
+        }
+        return .success(location)
     }
 
     var clusterKey: String { "\(conf)|\(id)|\(keyring ?? "")" }

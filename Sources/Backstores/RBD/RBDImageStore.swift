@@ -272,11 +272,19 @@ func openRBDImage(_ spec: BackstoreSpec) throws(BackstoreOpenError) -> RBDImageS
                 : "\(what) does not exist; give size=… to create it (e.g. rbd:\(spec.path),size=10G)")
         }
         var order: Int32 = 22  // 4 MiB objects, RBD's default
-        rc = crbd_create(context, location.image, size, &order)
+        rc = location.shared
+            ? crbd_create2(context, location.image, size, RBDSharing.sharedFeatures, &order)
+            : crbd_create(context, location.image, size, &order)
         guard rc == 0 || rc == -EEXIST else { throw RBDError.open(what, "cannot create the image (\(size) bytes)", rc) }
         rc = crbd_open(context, location.image, &image, nil)
     }
     guard rc == 0, let image else { throw RBDError.open(what, "cannot open the image", rc) }
+    if location.shared && !spec.readOnly {
+        do { try RBDSharing.dropExclusiveLock(image, what) } catch {
+            _ = crbd_close(image)
+            throw error
+        }
+    }
     var info = crbd_image_info_t()
     rc = crbd_stat(image, &info)
     guard rc == 0 else {
@@ -298,4 +306,31 @@ func openRBDImage(_ spec: BackstoreSpec) throws(BackstoreOpenError) -> RBDImageS
         }
     }
     return store
+}
+
+/// An image several gateways write at once (`shared=yes`). RBD's exclusive lock lets one
+/// client write at a time and hands the lock over on request, so two active gateways would
+/// pass it back and forth on every write; without it every gateway writes directly, RADOS
+/// orders the writes per object, and with no client cache (RBDCluster) a write through one
+/// gateway reads back through another at once. Object map and fast diff need the lock and go
+/// with it (GET LBA STATUS then asks the OSDs).
+enum RBDSharing {
+    static let sharedFeatures = UInt64(CRBD_FEATURE_LAYERING) | UInt64(CRBD_FEATURE_DEEP_FLATTEN)
+    static let lockBound = UInt64(CRBD_FEATURE_EXCLUSIVE_LOCK) | UInt64(CRBD_FEATURE_OBJECT_MAP) | UInt64(CRBD_FEATURE_FAST_DIFF)
+
+    static func dropExclusiveLock(_ image: crbd_image_t, _ what: String) throws(BackstoreOpenError) {
+        var features: UInt64 = 0
+        var rc = crbd_get_features(image, &features)
+        guard rc == 0 else { throw RBDError.open(what, "cannot read the image's features", rc) }
+        if features & UInt64(CRBD_FEATURE_JOURNALING) != 0 {
+            throw BackstoreOpenError(.invalidSpec, path: what, message:
+                "\(what) has journaling (RBD mirroring), which needs the exclusive lock: it cannot be shared=yes by several gateways")
+        }
+        // Object map and fast diff first: they depend on the lock.
+        for bits in [UInt64(CRBD_FEATURE_FAST_DIFF), UInt64(CRBD_FEATURE_OBJECT_MAP), UInt64(CRBD_FEATURE_EXCLUSIVE_LOCK)]
+            where features & bits != 0 {
+            rc = crbd_update_features(image, bits, 0)
+            guard rc == 0 else { throw RBDError.open(what, "cannot turn off the exclusive-lock feature for shared=yes", rc) }
+        }
+    }
 }
