@@ -45,6 +45,21 @@ static struct {
   uint64_t (*rados_get_instance_id)(crbd_rados_t);
   int (*rados_getaddrs)(crbd_rados_t, char **);
   int (*rados_blocklist_add)(crbd_rados_t, char *, uint32_t);
+  int (*rados_read)(crbd_ioctx_t, const char *, char *, size_t, uint64_t);
+  void *(*rados_create_write_op)(void);
+  void (*rados_release_write_op)(void *);
+  void (*rados_write_op_create)(void *, int, const char *);
+  void (*rados_write_op_cmpext)(void *, const char *, size_t, uint64_t, int *);
+  void (*rados_write_op_write_full)(void *, const char *, size_t);
+  int (*rados_write_op_operate)(void *, crbd_ioctx_t, const char *, void *, int);
+  int (*rados_watch2)(crbd_ioctx_t, const char *, uint64_t *,
+                      void (*)(void *, uint64_t, uint64_t, uint64_t, void *, size_t),
+                      void (*)(void *, uint64_t, int), void *);
+  int (*rados_unwatch2)(crbd_ioctx_t, uint64_t);
+  int (*rados_watch_flush)(crbd_rados_t);
+  int (*rados_notify2)(crbd_ioctx_t, const char *, const char *, int, uint64_t, char **, size_t *);
+  int (*rados_notify_ack)(crbd_ioctx_t, const char *, uint64_t, uint64_t, const char *, int);
+  void (*rados_buffer_free)(char *);
   /* librbd */
   void (*rbd_version)(int *, int *, int *);
   int (*rbd_create)(crbd_ioctx_t, const char *, uint64_t, int *);
@@ -106,6 +121,19 @@ static const struct sym {
     {"rados_get_instance_id", NULL, RADOS, 0, &fn.rados_get_instance_id},
     {"rados_getaddrs", NULL, RADOS, 0, &fn.rados_getaddrs},
     {"rados_blocklist_add", "rados_blacklist_add", RADOS, 0, &fn.rados_blocklist_add},
+    {"rados_read", NULL, RADOS, 0, &fn.rados_read},
+    {"rados_create_write_op", NULL, RADOS, 0, &fn.rados_create_write_op},
+    {"rados_release_write_op", NULL, RADOS, 0, &fn.rados_release_write_op},
+    {"rados_write_op_create", NULL, RADOS, 0, &fn.rados_write_op_create},
+    {"rados_write_op_cmpext", NULL, RADOS, 0, &fn.rados_write_op_cmpext},
+    {"rados_write_op_write_full", NULL, RADOS, 0, &fn.rados_write_op_write_full},
+    {"rados_write_op_operate", NULL, RADOS, 0, &fn.rados_write_op_operate},
+    {"rados_watch2", NULL, RADOS, 0, &fn.rados_watch2},
+    {"rados_unwatch2", NULL, RADOS, 0, &fn.rados_unwatch2},
+    {"rados_watch_flush", NULL, RADOS, 0, &fn.rados_watch_flush},
+    {"rados_notify2", NULL, RADOS, 0, &fn.rados_notify2},
+    {"rados_notify_ack", NULL, RADOS, 0, &fn.rados_notify_ack},
+    {"rados_buffer_free", NULL, RADOS, 0, &fn.rados_buffer_free},
     {"rbd_version", NULL, RBD, 0, &fn.rbd_version},
     {"rbd_create", NULL, RBD, 0, &fn.rbd_create},
     {"rbd_create2", NULL, RBD, 0, &fn.rbd_create2},
@@ -474,4 +502,101 @@ int crbd_lock_get_owners(crbd_image_t image, int *lock_mode, char *buf, size_t b
 
 int crbd_lock_break(crbd_image_t image, int lock_mode, const char *owner) {
   return CALL(rbd_lock_break, image, lock_mode, owner);
+}
+
+/* ------------------------------------------------------------------ shared records */
+
+/* The record's first 8 bytes are its version (big-endian): a write compares them (cmpext)
+ * and replaces the whole object in one atomic op, so there is one truth, the data. */
+static int has_record_api(void) {
+  return loaded() && fn.rados_read && fn.rados_create_write_op && fn.rados_release_write_op &&
+         fn.rados_write_op_create && fn.rados_write_op_cmpext && fn.rados_write_op_write_full &&
+         fn.rados_write_op_operate;
+}
+
+int crbd_record_read(crbd_ioctx_t ioctx, const char *oid, void *buf, size_t len) {
+  if (!has_record_api()) return -ENOSYS;
+  return fn.rados_read(ioctx, oid, buf, len, 0);
+}
+
+int crbd_record_write(crbd_ioctx_t ioctx, const char *oid, const void *data, size_t len,
+                      uint64_t expected_version) {
+  if (!has_record_api()) return -ENOSYS;
+  char expected[8];
+  for (int i = 0; i < 8; i++) expected[i] = (char)(expected_version >> (56 - 8 * i));
+  void *op = fn.rados_create_write_op();
+  if (op == NULL) return -ENOMEM;
+  int compared = 0;
+  if (expected_version == 0) {
+    fn.rados_write_op_create(op, 1 /* LIBRADOS_CREATE_EXCLUSIVE */, NULL);
+  } else {
+    fn.rados_write_op_cmpext(op, expected, sizeof expected, 0, &compared);
+  }
+  fn.rados_write_op_write_full(op, data, len);
+  int r = fn.rados_write_op_operate(op, ioctx, oid, NULL, 0);
+  fn.rados_release_write_op(op);
+  /* Another writer came first: the object exists already, or its version moved on
+   * (a mismatch is -MAX_ERRNO - offset, below -4095). */
+  if (r == -EEXIST || r == -ECANCELED || r < -4095 || compared < -4095) return 1;
+  return r;
+}
+
+struct crbd_record_watch {
+  crbd_ioctx_t ioctx;
+  char oid[256];
+  uint64_t cookie;
+  crbd_record_cb callback;
+  void *context;
+};
+
+static void record_notified(void *arg, uint64_t notify_id, uint64_t handle, uint64_t notifier_id,
+                            void *data, size_t data_len) {
+  (void)notifier_id; (void)data; (void)data_len;
+  struct crbd_record_watch *w = arg;
+  /* Acknowledge first: the notifier waits for every watcher's ack. */
+  fn.rados_notify_ack(w->ioctx, w->oid, notify_id, handle, NULL, 0);
+  w->callback(w->context, 0);
+}
+
+static void record_watch_error(void *arg, uint64_t cookie, int err) {
+  (void)cookie;
+  struct crbd_record_watch *w = arg;
+  w->callback(w->context, err);
+}
+
+int crbd_record_watch(crbd_ioctx_t ioctx, const char *oid, crbd_record_cb callback, void *context,
+                      crbd_record_watch_t **out) {
+  if (!loaded() || !fn.rados_watch2 || !fn.rados_unwatch2 || !fn.rados_notify_ack) return -ENOSYS;
+  if (strlen(oid) >= sizeof ((struct crbd_record_watch *)0)->oid) return -ENAMETOOLONG;
+  struct crbd_record_watch *w = calloc(1, sizeof *w);
+  if (w == NULL) return -ENOMEM;
+  w->ioctx = ioctx;
+  strcpy(w->oid, oid);
+  w->callback = callback;
+  w->context = context;
+  int r = fn.rados_watch2(ioctx, oid, &w->cookie, record_notified, record_watch_error, w);
+  if (r < 0) {
+    free(w);
+    return r;
+  }
+  *out = w;
+  return 0;
+}
+
+int crbd_record_unwatch(crbd_record_watch_t *w, crbd_rados_t cluster) {
+  if (w == NULL) return 0;
+  int r = fn.rados_unwatch2(w->ioctx, w->cookie);
+  /* No callback may still be running with `w` once it is freed. */
+  if (fn.rados_watch_flush) fn.rados_watch_flush(cluster);
+  free(w);
+  return r;
+}
+
+int crbd_record_notify(crbd_ioctx_t ioctx, const char *oid, uint64_t timeout_ms) {
+  if (!loaded() || !fn.rados_notify2) return -ENOSYS;
+  char *reply = NULL;
+  size_t reply_len = 0;
+  int r = fn.rados_notify2(ioctx, oid, "", 0, timeout_ms, &reply, &reply_len);
+  if (reply != NULL && fn.rados_buffer_free) fn.rados_buffer_free(reply);
+  return r;
 }

@@ -57,6 +57,9 @@ public protocol BlockStore: AnyObject, Sendable {
     /// Calls `onChange` (on any thread) when the size changed outside this process, e.g.
     /// `rbd resize` on another host; `byteCount` already holds the new size then.
     func watchCapacity(_ onChange: @escaping @Sendable () -> Void)
+    /// The record `name` that every server of this store shares, when several servers may
+    /// export it at once (an rbd image with shared=yes); nil for stores only this process serves.
+    func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)?
 }
 
 extension BlockStore {
@@ -86,6 +89,9 @@ extension BlockStore {
 
     /// Files and devices change size only through us (or a RECONFIG): nothing to watch.
     public func watchCapacity(_ onChange: @escaping @Sendable () -> Void) {}
+
+    /// Files and devices have one server: nothing to share.
+    public func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)? { nil }
 
     /// Stores without a page cache fast path always defer to `read`.
     public func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool { false }

@@ -278,7 +278,30 @@ int crbd_lock_get_owners(crbd_image_t image, int *lock_mode, char *buf, size_t b
  * breaker must then call crbd_lock_acquire (or, in automatic mode, just write). */
 int crbd_lock_break(crbd_image_t image, int lock_mode, const char *owner);
 
+/* Shared records: a small RADOS object with a version, for state several gateways share
+ * (persistent reservations). Writes are compare-and-swap on the version; watchers are told
+ * of every change by notify. */
+/* rados_read of the whole object into buf: bytes read, or -errno (-ENOENT: no record yet). */
+int crbd_record_read(crbd_ioctx_t ioctx, const char *oid, void *buf, size_t len);
+/* Replaces the object's data (which starts with its new 8-byte big-endian version) when its
+ * first 8 bytes still hold expected_version (0: the object must not exist yet). 0 when
+ * written, 1 when another writer came first (read again and retry), -errno on failure. */
+int crbd_record_write(crbd_ioctx_t ioctx, const char *oid, const void *data, size_t len,
+                      uint64_t expected_version);
+typedef struct crbd_record_watch crbd_record_watch_t;
+/* Called from a librados thread: err 0 for a change notified by a writer, else the watch's
+ * error (-ENOTCONN: the watch was lost; re-read and watch again). Must not block long. */
+typedef void (*crbd_record_cb)(void *CRBD_NULLABLE context, int err);
+int crbd_record_watch(crbd_ioctx_t ioctx, const char *oid, crbd_record_cb callback, void *CRBD_NULLABLE context,
+                      crbd_record_watch_t *CRBD_NULLABLE *CRBD_NONNULL watch);
+/* Stops the watch and waits until no callback of it runs; then frees it. */
+int crbd_record_unwatch(crbd_record_watch_t *watch, crbd_rados_t cluster);
+/* Tells every watcher the record changed; waits up to timeout_ms for their acks. */
+int crbd_record_notify(crbd_ioctx_t ioctx, const char *oid, uint64_t timeout_ms);
+
+
 CRBD_ASSUME_NONNULL_END
+
 
 #ifdef __cplusplus
 }

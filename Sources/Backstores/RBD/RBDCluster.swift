@@ -149,6 +149,9 @@ final class RBDCluster: Sendable {
         }.raw
     }
 
+    /// The librados handle, for calls that act on the whole connection (watch flushes).
+    var rawHandle: crbd_rados_t { handle }
+
     /// This client's address as the cluster sees it (what a blocklist entry names).
     var clientAddress: String? {
         var buffer = [CChar](repeating: 0, count: 256)

@@ -32,8 +32,18 @@ public final class RBDImageStore: BlockStore {
     private let watchHandle = Atomic<UInt64>(0)
     private let watching = Atomic<Bool>(false)
 
-    init(location: RBDLocation, image: crbd_image_t, size: UInt64, objectSize: UInt64, readOnly: Bool) {
+    /// The connection and pool context records shared with other gateways live in (shared=yes).
+    private struct Sharing: @unchecked Sendable {
+        let cluster: RBDCluster
+        let context: crbd_ioctx_t
+    }
+    private let sharing: Sharing?
+    private let records = Mutex<[String: RBDSharedRecord]>([:])
+
+    init(location: RBDLocation, image: crbd_image_t, size: UInt64, objectSize: UInt64, readOnly: Bool,
+         sharedThrough cluster: RBDCluster? = nil, context: crbd_ioctx_t? = nil) {
         self.location = location
+        if location.shared, let cluster, let context { sharing = Sharing(cluster: cluster, context: context) } else { sharing = nil }
         self.current = Mutex(Handle(image: image, generation: 0))
         self.size = Atomic(size)
         self.objectSize = objectSize
@@ -151,8 +161,21 @@ public final class RBDImageStore: BlockStore {
         size.store(bytes, ordering: .relaxed)
     }
 
+    /// A record beside the image (`swifttarget.IMAGE.NAME`) for a shared=yes image.
+    public func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)? {
+        guard let sharing else { return nil }
+        return records.withLock { records in
+            if let existing = records[name] { return existing }
+            let record = RBDSharedRecord(object: "swifttarget.\(location.image).\(name)", cluster: sharing.cluster,
+                                         context: sharing.context)
+            records[name] = record
+            return record
+        }
+    }
+
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for record in records.withLock({ $0.values }) { record.close() }
         if watching.load(ordering: .acquiring) { _ = crbd_update_unwatch(image, watchHandle.load(ordering: .relaxed)) }
         _ = crbd_close(image)  // waits for in-flight I/O
         for old in retired.withLock({ $0 }) { _ = crbd_close(old.image) }
@@ -292,7 +315,7 @@ func openRBDImage(_ spec: BackstoreSpec) throws(BackstoreOpenError) -> RBDImageS
         throw RBDError.open(what, "cannot stat the image", rc)
     }
     let store = RBDImageStore(location: location, image: image, size: info.size, objectSize: info.obj_size,
-                              readOnly: spec.readOnly)
+                              readOnly: spec.readOnly, sharedThrough: cluster, context: context)
     if let wanted = spec.size, wanted != info.size {
         if spec.growsExistingImage && wanted > info.size && !spec.readOnly {
             do { try store.resize(to: wanted) } catch {

@@ -47,6 +47,8 @@ final class LogicalUnit: Sendable {
     /// so a write runs entirely before or entirely after a change.
     let writeCacheOn: Atomic<Bool>
     let statistics: LUNStatisticsRecorder
+    /// Where the persistent reservations live when other gateways serve the same store.
+    let sharedReservations: SharedReservations?
 
     init(lun: UInt64, store: any BlockStore, configuration: LogicalUnitConfiguration) {
         self.lun = lun
@@ -56,6 +58,7 @@ final class LogicalUnit: Sendable {
         defaults = ModePages(writeCacheEnabled: configuration.writeCacheEnabled)
         state = Mutex(LogicalUnitState(mode: defaults))
         writeCacheOn = Atomic(defaults.writeCacheEnabled)
+        sharedReservations = ((try? store.sharedRecord("pr")) ?? nil).map(SharedReservations.init)
     }
 
     /// Whether a write must reach the media before GOOD. Call under `ioLock`.
@@ -78,6 +81,12 @@ final class LogicalUnit: Sendable {
         let op = ctx.cdb[0]
         let info = CommandInfo.lookup(op, ctx.cdb)
         do throws(SCSIError) {
+            if let shared = sharedReservations, shared.isStale {
+                // Another gateway changed the reservations: read them before deciding (not on
+                // the event loop; a failed read keeps the last copy, the command's I/O will tell).
+                if ctx.nonBlocking { throw SCSIError.wouldBlock }
+                _ = try? shared.refresh(into: self, target: ctx.target)
+            }
             let snapshot = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> CommandSnapshot in
                 s.unitAttentions.contact(ctx.nexus)
                 if info?.reportsUnitAttention ?? true, let asc = s.unitAttentions.pop(ctx.nexus) {

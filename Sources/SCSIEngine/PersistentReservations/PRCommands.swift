@@ -3,6 +3,8 @@ extension LogicalUnit {
     func persistentReserveIn(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
         let action = ctx.cdb[1] & 0x1F
         let alloc = Int(ctx.cdb.u16(7))
+        // Shared with other gateways: answer from the record as it is now.
+        if let shared = sharedReservations { try shared.refresh(into: self, target: ctx.target) }
         let pr = state.withLock { $0.pr }
         var w = ByteWriter(capacity: 64)
         switch action {
@@ -105,35 +107,45 @@ extension LogicalUnit {
             if p[20] & 0x01 != 0 { throw SCSIError.invalidParameter(byte: 20, bit: 0) } // APTPL
         }
 
-        let preempted = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> [NexusID] in
-            var lost: [NexusID] = []
-            do throws(PersistentReservations.Failure) {
-                switch action {
-                case PROutAction.register, PROutAction.registerAndIgnoreExistingKey:
-                    try s.pr.register(ctx.nexus, key: key, serviceActionKey: sak,
-                                      ignoreExisting: action == PROutAction.registerAndIgnoreExistingKey)
-                case PROutAction.reserve: try s.pr.reserve(ctx.nexus, key: key, type: type)
-                case PROutAction.release: try s.pr.release(ctx.nexus, key: key, type: type)
-                case PROutAction.clear: try s.pr.clear(ctx.nexus, key: key)
-                case PROutAction.preempt, PROutAction.preemptAndAbort:
-                    lost = try s.pr.preempt(ctx.nexus, key: key, serviceActionKey: sak, type: type)
-                default:
-                    try s.pr.registerAndMove(ctx.nexus, key: key, serviceActionKey: sak,
-                                             destination: destination!, unregister: unreg)
-                }
-            } catch {
-                s.pr.unitAttentions.removeAll()
-                switch error {
-                case .conflict: throw SCSIError.reservationConflict
-                case .invalidField(let byte): throw SCSIError.invalidParameter(byte: byte)
-                case .invalidCDBField(let byte, let bit): throw SCSIError.invalidCDB(byte: byte, bit: bit)
-                case .invalidRelease: throw SCSIError.illegal(.invalidReleaseOfPersistentReservation)
-                case .insufficientResources: throw SCSIError.illegal(.insufficientRegistrationResources)
+        let nexus = ctx.nexus
+        let operation = { (pr: inout PersistentReservations) throws(PersistentReservations.Failure) -> [NexusID] in
+            switch action {
+            case PROutAction.register, PROutAction.registerAndIgnoreExistingKey:
+                try pr.register(nexus, key: key, serviceActionKey: sak,
+                                ignoreExisting: action == PROutAction.registerAndIgnoreExistingKey)
+            case PROutAction.reserve: try pr.reserve(nexus, key: key, type: type)
+            case PROutAction.release: try pr.release(nexus, key: key, type: type)
+            case PROutAction.clear: try pr.clear(nexus, key: key)
+            case PROutAction.preempt, PROutAction.preemptAndAbort:
+                return try pr.preempt(nexus, key: key, serviceActionKey: sak, type: type)
+            default:
+                try pr.registerAndMove(nexus, key: key, serviceActionKey: sak, destination: destination!, unregister: unreg)
+            }
+            return []
+        }
+        let outcome: Result<[NexusID], PersistentReservations.Failure>
+        if let shared = sharedReservations {
+            outcome = try shared.apply(operation, unit: self, target: ctx.target)
+        } else {
+            outcome = state.withLock { s in
+                defer { s.pr.unitAttentions.removeAll() }
+                do throws(PersistentReservations.Failure) {
+                    let lost = try operation(&s.pr)
+                    for (n, asc) in s.pr.unitAttentions { s.unitAttentions.queue(asc, for: n) }
+                    return .success(lost)
+                } catch {
+                    return .failure(error)
                 }
             }
-            for (n, asc) in s.pr.unitAttentions { s.unitAttentions.queue(asc, for: n) }
-            s.pr.unitAttentions.removeAll()
-            return lost
+        }
+        let preempted: [NexusID]
+        switch outcome {
+        case .success(let lost): preempted = lost
+        case .failure(.conflict): throw SCSIError.reservationConflict
+        case .failure(.invalidField(let byte)): throw SCSIError.invalidParameter(byte: byte)
+        case .failure(.invalidCDBField(let byte, let bit)): throw SCSIError.invalidCDB(byte: byte, bit: bit)
+        case .failure(.invalidRelease): throw SCSIError.illegal(.invalidReleaseOfPersistentReservation)
+        case .failure(.insufficientResources): throw SCSIError.illegal(.insufficientRegistrationResources)
         }
         // PREEMPT AND ABORT: the preempted nexuses' tasks are the fabric's to abort (SPC-4 5.13.11.5).
         if action == PROutAction.preemptAndAbort && !preempted.isEmpty {

@@ -43,6 +43,15 @@ struct PersistentReservations: Sendable, Equatable {
     /// (nexus, ASC) unit attentions caused by the last operations.
     var unitAttentions: [(NexusID, ASC)] = []
 
+    init() {}
+
+    /// A state read back from where it is shared (SharedReservations).
+    init(generation: UInt32, registrations: [Registration], reservation: Reservation?) {
+        self.generation = generation
+        self.registrations = registrations
+        self.reservation = reservation
+    }
+
     static func == (a: Self, b: Self) -> Bool {
         a.generation == b.generation && a.registrations == b.registrations && a.reservation == b.reservation
     }

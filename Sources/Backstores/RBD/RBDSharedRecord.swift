@@ -1,0 +1,83 @@
+import CRBD
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A shared record in a RADOS object beside the image (`swifttarget.IMAGE.NAME` in its pool):
+/// the data starts with its 8-byte version, which every write compares and replaces in one
+/// atomic op (crbd_record_write), and writers notify the object's watchers, the other gateways.
+final class RBDSharedRecord: SharedRecord {
+    /// Records are small (persistent reservations of a few hundred registrations).
+    static let maxBytes = 1 << 20
+    /// How long a writer waits for the other gateways to take the notice.
+    static let notifyTimeoutMs: UInt64 = 5000
+
+    let object: String
+    private let cluster: RBDCluster
+    private struct Context: @unchecked Sendable { let raw: crbd_ioctx_t }
+    private let context: Context
+
+    /// The handlers, boxed for the C callback; retained while the watch lives.
+    final class Listeners: Sendable {
+        let handlers = Mutex<[@Sendable () -> Void]>([])
+        func fire() { for h in handlers.withLock({ $0 }) { h() } }
+    }
+    private let listeners = Listeners()
+    private struct Watch: @unchecked Sendable { let raw: OpaquePointer }
+    private let watch = Mutex<Watch?>(nil)
+
+    init(object: String, cluster: RBDCluster, context: crbd_ioctx_t) {
+        self.object = object
+        self.cluster = cluster
+        self.context = Context(raw: context)
+    }
+
+    func read() throws(BackstoreError) -> SharedRecordValue {
+        var buffer = [UInt8](repeating: 0, count: Self.maxBytes)
+        let n = buffer.withUnsafeMutableBytes { crbd_record_read(context.raw, object, $0.baseAddress!, $0.count) }
+        if n == -ENOENT { return SharedRecordValue(bytes: [], version: 0) }
+        guard n >= 8 else { throw BackstoreError(.read, errno: n < 0 ? -n : EPROTO, path: object) }
+        let version = buffer[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return SharedRecordValue(bytes: Array(buffer[8..<Int(n)]), version: version)
+    }
+
+    func replace(_ bytes: [UInt8], ifVersion version: UInt64) throws(BackstoreError) -> Bool {
+        let next = version + 1
+        var blob = (0..<8).map { UInt8(truncatingIfNeeded: next >> (56 - 8 * $0)) }
+        blob += bytes
+        guard blob.count <= Self.maxBytes else { throw BackstoreError(.write, errno: EFBIG, path: object) }
+        let rc = blob.withUnsafeBytes { crbd_record_write(context.raw, object, $0.baseAddress!, $0.count, version) }
+        if rc == 1 { return false }
+        guard rc == 0 else { throw BackstoreError(.write, errno: -rc, path: object) }
+        // The change is in RADOS; a lost notice only delays the others until they next read.
+        _ = crbd_record_notify(context.raw, object, Self.notifyTimeoutMs)
+        return true
+    }
+
+    func onChange(_ handler: @escaping @Sendable () -> Void) {
+        listeners.handlers.withLock { $0.append(handler) }
+        startWatching()
+    }
+
+    /// Watches the object (made first, empty at version 1, when missing: a watch needs an object).
+    private func startWatching() {
+        watch.withLock { current in
+            guard current == nil else { return }
+            let first: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 1]
+            _ = crbd_record_write(context.raw, object, first, first.count, 0)
+            var raw: OpaquePointer?
+            let rc = crbd_record_watch(context.raw, object, { arg, err in
+                guard let arg else { return }
+                // A change (err 0) or a lost watch: either way the record must be read again.
+                Unmanaged<Listeners>.fromOpaque(arg).takeUnretainedValue().fire()
+            }, Unmanaged.passUnretained(listeners).toOpaque(), &raw)
+            if rc == 0, let raw { current = Watch(raw: raw) }
+        }
+    }
+
+    func close() {
+        guard let w = watch.withLock({ current -> Watch? in defer { current = nil }; return current }) else { return }
+        _ = crbd_record_unwatch(w.raw, cluster.rawHandle)
+    }
+}
