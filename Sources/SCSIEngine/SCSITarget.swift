@@ -256,6 +256,12 @@ public final class SCSITarget: Sendable {
         return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)
     }
 
+    /// Whether `taskManagement` may wait on storage (a LUN reset of an LU other gateways
+    /// share tells them through the store): the fabric then calls it off its event loop.
+    public func taskManagementMayBlock(_ function: TaskManagementFunction, lun: UInt64) -> Bool {
+        function == .logicalUnitReset && unit(lun)?.sharedReservations != nil
+    }
+
     /// Engine side of a task management function (resets, unit attentions).
     public func taskManagement(_ function: TaskManagementFunction, lun: UInt64, nexus: NexusID) -> TaskManagementResponse {
         switch function {
@@ -268,6 +274,9 @@ public final class SCSITarget: Sendable {
         case .logicalUnitReset:
             guard let u = unit(lun) else { return .lunDoesNotExist }
             u.reset(asc: .busDeviceResetOccurred, by: nexus)
+            // The nexuses of the other gateways of a shared LU see the reset too (SAM-5 6.3.3:
+            // every I_T nexus of the logical unit), before the function completes.
+            u.sharedReservations?.announceToOthers(.busDeviceResetOccurred, target: self)
             return .functionComplete
         case .targetWarmReset, .targetColdReset:
             // SAM-5 6.3: warm reset -> TARGET RESET OCCURRED (29/02), cold -> POWER ON (29/01).

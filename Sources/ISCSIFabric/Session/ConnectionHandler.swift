@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOCore
 import SCSIEngine
@@ -203,6 +204,16 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .taskManagement(let request):
                 var response = SCSIEngine.TaskManagementResponse.functionRejected
                 if let device = established?.device, let nexus = established?.nexus {
+                    if device.taskManagementMayBlock(request.function, lun: request.lun), let context {
+                        // Other gateways must hear of it first (shared LU): off the event loop.
+                        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                        let eventLoop = context.eventLoop
+                        DispatchQueue.global().async {
+                            let response = device.taskManagement(request.function, lun: request.lun, nexus: nexus)
+                            eventLoop.execute { loopBound.value.taskManagementFinished(request, response) }
+                        }
+                        continue
+                    }
                     response = device.taskManagement(request.function, lun: request.lun, nexus: nexus)
                 }
                 session?.taskManagementCompleted(request, response: response, into: &actions)
@@ -213,6 +224,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         actions.removeAll(keepingCapacity: true)
         syncBufferedBytes()
+    }
+
+    private func taskManagementFinished(_ request: TaskManagementRequest, _ response: SCSIEngine.TaskManagementResponse) {
+        session?.taskManagementCompleted(request, response: response, into: &actions)
+        performActions()
     }
 
     private func execute(_ request: CommandRequest) {

@@ -11,7 +11,8 @@ import Synchronization
 ///   gateways are notified and re-read it before their next command.
 /// - PERSISTENT RESERVE IN reads the record first, so every gateway answers alike.
 /// - The unit attentions a service action causes travel in the record as numbered events;
-///   each gateway queues those of nexuses it serves.
+///   each gateway queues those of nexuses it serves (an event without an initiator, a LUN
+///   reset on another gateway, is for every nexus).
 /// - Other commands check the reservation against the copy read at the last notice.
 final class SharedReservations: Sendable {
     /// Unit attention events kept in the record for gateways that read it late.
@@ -77,7 +78,13 @@ final class SharedReservations: Sendable {
         }
         unit.state.withLock { s in
             s.pr = pr
-            for event in fresh { s.unitAttentions.queue(event.asc, for: target.nexusID(for: event.nexus)) }
+            for event in fresh {
+                if event.nexus.initiatorName.isEmpty {
+                    s.unitAttentions.replaceAll(with: event.asc)  // for every nexus (a reset elsewhere)
+                } else {
+                    s.unitAttentions.queue(event.asc, for: target.nexusID(for: event.nexus))
+                }
+            }
         }
         return (pr, decoded, value.version)
     }
@@ -118,6 +125,24 @@ final class SharedReservations: Sendable {
         }
         // Contended beyond reason: the initiator retries.
         throw SCSIError(key: SenseKey.notReady, asc: .becomingReady)
+    }
+
+    /// Puts a unit attention for every nexus of the other gateways into the record (a LUN
+    /// reset here); best effort: a failure leaves the others without it.
+    func announceToOthers(_ asc: ASC, target: SCSITarget) {
+        for _ in 0..<Self.maxAttempts {
+            guard let value = try? record.read() else { return }
+            var next = (try? Self.decode(value.bytes)) ?? Record()
+            let serial = (next.events.last?.serial ?? 0) + 1
+            next.events.append(Event(serial: serial, nexus: ITNexus(initiatorName: "", isid: 0, targetName: target.name,
+                                                                    targetPortalGroupTag: 0), asc: asc))
+            next.events = Array(next.events.suffix(Self.keptEvents))
+            guard let written = try? record.replace(Self.encode(next), ifVersion: value.version) else { return }
+            if written {
+                cursor.withLock { $0.lastEvent = max($0.lastEvent, serial) }
+                return
+            }
+        }
     }
 
     // MARK: Identities ↔ nexus IDs
