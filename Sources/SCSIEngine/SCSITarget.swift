@@ -141,14 +141,18 @@ public final class SCSITarget: Sendable {
     /// The nexus is gone (logout, connection loss): RESERVE(6/10) reservations it holds are
     /// released; persistent reservations stay.
     public func closeNexus(_ id: NexusID) {
-        let units = state.withLock { s -> [LogicalUnit] in
+        let (units, identity) = state.withLock { s -> ([LogicalUnit], ITNexus?) in
             s.open.remove(id)
-            return Array(s.units.values)
+            return (Array(s.units.values), s.nexuses[id])
         }
         for u in units {
-            u.state.withLock { s in
-                if s.legacyHolder == id { s.legacyHolder = nil }
+            let held = u.state.withLock { s -> Bool in
+                defer { if s.legacyHolder == id { s.legacyHolder = nil } }
+                return s.legacyHolder == id
             }
+            // Shared with other gateways: they must see it ended too. Only for a nexus that
+            // held a RESERVE(6), so the rare round trip to the store is taken on this thread.
+            if held, let identity, let shared = u.sharedReservations { shared.releaseLegacy(heldBy: identity, target: self) }
         }
     }
 
@@ -256,10 +260,14 @@ public final class SCSITarget: Sendable {
         return SCSICommandResult(status: .good, dataInCount: copied, transferLength: n)
     }
 
-    /// Whether `taskManagement` may wait on storage (a LUN reset of an LU other gateways
-    /// share tells them through the store): the fabric then calls it off its event loop.
+    /// Whether `taskManagement` may wait on storage (a reset of an LU other gateways share
+    /// tells them through the store): the fabric then calls it off its event loop.
     public func taskManagementMayBlock(_ function: TaskManagementFunction, lun: UInt64) -> Bool {
-        function == .logicalUnitReset && unit(lun)?.sharedReservations != nil
+        switch function {
+        case .logicalUnitReset: return unit(lun)?.sharedReservations != nil
+        case .targetWarmReset, .targetColdReset: return state.withLock { $0.units.values.contains { $0.sharedReservations != nil } }
+        default: return false
+        }
     }
 
     /// Engine side of a task management function (resets, unit attentions).
@@ -281,7 +289,10 @@ public final class SCSITarget: Sendable {
         case .targetWarmReset, .targetColdReset:
             // SAM-5 6.3: warm reset -> TARGET RESET OCCURRED (29/02), cold -> POWER ON (29/01).
             let asc = function == .targetWarmReset ? ASC(0x29, 0x02) : ASC(0x29, 0x01)
-            for u in state.withLock({ Array($0.units.values) }) { u.reset(asc: asc, by: nexus) }
+            for u in state.withLock({ Array($0.units.values) }) {
+                u.reset(asc: asc, by: nexus)
+                u.sharedReservations?.releaseLegacy(heldBy: nil, target: self)
+            }
             return .functionComplete
         }
     }

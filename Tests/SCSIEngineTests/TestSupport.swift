@@ -27,8 +27,11 @@ final class MemoryStore: BlockStore {
     let isThinProvisioned: Bool
     let supportsDiscard: Bool
     let isReadOnly: Bool
+    /// The record other "gateways" of this store share (SharedReservationTests).
+    let shared: (any SharedRecord)?
 
-    init(blocks: Int, blockSize: Int = 512, thin: Bool = false, readOnly: Bool = false) {
+    init(blocks: Int, blockSize: Int = 512, thin: Bool = false, readOnly: Bool = false, shared: (any SharedRecord)? = nil) {
+        self.shared = shared
         logicalBlockSize = blockSize
         isThinProvisioned = thin
         supportsDiscard = thin
@@ -95,6 +98,7 @@ final class MemoryStore: BlockStore {
 
     func refreshSize() throws(BackstoreError) -> UInt64 { byteCount }
     func close() {}
+    func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)? { shared }
 
     func resize(blocks: Int) {
         contents.withLock { c in
@@ -130,11 +134,13 @@ final class Harness {
 
     init(blocks: Int = 1024, blockSize: Int = 512, thin: Bool = false, readOnly: Bool = false,
          configuration: LogicalUnitConfiguration = LogicalUnitConfiguration(serialNumber: "SER0001", uniqueID: 0x0123_4567_89AB_CDEF),
-         clearPowerOn: Bool = true) {
-        store = MemoryStore(blocks: blocks, blockSize: blockSize, thin: thin, readOnly: readOnly)
+         clearPowerOn: Bool = true, portGroup: UInt16 = 1, shared: (any SharedRecord)? = nil) {
+        store = MemoryStore(blocks: blocks, blockSize: blockSize, thin: thin, readOnly: readOnly, shared: shared)
         try! target.addLogicalUnit(0, store: store, configuration: configuration)
-        a = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:a", isid: 0x23D0_0000_0001, targetName: target.name))
-        b = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:b", isid: 0x23D0_0000_0002, targetName: target.name))
+        a = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:a", isid: 0x23D0_0000_0001, targetName: target.name,
+                                     targetPortalGroupTag: portGroup))
+        b = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:b", isid: 0x23D0_0000_0002, targetName: target.name,
+                                     targetPortalGroupTag: portGroup))
         if clearPowerOn {
             _ = run([0, 0, 0, 0, 0, 0], nexus: a)
             _ = run([0, 0, 0, 0, 0, 0], nexus: b)

@@ -125,7 +125,9 @@ extension LogicalUnit {
         }
         let outcome: Result<[NexusID], PersistentReservations.Failure>
         if let shared = sharedReservations {
-            outcome = try shared.apply(operation, unit: self, target: ctx.target)
+            outcome = try shared.apply({ (state: inout SharedReservations.State) throws(PersistentReservations.Failure) in
+                try operation(&state.pr)
+            }, unit: self, target: ctx.target)
         } else {
             outcome = state.withLock { s in
                 defer { s.pr.unitAttentions.removeAll() }

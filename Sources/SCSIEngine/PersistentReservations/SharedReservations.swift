@@ -35,7 +35,15 @@ final class SharedReservations: Sendable {
         var registrations: [Registration] = []
         var holder: ITNexus?
         var type: PRType?
+        /// The holder of a RESERVE(6)/RESERVE(10) reservation (SPC-2), shared the same way.
+        var legacyHolder: ITNexus?
         var events: [Event] = []
+    }
+
+    /// What a service action works on: the reservations as this gateway names nexuses.
+    struct State: Equatable {
+        var pr: PersistentReservations
+        var legacyHolder: NexusID?
     }
 
     private struct Cursor {
@@ -62,7 +70,7 @@ final class SharedReservations: Sendable {
     /// Reads the record and installs it as the LU's state; queues the unit attention
     /// events not seen yet. Returns the version read.
     @discardableResult
-    func refresh(into unit: LogicalUnit, target: SCSITarget) throws(SCSIError) -> (PersistentReservations, Record, UInt64) {
+    func refresh(into unit: LogicalUnit, target: SCSITarget) throws(SCSIError) -> (State, Record, UInt64) {
         stale.store(false, ordering: .releasing)
         let value: SharedRecordValue
         do { value = try record.read() } catch {
@@ -70,14 +78,15 @@ final class SharedReservations: Sendable {
             throw SCSIError.backstore(.read, errno: error.errno)
         }
         let decoded = (try? Self.decode(value.bytes)) ?? Record()
-        let pr = Self.localState(decoded, target: target)
+        let local = Self.localState(decoded, target: target)
         let fresh = cursor.withLock { c -> [Event] in
             defer { c.primed = true; c.lastEvent = max(c.lastEvent, decoded.events.last?.serial ?? 0) }
             // Events from before this gateway first read the record are history, not news.
             return c.primed ? decoded.events.filter { $0.serial > c.lastEvent } : []
         }
         unit.state.withLock { s in
-            s.pr = pr
+            s.pr = local.pr
+            s.legacyHolder = local.legacyHolder
             for event in fresh {
                 if event.nexus.initiatorName.isEmpty {
                     s.unitAttentions.replaceAll(with: event.asc)  // for every nexus (a reset elsewhere)
@@ -86,23 +95,23 @@ final class SharedReservations: Sendable {
                 }
             }
         }
-        return (pr, decoded, value.version)
+        return (local, decoded, value.version)
     }
 
-    /// Runs one PERSISTENT RESERVE OUT service action against the shared record.
-    /// Returns the nexuses it preempted (for PREEMPT AND ABORT).
-    func apply(_ action: (inout PersistentReservations) throws(PersistentReservations.Failure) -> [NexusID],
+    /// Runs one reservation change (a PERSISTENT RESERVE OUT service action, RESERVE or
+    /// RELEASE) against the shared record. Returns what the action returned (the nexuses a
+    /// PREEMPT AND ABORT preempted).
+    func apply(_ action: (inout State) throws(PersistentReservations.Failure) -> [NexusID],
                unit: LogicalUnit, target: SCSITarget) throws(SCSIError) -> Result<[NexusID], PersistentReservations.Failure> {
         for _ in 0..<Self.maxAttempts {
             let (current, old, version) = try refresh(into: unit, target: target)
-            var pr = current
-            let before = pr
+            var state = current
             let lost: [NexusID]
-            do { lost = try action(&pr) } catch { return .failure(error) }
-            let attentions = pr.unitAttentions
-            pr.unitAttentions = []
-            if pr == before && attentions.isEmpty { return .success(lost) }
-            var next = Self.record(of: pr, target: target)
+            do { lost = try action(&state) } catch { return .failure(error) }
+            let attentions = state.pr.unitAttentions
+            state.pr.unitAttentions = []
+            if state == current && attentions.isEmpty { return .success(lost) }
+            var next = Self.record(of: state, target: target)
             var serial = old.events.last?.serial ?? 0
             next.events = old.events
             for (nexus, asc) in attentions {
@@ -118,7 +127,8 @@ final class SharedReservations: Sendable {
             guard written else { continue }  // another gateway came first: read and apply again
             cursor.withLock { $0.lastEvent = max($0.lastEvent, serial) }
             unit.state.withLock { s in
-                s.pr = pr
+                s.pr = state.pr
+                s.legacyHolder = state.legacyHolder
                 for (nexus, asc) in attentions { s.unitAttentions.queue(asc, for: nexus) }
             }
             return .success(lost)
@@ -128,11 +138,13 @@ final class SharedReservations: Sendable {
     }
 
     /// Puts a unit attention for every nexus of the other gateways into the record (a LUN
-    /// reset here); best effort: a failure leaves the others without it.
+    /// reset here, which also ends a RESERVE(6) reservation); best effort: a failure leaves
+    /// the others without it.
     func announceToOthers(_ asc: ASC, target: SCSITarget) {
         for _ in 0..<Self.maxAttempts {
             guard let value = try? record.read() else { return }
             var next = (try? Self.decode(value.bytes)) ?? Record()
+            next.legacyHolder = nil
             let serial = (next.events.last?.serial ?? 0) + 1
             next.events.append(Event(serial: serial, nexus: ITNexus(initiatorName: "", isid: 0, targetName: target.name,
                                                                     targetPortalGroupTag: 0), asc: asc))
@@ -147,7 +159,20 @@ final class SharedReservations: Sendable {
 
     // MARK: Identities ↔ nexus IDs
 
-    static func localState(_ r: Record, target: SCSITarget) -> PersistentReservations {
+    /// A nexus that held a RESERVE(6) reservation is gone, or a reset ended it (nil: whoever
+    /// held it; SPC-2 5.5.1): the reservation ends for every gateway. Best effort, like the
+    /// local release.
+    func releaseLegacy(heldBy nexus: ITNexus?, target: SCSITarget) {
+        for _ in 0..<Self.maxAttempts {
+            guard let value = try? record.read(), var next = try? Self.decode(value.bytes), next.legacyHolder != nil,
+                  nexus == nil || next.legacyHolder == nexus else { return }
+            next.legacyHolder = nil
+            guard let written = try? record.replace(Self.encode(next), ifVersion: value.version) else { return }
+            if written { return }
+        }
+    }
+
+    static func localState(_ r: Record, target: SCSITarget) -> State {
         let registrations = r.registrations.map {
             PersistentReservations.Registration(nexus: target.nexusID(for: $0.nexus), key: $0.key)
         }
@@ -155,11 +180,14 @@ final class SharedReservations: Sendable {
         if let holder = r.holder, let type = r.type {
             reservation = .init(holder: target.nexusID(for: holder), type: type)
         }
-        return PersistentReservations(generation: r.generation, registrations: registrations, reservation: reservation)
+        return State(pr: PersistentReservations(generation: r.generation, registrations: registrations, reservation: reservation),
+                     legacyHolder: r.legacyHolder.map { target.nexusID(for: $0) })
     }
 
-    static func record(of pr: PersistentReservations, target: SCSITarget) -> Record {
+    static func record(of state: State, target: SCSITarget) -> Record {
+        let pr = state.pr
         var r = Record(generation: pr.generation)
+        r.legacyHolder = state.legacyHolder.flatMap { target.identity(of: $0) }
         r.registrations = pr.registrations.compactMap { reg in
             target.identity(of: reg.nexus).map { Record.Registration(nexus: $0, key: reg.key) }
         }
@@ -181,6 +209,7 @@ final class SharedReservations: Sendable {
         w.u16(UInt16(r.registrations.count))
         for reg in r.registrations { w.u64(reg.key); put(reg.nexus, &w) }
         if let holder = r.holder, let type = r.type { w.u8(type.rawValue); put(holder, &w) } else { w.u8(0) }
+        if let legacy = r.legacyHolder { w.u8(1); put(legacy, &w) } else { w.u8(0) }
         w.u16(UInt16(r.events.count))
         for e in r.events { w.u64(e.serial); w.u8(e.asc.code); w.u8(e.asc.qualifier); put(e.nexus, &w) }
         return w.bytes
@@ -207,6 +236,11 @@ final class SharedReservations: Sendable {
             guard let t = PRType(rawValue: type) else { throw .malformed }
             out.type = t
             out.holder = try r.nexus()
+        }
+        switch try r.u8() {
+        case 0: break
+        case 1: out.legacyHolder = try r.nexus()
+        default: throw .malformed
         }
         for _ in 0..<(try r.u16()) {
             let serial = try r.u64()

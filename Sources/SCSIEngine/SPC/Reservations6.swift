@@ -7,21 +7,48 @@ extension LogicalUnit {
         if ctx.cdb[0] == Opcode.reserve6, ctx.cdb[1] & 0x01 != 0 {
             throw SCSIError.invalidCDB(byte: 1, bit: 0) // extents (obsolete)
         }
-        try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) in
-            // A persistent reservation or registrations make RESERVE conflict (SPC-4 5.13.3).
-            if s.pr.reservation != nil { throw SCSIError.reservationConflict }
-            if let h = s.legacyHolder, h != ctx.nexus { throw SCSIError.reservationConflict }
-            s.legacyHolder = ctx.nexus
+        let nexus = ctx.nexus
+        let take = { (pr: PersistentReservations, holder: inout NexusID?) throws(PersistentReservations.Failure) in
+            // A persistent reservation makes RESERVE conflict (SPC-4 5.13.3).
+            if pr.reservation != nil { throw .conflict }
+            if let h = holder, h != nexus { throw .conflict }
+            holder = nexus
         }
+        try changeLegacyReservation(take, ctx)
         return SCSICommandResult(status: .good)
     }
 
     /// RELEASE(6)/RELEASE(10): releases our reservation; a no-op for anyone else.
     func release(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
-        try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) in
-            if s.pr.reservation != nil && !s.pr.isHolder(ctx.nexus) { throw SCSIError.reservationConflict }
-            if s.legacyHolder == ctx.nexus { s.legacyHolder = nil }
+        let nexus = ctx.nexus
+        let drop = { (pr: PersistentReservations, holder: inout NexusID?) throws(PersistentReservations.Failure) in
+            if pr.reservation != nil && !pr.isHolder(nexus) { throw .conflict }
+            if holder == nexus { holder = nil }
         }
+        try changeLegacyReservation(drop, ctx)
         return SCSICommandResult(status: .good)
+    }
+
+    /// Runs a RESERVE/RELEASE change here, or against the record other gateways share.
+    private func changeLegacyReservation(
+        _ change: (PersistentReservations, inout NexusID?) throws(PersistentReservations.Failure) -> Void, _ ctx: CommandContext
+    ) throws(SCSIError) {
+        let outcome: Result<[NexusID], PersistentReservations.Failure>
+        if let shared = sharedReservations {
+            outcome = try shared.apply({ (state: inout SharedReservations.State) throws(PersistentReservations.Failure) in
+                try change(state.pr, &state.legacyHolder)
+                return []
+            }, unit: self, target: ctx.target)
+        } else {
+            outcome = state.withLock { s in
+                do throws(PersistentReservations.Failure) {
+                    try change(s.pr, &s.legacyHolder)
+                    return .success([])
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+        if case .failure = outcome { throw SCSIError.reservationConflict }
     }
 }
