@@ -8,8 +8,10 @@
 #   sw1m   1M sequential write QD8        qemu-img bench -w -d 8 -s 1M
 # Both targets negotiate no digests (tgtd's default), so the comparison is like for like.
 # Usage: scripts/benchmark.sh [rounds]   (default 3; needs root for tgtd; BENCH_WORKLOADS="rr4k sr128k" picks some)
+#        scripts/benchmark.sh rbd [rounds]   the rbd backstore against tgtd's bs_rbd (scripts/rbd-benchmark.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+[ "${1:-}" = rbd ] && { shift; exec "$here/scripts/rbd-benchmark.sh" "$@"; }
 rounds=${1:-3}
 "$here/scripts/install-deps.sh"
 command -v tgtd >/dev/null || { apt-get install -y -qq --no-install-recommends tgt >/dev/null; }

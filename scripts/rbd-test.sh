@@ -5,10 +5,11 @@
 # must hold), and the faults an admin meets: a missing image, pool or keyring, a wrong key,
 # a cluster that does not answer, Ceph's libraries absent; each must stop the start within a
 # bounded time with a message naming it; then two gateways on one image (shared=yes, ALUA
-# port groups 1 and 2): identities, data across gateways, and the kill -9 failover time.
+# port groups 1 and 2): identities, data across gateways, iscsi-test-cu with one URL per
+# gateway (Tests/Conformance/passlist-rbd-gateways.txt must hold), the kill -9 failover time.
 # Prints "RESULT: N passed, M failed".
 #
-# Usage: scripts/rbd-test.sh [--update]   (--update rewrites the pass list)
+# Usage: scripts/rbd-test.sh [--update]   (--update rewrites the pass lists)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SWIFT_TARGETD:-$here/.build/debug/swift-targetd}
@@ -100,6 +101,22 @@ for probe, n in ((a, 1), (b, 2)):
 assert a["naa"] == b["naa"], (a["naa"], b["naa"])
 PY
 url_a=iscsi://127.0.0.1:$port_a/$gw_iqn/0; url_b=iscsi://127.0.0.1:$port_b/$gw_iqn/0
+# iscsi-test-cu with one URL per gateway: the reservation, RESERVE(6) and MultipathIO tests
+# run their second session through the other gateway. Pass list enforced.
+log=$out/iscsi-test-cu-gateways.log
+timeout 1500 iscsi-test-cu --dataloss --test=ALL "$url_a" "$url_b" > "$log" 2>&1
+python3 "$here/scripts/cu-score.py" "$log" "$out/score-gateways.json" --families > "$out/score-gateways.txt"
+echo "conformance[rbd, two gateways]: $(tail -1 "$out/score-gateways.txt")"
+gw_passlist=$here/Tests/Conformance/passlist-rbd-gateways.txt
+if [ $update = 1 ]; then
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('\n'.join(sorted(k for k,v in s.items() if v=='passed')))" \
+    "$out/score-gateways.json" > "$gw_passlist"
+  echo "wrote $(wc -l < "$gw_passlist") tests to $gw_passlist"
+fi
+missing=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); [print(t) for t in open(sys.argv[2]).read().split() if s.get(t)!='passed']" \
+  "$out/score-gateways.json" "$gw_passlist" 2>/dev/null)
+[ -f "$gw_passlist" ] && [ -z "$missing" ] && ok "all $(wc -l < "$gw_passlist") listed iscsi-test-cu tests pass across two gateways" \
+  || bad "listed tests no longer pass across gateways: $(echo $missing | head -c 300)"
 head -c $((16 << 20)) /dev/urandom > "$work/gw-data"
 qemu-img convert -n -f raw -O raw "$work/gw-data" "$url_a" 2> "$work/gw.err" || bad "write through A failed: $(head -2 "$work/gw.err")"
 qemu-img convert -f raw -O raw "$url_b" "$work/gw-back" 2>/dev/null
