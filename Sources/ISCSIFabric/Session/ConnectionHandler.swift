@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import NIOCore
 import SCSIEngine
@@ -202,21 +201,18 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .send(let pdu): send(pdu)
             case .execute(let request): execute(request)
             case .taskManagement(let request):
-                var response = SCSIEngine.TaskManagementResponse.functionRejected
-                if let device = established?.device, let nexus = established?.nexus {
-                    if device.taskManagementMayBlock(request.function, lun: request.lun), let context {
-                        // Other gateways must hear of it first (shared LU): off the event loop.
-                        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                        let eventLoop = context.eventLoop
-                        DispatchQueue.global().async {
-                            let response = device.taskManagement(request.function, lun: request.lun, nexus: nexus)
-                            eventLoop.execute { loopBound.value.taskManagementFinished(request, response) }
-                        }
-                        continue
-                    }
-                    response = device.taskManagement(request.function, lun: request.lun, nexus: nexus)
+                guard let device = established?.device, let nexus = established?.nexus, let context else {
+                    session?.taskManagementCompleted(request, response: .functionRejected, into: &actions)
+                    continue
                 }
-                session?.taskManagementCompleted(request, response: response, into: &actions)
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                if let response = TaskManagementRunner.run(request, on: device, nexus: nexus, eventLoop: context.eventLoop, later: {
+                    let handler = loopBound.value
+                    handler.session?.taskManagementCompleted(request, response: $0, into: &handler.actions)
+                    handler.performActions()
+                }) {
+                    session?.taskManagementCompleted(request, response: response, into: &actions)
+                }
             case .close:
                 flushIfNeeded()
                 context?.close(promise: nil)
@@ -224,11 +220,6 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         actions.removeAll(keepingCapacity: true)
         syncBufferedBytes()
-    }
-
-    private func taskManagementFinished(_ request: TaskManagementRequest, _ response: SCSIEngine.TaskManagementResponse) {
-        session?.taskManagementCompleted(request, response: response, into: &actions)
-        performActions()
     }
 
     private func execute(_ request: CommandRequest) {
