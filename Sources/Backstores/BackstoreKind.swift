@@ -32,6 +32,20 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
     /// Unallocated ranges exist and read as zeros.
     public var isThin: Bool { self == .sparse || self == .rbd }
 
+    /// Commands wait on a network round trip (librbd): each holds an I/O worker while the
+    /// cluster runs it, so the workers bound the commands in flight.
+    public var waitsOnNetwork: Bool { self == .rbd }
+
+    /// I/O workers a daemon with such LUNs runs by default: an initiator's queue depth of 32
+    /// reaches the cluster whole.
+    public static let networkStoreIOThreads = 32
+
+    /// The default I/O worker count for LUNs of these kinds: one per CPU (at least 2), or
+    /// `networkStoreIOThreads` when any waits on the network.
+    public static func defaultIOThreads(for kinds: some Sequence<BackstoreKind>, processors: Int) -> Int {
+        kinds.contains(where: \.waitsOnNetwork) ? max(networkStoreIOThreads, processors) : max(2, processors)
+    }
+
     /// What names a store of this kind.
     public enum Locator: Sendable, Equatable {
         /// An absolute path of a file or device.

@@ -60,8 +60,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(help: "I/O worker threads (default: one per CPU, at least 2).")
-    var ioThreads: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "I/O worker threads (default: one per CPU, at least 2; 32 when the configuration has rbd LUNs at start).")
+    var ioThreads: Int?
 
     @Option(help: "Serve the web console and /metrics on HOST:PORT (e.g. 127.0.0.1:9860). Needs --web-credentials.")
     var web: String?
@@ -90,7 +90,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
-        guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
+        if let ioThreads, !(1...256).contains(ioThreads) { throw ValidationError("--io-threads must be 1…256") }
         guard (0...600).contains(logoutGrace) else { throw ValidationError("--logout-grace must be 0…600") }
         guard (1...128).contains(tcmuWorkers) else { throw ValidationError("--tcmu-workers must be 1…128") }
         guard (0...100_000).contains(tcmuPollMicroseconds) else { throw ValidationError("--tcmu-poll-us must be 0…100000") }

@@ -43,9 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between NOP-In pings (0 disables).")
     var nopInterval: Int = 30
 
-    @Option(help: ArgumentHelp("I/O worker threads (default: one per CPU, at least 2).",
-                               discussion: "Page-cached files and fast SSDs do best with few threads (fewer context switches); raise it for slow or rotating devices."))
-    var ioThreads: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: ArgumentHelp("I/O worker threads (default: one per CPU, at least 2; 32 with rbd LUNs).",
+                               discussion: "Page-cached files and fast SSDs do best with few threads (fewer context switches); raise it for slow or rotating devices. An rbd command holds a worker while the cluster runs it, so the workers bound the commands in flight."))
+    var ioThreads: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -84,7 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard IQN.isValid(target) else { throw ValidationError("'\(target)' is not a valid iSCSI name (iqn.YYYY-MM.reversed.domain[:id] or eui.16HEX)") }
         if mutualChap != nil && chap == nil { throw ValidationError("--mutual-chap needs --chap as well") }
         guard !digestList.isEmpty else { throw ValidationError("--digests takes None and/or CRC32C, comma separated") }
-        guard (1...256).contains(ioThreads) else { throw ValidationError("--io-threads must be 1…256") }
+        if let ioThreads, !(1...256).contains(ioThreads) { throw ValidationError("--io-threads must be 1…256") }
         guard (1...65535).contains(portGroup) else { throw ValidationError("--port-group must be 1…65535") }
         _ = try gatewayGroups
     }
@@ -126,7 +126,8 @@ struct ServeCommand: AsyncParsableCommand {
                                     discoveryAuthentication: authentication, discoverySettings: settings)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let ioPool = IOWorkerPool(threads: ioThreads)
+        let ioPool = IOWorkerPool(threads: ioThreads ?? BackstoreKind.defaultIOThreads(
+            for: stores.map(\.kind), processors: ProcessInfo.processInfo.activeProcessorCount))
         var environment = ConnectionEnvironment(catalog: catalog, sessions: SessionRegistry(), ioPool: ioPool, logger: logger)
         environment.nopInInterval = nopInterval > 0 ? .seconds(Int64(nopInterval)) : nil
         environment.targetPortalGroupTag = tag

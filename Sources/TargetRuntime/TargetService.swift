@@ -10,7 +10,8 @@ import TargetConfig
 
 /// How the runtime runs (not part of the configuration file).
 public struct TargetServiceOptions: Sendable {
-    public var ioThreads: Int = 8
+    /// I/O workers; nil: `BackstoreKind.defaultIOThreads` for the LUNs configured at start.
+    public var ioThreads: Int?
     public var eventLoopThreads: Int = 1
     /// How long sessions get to log out (stop, restart, removal, shutdown) before their
     /// connections are closed.
@@ -88,7 +89,9 @@ public actor TargetService: AdminBackend {
         self.options = options
         portGroup = UInt16(clamping: loaded.config.portGroup)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
-        ioPool = IOWorkerPool(threads: max(1, options.ioThreads))
+        let kinds = loaded.config.targets.flatMap { $0.luns.map(\.backstore) }
+        ioPool = IOWorkerPool(threads: max(1, options.ioThreads ?? BackstoreKind.defaultIOThreads(
+            for: kinds, processors: ProcessInfo.processInfo.activeProcessorCount)))
         catalog = TargetCatalog(targets: [])
         registry = SessionRegistry()
         var environment = ConnectionEnvironment(catalog: catalog, sessions: registry, ioPool: ioPool, logger: options.logger)
