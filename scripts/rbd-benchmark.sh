@@ -37,7 +37,7 @@ done
 ours_iqn=iqn.2026-12.org.swifttarget:rbd-bench
 tgt_iqn=iqn.2026-12.org.tgt:rbd-bench
 tgtd -f -C 8 --iscsi portal=127.0.0.1:3281 > "$work/tgtd.log" 2>&1 &
-tgt_pid=$!; pids+=($tgt_pid)
+tgt_pid=$!  # not in pids: tgtd leaves when its system is deleted (SIGTERM alone does not end it)
 sleep 1
 tgtadm -C 8 --lld iscsi --op new --mode target --tid 1 -T "$tgt_iqn"
 tgtadm -C 8 --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 --bstype rbd --backing-store rbd/bench-tgt \

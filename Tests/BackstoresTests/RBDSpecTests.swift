@@ -39,6 +39,26 @@ struct RBDSpecTests {
         }
     }
 
+    @Test func sharedIsAYesNoSetting() throws {
+        let spec = try BackstoreSpec.parse("rbd:rbd/disk1,shared=yes")
+        #expect(spec.options == ["shared": "yes"])
+        #expect(try RBDLocation.parse(spec.path, options: spec.options).get().shared)
+        #expect(try !RBDLocation.parse("rbd/disk1", options: ["shared": "no"]).get().shared)
+        #expect(try !RBDLocation.parse("rbd/disk1", options: [:]).get().shared)
+        switch RBDLocation.parse("rbd/disk1", options: ["shared": "maybe"]) {
+        case .success: Issue.record("shared=maybe was accepted")
+        case .failure(let problem): #expect(problem.message == "shared= takes yes or no, not 'maybe'")
+        }
+    }
+
+    @Test func networkStoresGetWorkersForAQueueDepthOf32() {
+        #expect(BackstoreKind.defaultIOThreads(for: [.file, .raw], processors: 2) == 2)
+        #expect(BackstoreKind.defaultIOThreads(for: [.file], processors: 8) == 8)
+        #expect(BackstoreKind.defaultIOThreads(for: [.file, .rbd], processors: 2) == 32)
+        #expect(BackstoreKind.defaultIOThreads(for: [.rbd], processors: 64) == 64)
+        #expect(BackstoreKind.allCases.filter(\.waitsOnNetwork) == [.rbd])
+    }
+
     @Test func kindCapabilities() {
         #expect(BackstoreKind.rbd.locator == .poolImage && BackstoreKind.rbd.isThin && BackstoreKind.rbd.sizing == .byImage)
         #expect(BackstoreKind.rbd.locatorProblem("pool/image") == nil)
