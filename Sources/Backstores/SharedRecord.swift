@@ -10,6 +10,8 @@ public protocol SharedRecord: AnyObject, Sendable {
     /// Calls `handler` (on any thread, quickly) after another server changed the record, or
     /// when the notices were interrupted and the record should be read again.
     func onChange(_ handler: @escaping @Sendable () -> Void)
+    /// Whether notices arrive now; while false a reader cannot know its copy is current.
+    var isWatched: Bool { get }
     /// Stops the notices.
     func close()
 }

@@ -32,6 +32,9 @@ final class MemorySharedRecord: SharedRecord {
     }
 
     func onChange(_ handler: @escaping @Sendable () -> Void) { handlers.withLock { $0.append(handler) } }
+    /// False: the watch is down (notices lost).
+    let watching = Mutex(true)
+    var isWatched: Bool { watching.withLock { $0 } }
     func close() {}
 }
 
@@ -95,6 +98,19 @@ final class MemorySharedRecord: SharedRecord {
         expectSense(register(gatewayB, gatewayB.b, key: 0xB2), 2, 0x0401)
         record.lostRaces.withLock { $0 = 0 }
         #expect(keys(gatewayB, gatewayB.b).keys == [0xA1])
+    }
+
+    @Test func withoutNoticesEveryCommandReadsTheRecord() {
+        expectGood(register(gatewayA, gatewayA.a, key: 0xA1))
+        expectGood(gatewayA.run(CDB.prOut(1, type: 1), nexus: gatewayA.a, dataOut: CDB.prParams(key: 0xA1, sak: 0)))
+        _ = gatewayB.run(CDB.read10(0, 1), nexus: gatewayB.b, dataIn: 512)  // B's copy is current
+        // The watch goes down and B misses the release: B must still see it before the write.
+        record.watching.withLock { $0 = false }
+        let handlers = record.handlers.withLock { h -> [@Sendable () -> Void] in defer { h = [] }; return h }
+        expectGood(gatewayA.run(CDB.prOut(2, type: 1), nexus: gatewayA.a, dataOut: CDB.prParams(key: 0xA1, sak: 0)))
+        expectGood(gatewayB.run(CDB.write10(0, 1), nexus: gatewayB.b, dataOut: [UInt8](repeating: 1, count: 512)))
+        record.handlers.withLock { $0 = handlers }
+        record.watching.withLock { $0 = true }
     }
 
     @Test func aLUNResetOnOneGatewayReachesTheOthersNexuses() {

@@ -1,4 +1,5 @@
 import CRBD
+import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -21,11 +22,19 @@ final class RBDSharedRecord: SharedRecord {
     /// The handlers, boxed for the C callback; retained while the watch lives.
     final class Listeners: Sendable {
         let handlers = Mutex<[@Sendable () -> Void]>([])
+        /// Set by the record: the watch broke (OSD restart, session reset), set up a new one.
+        let lost = Mutex<(@Sendable () -> Void)?>(nil)
         func fire() { for h in handlers.withLock({ $0 }) { h() } }
     }
     private let listeners = Listeners()
     private struct Watch: @unchecked Sendable { let raw: OpaquePointer }
     private let watch = Mutex<Watch?>(nil)
+    /// False from a broken or failed watch until a new one stands: readers must not trust
+    /// their copy meanwhile (SharedReservations then reads before every command).
+    private let watched = Atomic<Bool>(false)
+    private let closed = Atomic<Bool>(false)
+    /// How long to wait before setting up a watch again.
+    static let rewatchDelay: DispatchTimeInterval = .seconds(1)
 
     init(object: String, cluster: RBDCluster, context: crbd_ioctx_t) {
         self.object = object
@@ -55,9 +64,30 @@ final class RBDSharedRecord: SharedRecord {
         return true
     }
 
+    var isWatched: Bool { watched.load(ordering: .acquiring) }
+
     func onChange(_ handler: @escaping @Sendable () -> Void) {
         listeners.handlers.withLock { $0.append(handler) }
+        listeners.lost.withLock { lost in
+            lost = lost ?? { [weak self] in self?.watchBroke() }
+        }
         startWatching()
+    }
+
+    /// From librados's thread: no librados calls here; the new watch is set up elsewhere.
+    private func watchBroke() {
+        watched.store(false, ordering: .releasing)
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.rewatchDelay) { [weak self] in self?.rewatch() }
+    }
+
+    private func rewatch() {
+        guard !closed.load(ordering: .acquiring) else { return }
+        if let old = watch.withLock({ current -> Watch? in defer { current = nil }; return current }) {
+            _ = crbd_record_unwatch(old.raw, cluster.rawHandle)
+        }
+        startWatching()
+        listeners.fire()  // what changed while no watch stood is read now
+        if !isWatched { watchBroke() }
     }
 
     /// Watches the object (made first, empty at version 1, when missing: a watch needs an object).
@@ -69,14 +99,21 @@ final class RBDSharedRecord: SharedRecord {
             var raw: OpaquePointer?
             let rc = crbd_record_watch(context.raw, object, { arg, err in
                 guard let arg else { return }
+                let listeners = Unmanaged<Listeners>.fromOpaque(arg).takeUnretainedValue()
                 // A change (err 0) or a lost watch: either way the record must be read again.
-                Unmanaged<Listeners>.fromOpaque(arg).takeUnretainedValue().fire()
+                listeners.fire()
+                if err != 0 { listeners.lost.withLock { $0 }?() }
             }, Unmanaged.passUnretained(listeners).toOpaque(), &raw)
-            if rc == 0, let raw { current = Watch(raw: raw) }
+            if rc == 0, let raw {
+                current = Watch(raw: raw)
+                watched.store(true, ordering: .releasing)
+            }
         }
     }
 
     func close() {
+        closed.store(true, ordering: .releasing)
+        watched.store(false, ordering: .releasing)
         guard let w = watch.withLock({ current -> Watch? in defer { current = nil }; return current }) else { return }
         _ = crbd_record_unwatch(w.raw, cluster.rawHandle)
     }

@@ -62,8 +62,9 @@ final class SharedReservations: Sendable {
         record.onChange { [weak self] in self?.stale.store(true, ordering: .releasing) }
     }
 
-    /// Whether the local copy may be behind the record (one atomic load per command).
-    var isStale: Bool { stale.load(ordering: .acquiring) }
+    /// Whether the local copy may be behind the record: a notice came, or no notices can come
+    /// (the watch is down), so every command reads the record until it stands again.
+    var isStale: Bool { stale.load(ordering: .acquiring) || !record.isWatched }
 
     // MARK: Reading into the local state
 
