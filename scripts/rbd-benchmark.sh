@@ -21,7 +21,8 @@ bin=$here/.build/release/swift-targetd
 work=$(mktemp -d /tmp/swtgt-rbd-bench.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  # Under set -e: a daemon that already ended must not stop the cleanup.
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   tgtadm -C 8 --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1 || true
   tgtadm -C 8 --op delete --mode system --force >/dev/null 2>&1 || true
   "$here/scripts/ceph/mini-ceph-stop.sh" "$work/ceph" --purge >/dev/null 2>&1 || true
