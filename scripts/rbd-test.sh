@@ -57,20 +57,23 @@ else
 fi
 
 # --- iscsi-test-cu, pass list enforced
-log=$out/iscsi-test-cu-rbd.log
-timeout 1500 iscsi-test-cu --dataloss --test=ALL "$url" > "$log" 2>&1
-python3 "$here/scripts/cu-score.py" "$log" "$out/score-rbd.json" --families > "$out/score-rbd.txt"
-echo "conformance[rbd]: $(tail -1 "$out/score-rbd.txt")"
-passlist=$here/Tests/Conformance/passlist-rbd.txt
-if [ $update = 1 ]; then
-  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('\n'.join(sorted(k for k,v in s.items() if v=='passed')))" \
-    "$out/score-rbd.json" > "$passlist"
-  echo "wrote $(wc -l < "$passlist") tests to $passlist"
-fi
-missing=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); [print(t) for t in open(sys.argv[2]).read().split() if s.get(t)!='passed']" \
-  "$out/score-rbd.json" "$passlist" 2>/dev/null)
-[ -f "$passlist" ] && [ -z "$missing" ] && ok "all $(wc -l < "$passlist") listed iscsi-test-cu tests pass on rbd" \
-  || bad "listed tests no longer pass: $(echo $missing | head -c 300)"
+suite() {  # suite NAME WHAT URL... : iscsi-test-cu ALL, Tests/Conformance/passlist-NAME.txt must hold
+  local name=$1 what=$2; shift 2
+  local log=$out/iscsi-test-cu-$name.log score=$out/score-$name.json list=$here/Tests/Conformance/passlist-$name.txt missing
+  timeout 1500 iscsi-test-cu --dataloss --test=ALL "$@" > "$log" 2>&1
+  python3 "$here/scripts/cu-score.py" "$log" "$score" --families > "$out/score-$name.txt"
+  echo "conformance[$what]: $(tail -1 "$out/score-$name.txt")"
+  if [ $update = 1 ]; then
+    python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('\n'.join(sorted(k for k,v in s.items() if v=='passed')))" \
+      "$score" > "$list"
+    echo "wrote $(wc -l < "$list") tests to $list"
+  fi
+  missing=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); [print(t) for t in open(sys.argv[2]).read().split() if s.get(t)!='passed']" \
+    "$score" "$list" 2>/dev/null)
+  [ -f "$list" ] && [ -z "$missing" ] && ok "all $(wc -l < "$list") listed iscsi-test-cu tests pass ($what)" \
+    || bad "listed tests no longer pass ($what): $(echo $missing | head -c 300)"
+}
+suite rbd rbd "$url"
 kill -0 "${pids[0]}" 2>/dev/null && ok "daemon alive after the suite" || bad "daemon died during the suite"
 
 # --- two gateways on one image (shared=yes: no exclusive lock), ALUA groups 1 and 2
@@ -103,20 +106,7 @@ PY
 url_a=iscsi://127.0.0.1:$port_a/$gw_iqn/0; url_b=iscsi://127.0.0.1:$port_b/$gw_iqn/0
 # iscsi-test-cu with one URL per gateway: the reservation, RESERVE(6) and MultipathIO tests
 # run their second session through the other gateway. Pass list enforced.
-log=$out/iscsi-test-cu-gateways.log
-timeout 1500 iscsi-test-cu --dataloss --test=ALL "$url_a" "$url_b" > "$log" 2>&1
-python3 "$here/scripts/cu-score.py" "$log" "$out/score-gateways.json" --families > "$out/score-gateways.txt"
-echo "conformance[rbd, two gateways]: $(tail -1 "$out/score-gateways.txt")"
-gw_passlist=$here/Tests/Conformance/passlist-rbd-gateways.txt
-if [ $update = 1 ]; then
-  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('\n'.join(sorted(k for k,v in s.items() if v=='passed')))" \
-    "$out/score-gateways.json" > "$gw_passlist"
-  echo "wrote $(wc -l < "$gw_passlist") tests to $gw_passlist"
-fi
-missing=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); [print(t) for t in open(sys.argv[2]).read().split() if s.get(t)!='passed']" \
-  "$out/score-gateways.json" "$gw_passlist" 2>/dev/null)
-[ -f "$gw_passlist" ] && [ -z "$missing" ] && ok "all $(wc -l < "$gw_passlist") listed iscsi-test-cu tests pass across two gateways" \
-  || bad "listed tests no longer pass across gateways: $(echo $missing | head -c 300)"
+suite rbd-gateways "rbd, two gateways" "$url_a" "$url_b"
 head -c $((16 << 20)) /dev/urandom > "$work/gw-data"
 qemu-img convert -n -f raw -O raw "$work/gw-data" "$url_a" 2> "$work/gw.err" || bad "write through A failed: $(head -2 "$work/gw.err")"
 qemu-img convert -f raw -O raw "$url_b" "$work/gw-back" 2>/dev/null

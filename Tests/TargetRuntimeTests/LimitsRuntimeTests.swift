@@ -1,6 +1,7 @@
 import AdminAPI
 import AdminCore
 import Foundation
+import ISCSIFabric
 import ISCSITestSupport
 import TargetConfig
 import Testing
@@ -45,4 +46,16 @@ extension RuntimeTests {
         #expect(await h.service.configuration().limits == nil)
     }
 }
+}
+
+@Suite struct LimitDefaultsTests {
+    /// `LimitSettings.defaults` (shown by the API and CLI) says what the fabric really does.
+    @Test func configurationDefaultsAreTheFabricDefaults() {
+        #expect(FabricLimits(LimitSettings.defaults) == FabricLimits())
+        #expect(FabricLimits(LimitSettings()) == FabricLimits())
+        var expected = FabricLimits()
+        expected.maxLoginsTotal = 7
+        expected.chapBaseDelay = .milliseconds(500)
+        #expect(FabricLimits(LimitSettings(chapDelaySeconds: 0.5, maxLogins: 7)) == expected)
+    }
 }

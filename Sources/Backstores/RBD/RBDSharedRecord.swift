@@ -43,8 +43,14 @@ final class RBDSharedRecord: SharedRecord {
     }
 
     func read() throws(BackstoreError) -> SharedRecordValue {
-        var buffer = [UInt8](repeating: 0, count: Self.maxBytes)
-        let n = buffer.withUnsafeMutableBytes { crbd_record_read(context.raw, object, $0.baseAddress!, $0.count) }
+        // Most records are a few hundred bytes: start small, read again larger when it was full.
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var n: Int32
+        while true {
+            n = buffer.withUnsafeMutableBytes { crbd_record_read(context.raw, object, $0.baseAddress!, $0.count) }
+            guard n == buffer.count, buffer.count < Self.maxBytes else { break }
+            buffer = [UInt8](repeating: 0, count: min(buffer.count * 16, Self.maxBytes))
+        }
         if n == -ENOENT { return SharedRecordValue(bytes: [], version: 0) }
         guard n >= 8 else { throw BackstoreError(.read, errno: n < 0 ? -n : EPROTO, path: object) }
         let version = buffer[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }

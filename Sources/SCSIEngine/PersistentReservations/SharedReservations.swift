@@ -78,7 +78,12 @@ final class SharedReservations: Sendable {
             stale.store(true, ordering: .releasing)
             throw SCSIError.backstore(.read, errno: error.errno)
         }
-        let decoded = (try? Self.decode(value.bytes)) ?? Record()
+        // A record this version cannot read is never taken for "no reservations" (a write
+        // would then wipe them): commands that need it fail until it is repaired.
+        guard let decoded = try? Self.decode(value.bytes) else {
+            stale.store(true, ordering: .releasing)
+            throw SCSIError.backstore(.read, errno: 74 /* EBADMSG */)
+        }
         let local = Self.localState(decoded, target: target)
         let fresh = cursor.withLock { c -> [Event] in
             defer { c.primed = true; c.lastEvent = max(c.lastEvent, decoded.events.last?.serial ?? 0) }
@@ -142,36 +147,40 @@ final class SharedReservations: Sendable {
     /// reset here, which also ends a RESERVE(6) reservation); best effort: a failure leaves
     /// the others without it.
     func announceToOthers(_ asc: ASC, target: SCSITarget) {
-        for _ in 0..<Self.maxAttempts {
-            guard let value = try? record.read() else { return }
-            var next = (try? Self.decode(value.bytes)) ?? Record()
-            next.legacyHolder = nil
-            let serial = (next.events.last?.serial ?? 0) + 1
-            next.events.append(Event(serial: serial, nexus: ITNexus(initiatorName: "", isid: 0, targetName: target.name,
-                                                                    targetPortalGroupTag: 0), asc: asc))
-            next.events = Array(next.events.suffix(Self.keptEvents))
-            guard let written = try? record.replace(Self.encode(next), ifVersion: value.version) else { return }
-            if written {
-                cursor.withLock { $0.lastEvent = max($0.lastEvent, serial) }
-                return
-            }
+        let everyNexus = ITNexus(initiatorName: "", isid: 0, targetName: target.name, targetPortalGroupTag: 0)
+        var serial: UInt64 = 0
+        let written = update { record in
+            record.legacyHolder = nil
+            serial = (record.events.last?.serial ?? 0) + 1
+            record.events = Array((record.events + [Event(serial: serial, nexus: everyNexus, asc: asc)]).suffix(Self.keptEvents))
+            return true
         }
+        if written { cursor.withLock { $0.lastEvent = max($0.lastEvent, serial) } }
     }
-
-    // MARK: Identities ↔ nexus IDs
 
     /// A nexus that held a RESERVE(6) reservation is gone, or a reset ended it (nil: whoever
     /// held it; SPC-2 5.5.1): the reservation ends for every gateway. Best effort, like the
     /// local release.
     func releaseLegacy(heldBy nexus: ITNexus?, target: SCSITarget) {
-        for _ in 0..<Self.maxAttempts {
-            guard let value = try? record.read(), var next = try? Self.decode(value.bytes), next.legacyHolder != nil,
-                  nexus == nil || next.legacyHolder == nexus else { return }
-            next.legacyHolder = nil
-            guard let written = try? record.replace(Self.encode(next), ifVersion: value.version) else { return }
-            if written { return }
+        _ = update { record in
+            guard record.legacyHolder != nil, nexus == nil || record.legacyHolder == nexus else { return false }
+            record.legacyHolder = nil
+            return true
         }
     }
+
+    /// Read, change, compare-and-swap until written, for changes that need no nexus mapping;
+    /// `change` returns false for nothing to write. True when written.
+    private func update(_ change: (inout Record) -> Bool) -> Bool {
+        for _ in 0..<Self.maxAttempts {
+            guard let value = try? record.read(), var next = try? Self.decode(value.bytes), change(&next) else { return false }
+            guard let written = try? record.replace(Self.encode(next), ifVersion: value.version) else { return false }
+            if written { return true }
+        }
+        return false
+    }
+
+    // MARK: Identities ↔ nexus IDs
 
     static func localState(_ r: Record, target: SCSITarget) -> State {
         let registrations = r.registrations.map {
