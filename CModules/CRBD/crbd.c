@@ -78,6 +78,8 @@ static struct {
   int64_t (*rbd_aio_get_return_value)(crbd_completion_t); /* ssize_t in librbd.h */
   int (*rbd_aio_wait_for_complete)(crbd_completion_t);
   void (*rbd_aio_release)(crbd_completion_t);
+  int (*rbd_aio_read)(crbd_image_t, uint64_t, size_t, char *, crbd_completion_t);
+  int (*rbd_aio_write)(crbd_image_t, uint64_t, size_t, const char *, crbd_completion_t);
   int (*rbd_aio_readv)(crbd_image_t, const struct iovec *, int, uint64_t, crbd_completion_t);
   int (*rbd_aio_writev)(crbd_image_t, const struct iovec *, int, uint64_t, crbd_completion_t);
   int (*rbd_aio_flush)(crbd_image_t, crbd_completion_t);
@@ -151,6 +153,8 @@ static const struct sym {
     {"rbd_aio_get_return_value", NULL, RBD, 1, &fn.rbd_aio_get_return_value},
     {"rbd_aio_wait_for_complete", NULL, RBD, 0, &fn.rbd_aio_wait_for_complete},
     {"rbd_aio_release", NULL, RBD, 1, &fn.rbd_aio_release},
+    {"rbd_aio_read", NULL, RBD, 1, &fn.rbd_aio_read},
+    {"rbd_aio_write", NULL, RBD, 1, &fn.rbd_aio_write},
     {"rbd_aio_readv", NULL, RBD, 1, &fn.rbd_aio_readv},
     {"rbd_aio_writev", NULL, RBD, 1, &fn.rbd_aio_writev},
     {"rbd_aio_flush", NULL, RBD, 1, &fn.rbd_aio_flush},
@@ -400,6 +404,16 @@ int crbd_aio_wait_for_complete(crbd_completion_t completion) {
 
 void crbd_aio_release(crbd_completion_t completion) {
   if (loaded() && fn.rbd_aio_release != NULL) fn.rbd_aio_release(completion);
+}
+
+int crbd_aio_read(crbd_image_t image, uint64_t offset, size_t length, void *buf,
+                  crbd_completion_t completion) {
+  return CALL(rbd_aio_read, image, offset, length, buf, completion);
+}
+
+int crbd_aio_write(crbd_image_t image, uint64_t offset, size_t length, const void *buf,
+                   crbd_completion_t completion) {
+  return CALL(rbd_aio_write, image, offset, length, buf, completion);
 }
 
 int crbd_aio_readv(crbd_image_t image, const struct iovec *iov, int iovcnt, uint64_t offset,

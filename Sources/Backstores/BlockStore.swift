@@ -57,6 +57,13 @@ public protocol BlockStore: AnyObject, Sendable {
     /// Calls `onChange` (on any thread) when the size changed outside this process, e.g.
     /// `rbd resize` on another host; `byteCount` already holds the new size then.
     func watchCapacity(_ onChange: @escaping @Sendable () -> Void)
+    /// COMPARE AND WRITE done by the store itself, atomically for every client of it (RBD's
+    /// compare-and-write runs at the OSD, so two gateways cannot interleave): writes
+    /// `replacement` at `offset` only if the bytes there equal `expected` (same length).
+    /// `.unsupported` when the store cannot for this range; the engine then compares and
+    /// writes under its own lock (atomic within this process only).
+    func compareAndWrite(expected: UnsafeRawBufferPointer, replacement: UnsafeRawBufferPointer,
+                         at offset: UInt64) throws(BackstoreError) -> AtomicCompareOutcome
     /// The record `name` that every server of this store shares, when several servers may
     /// export it at once (an rbd image with shared=yes); nil for stores only this process serves.
     func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)?
@@ -89,6 +96,10 @@ extension BlockStore {
 
     /// Files and devices change size only through us (or a RECONFIG): nothing to watch.
     public func watchCapacity(_ onChange: @escaping @Sendable () -> Void) {}
+
+    /// Files and devices have one server: the engine's lock makes COMPARE AND WRITE atomic.
+    public func compareAndWrite(expected: UnsafeRawBufferPointer, replacement: UnsafeRawBufferPointer,
+                                at offset: UInt64) throws(BackstoreError) -> AtomicCompareOutcome { .unsupported }
 
     /// Files and devices have one server: nothing to share.
     public func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)? { nil }
@@ -124,6 +135,15 @@ extension BlockStore {
         }
         if durable && segments.count > 1 { try flush() }
     }
+}
+
+/// What a store's own COMPARE AND WRITE did.
+public enum AtomicCompareOutcome: Sendable, Equatable {
+    case written
+    /// Nothing written; `offset` is the first differing byte, counted from the range's start.
+    case mismatch(offset: Int)
+    /// The store cannot do this range itself.
+    case unsupported
 }
 
 public struct AllocationExtent: Sendable, Equatable {

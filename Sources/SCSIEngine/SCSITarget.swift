@@ -35,6 +35,8 @@ public final class SCSITarget: Sendable {
     private let abortHandler = Mutex<(@Sendable (UInt64, [NexusID]) -> Void)?>(nil)
     /// Every gateway's target port group (one per gateway serving this target, ALUA).
     private let configuredPortGroups: Mutex<[UInt16]>
+    /// How many LUs have a store that completes by callback (a cheap check per command).
+    private let completingUnits = Atomic<Int>(0)
 
     /// `portGroups`: the target port groups of every gateway exporting this target's LUNs
     /// (REPORT TARGET PORT GROUPS lists them all; one gateway: empty or its own tag).
@@ -67,6 +69,7 @@ public final class SCSITarget: Sendable {
             s.units[lun] = unit
             return others
         }
+        if unit.completingStore != nil { completingUnits.add(1, ordering: .relaxed) }
         for u in others { u.queueUnitAttention(.reportedLunsDataHasChanged) }
         // A resize made elsewhere (a shared image) reaches every nexus (SBC-3 4.6).
         store.watchCapacity { [weak unit] in unit?.queueUnitAttention(.capacityDataHasChanged) }
@@ -80,6 +83,7 @@ public final class SCSITarget: Sendable {
             return (r, Array(s.units.values))
         }
         guard let removed else { return nil }
+        if removed.completingStore != nil { completingUnits.subtract(1, ordering: .relaxed) }
         for u in others { u.queueUnitAttention(.reportedLunsDataHasChanged) }
         return removed.store
     }
@@ -168,7 +172,12 @@ public final class SCSITarget: Sendable {
         let unit = state.withLock { $0.units[lun] }
         let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
         if cdb.isEmpty { return SCSIError.invalidOpcode.result }
-        if let unit { return recorded(unit, opcode: cdb[0]) { unit.execute(ctx)! } }
+        if let unit {
+            return recorded(unit, opcode: cdb[0]) {
+                if case .finished(let result) = unit.execute(ctx) { return result }
+                preconditionFailure("a blocking execution always finishes")
+            }
+        }
         return executeWithoutUnit(ctx)
     }
 
@@ -182,9 +191,44 @@ public final class SCSITarget: Sendable {
         var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: .empty, dataIn: dataIn, target: self)
         ctx.nonBlocking = true
         let start = ContinuousClock.now
-        guard let result = unit.execute(ctx) else { return nil }  // deferred: counted when it runs
+        guard case .finished(let result) = unit.execute(ctx) else { return nil }  // deferred: counted when it runs
         record(unit, opcode: opcode, result: result, since: start)
         return result
+    }
+
+    /// True when `submit` may take commands for `lun`: its store completes I/O by callback.
+    /// One relaxed load when no LU does.
+    public func completesByCallback(lun: UInt64) -> Bool {
+        guard completingUnits.load(ordering: .relaxed) > 0 else { return false }
+        return state.withLock { $0.units[lun] }?.completingStore != nil
+    }
+
+    /// The event-loop path for a store that completes by callback: a READ or WRITE of one
+    /// buffer is handed to the store and `completion` answers it (on the store's thread; at
+    /// once for an error found before). Returns false when the command did not go this way
+    /// (another command, a store that blocks, a COMPARE AND WRITE in progress); nothing has
+    /// changed then, and the caller runs `execute` on an I/O thread. The buffers must stay
+    /// valid until `completion` ran.
+    public func submit(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID, attribute: TaskAttribute,
+                       dataOut: IOVectors, dataIn: IOVectors,
+                       completion: @escaping @Sendable (SCSICommandResult) -> Void) -> Bool {
+        guard let opcode = cdb.first, LogicalUnit.mayComplete(opcode),
+              let unit = state.withLock({ $0.units[lun] }), unit.completingStore != nil else { return false }
+        let start = ContinuousClock.now
+        let recorder = unit.statistics
+        var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
+        ctx.onCompletion = { result in
+            SCSITarget.record(recorder, opcode: opcode, result: result, since: start)
+            completion(result)
+        }
+        switch unit.execute(ctx) {
+        case .wouldBlock: return false
+        case .submitted: return true
+        case .finished(let result):
+            record(unit, opcode: opcode, result: result, since: start)
+            completion(result)
+            return true
+        }
     }
 
     /// Runs a command and counts it in the LU's statistics (a few relaxed atomic adds).
@@ -198,9 +242,15 @@ public final class SCSITarget: Sendable {
 
     @inline(__always)
     private func record(_ unit: LogicalUnit, opcode: UInt8, result: SCSICommandResult, since start: ContinuousClock.Instant) {
+        SCSITarget.record(unit.statistics, opcode: opcode, result: result, since: start)
+    }
+
+    @inline(__always)
+    private static func record(_ statistics: LUNStatisticsRecorder, opcode: UInt8, result: SCSICommandResult,
+                               since start: ContinuousClock.Instant) {
         let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        unit.statistics.record(opcode: opcode, result: result,
-                               nanoseconds: UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000)))
+        statistics.record(opcode: opcode, result: result,
+                          nanoseconds: UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000)))
     }
 
     /// A LUN with nothing behind it (SPC-4 4.6.4 / SAM-5 5.9.5).

@@ -80,6 +80,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !luns.isEmpty else { throw ValidationError("give at least one --lun KIND:PATH[,size=…]") }
+        // Every spec before anything is opened or created: a bad third LUN leaves no first file behind.
+        for text in luns {
+            do { _ = try BackstoreSpec.parse(text) } catch { throw ValidationError("--lun \(text): \(error)") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard IQN.isValid(target) else { throw ValidationError("'\(target)' is not a valid iSCSI name (iqn.YYYY-MM.reversed.domain[:id] or eui.16HEX)") }
         if mutualChap != nil && chap == nil { throw ValidationError("--mutual-chap needs --chap as well") }
@@ -100,11 +104,8 @@ struct ServeCommand: AsyncParsableCommand {
         let tag = UInt16(portGroup)
         let device = SCSITarget(name: target, portGroups: try gatewayGroups)
         var stores: [any BlockStore] = []
-        for (index, text) in luns.enumerated() {
-            let spec: BackstoreSpec
-            do { spec = try BackstoreSpec.parse(text) } catch {
-                throw CleanExit.message("--lun \(text): \(error)")
-            }
+        let specs = try luns.map { try BackstoreSpec.parse($0) }  // checked in validate()
+        for (index, (text, spec)) in zip(luns, specs).enumerated() {
             let store: any BlockStore
             do { store = try openStore(for: spec) } catch {
                 for opened in stores { opened.close() }

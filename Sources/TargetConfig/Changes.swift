@@ -22,6 +22,9 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
     case limits
     case portGroup
     case portGroups
+    /// The global defaults themselves: saved even when every target sets its own value now,
+    /// since targets added later (and any target that drops its own) inherit them.
+    case defaults
     // Targets
     case targetAdded
     case targetRemoved
@@ -50,6 +53,7 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
         case .portals: return .immediate             // listeners are opened/closed; sessions on a removed portal drop
         case .discoveryAuth: return .newLogins
         case .limits: return .newLogins                      // the next login (and session) uses them
+        case .defaults: return .newLogins                    // inheriting targets' next logins; targets added later
         case .portGroup: return .newLogins                   // the portal group tag of the next logins
         case .portGroups: return .immediate                  // the next REPORT TARGET PORT GROUPS lists them
         case .targetAdded, .targetRemoved: return .immediate  // removal drops only that target's sessions
@@ -171,6 +175,15 @@ public struct ConfigDiff: Sendable, Hashable {
         let oldGroups = old.gateway?.allGroups ?? [old.portGroup], newGroups = new.gateway?.allGroups ?? [new.portGroup]
         if oldGroups != newGroups {
             add(.portGroups, nil, oldGroups.map(String.init).joined(separator: ","), newGroups.map(String.init).joined(separator: ","))
+        }
+        if old.defaults != new.defaults {
+            // Which parts changed, never their values (the auth part holds secrets).
+            let parts = [("auth", old.defaults.auth != new.defaults.auth),
+                         ("allowedClients", old.defaults.allowedClients != new.defaults.allowedClients),
+                         ("allowedServerAddresses", old.defaults.allowedServerAddresses != new.defaults.allowedServerAddresses),
+                         ("connection", old.defaults.connection != new.defaults.connection),
+                         ("timeouts", old.defaults.timeouts != new.defaults.timeouts)]
+            add(.defaults, nil, nil, parts.filter(\.1).map(\.0).joined(separator: ",") + " changed")
         }
         if (old.limits ?? LimitSettings()) != (new.limits ?? LimitSettings()) {
             d.limitsChanged = true

@@ -331,6 +331,30 @@ public actor TargetService: AdminBackend {
                 }
             }
         }
+        // Portals too: a portal that cannot listen fails the change, so nothing is saved that
+        // is not in force. Removed ones stop first (a new address may take the same port).
+        var unbound: [Portal] = []
+        if diff.portalsChanged && started {
+            let wanted = Set(new.portals)
+            for (p, address) in listening where !wanted.contains(p) {
+                await server.stopListening(address)
+                listening.removeValue(forKey: p)
+                unbound.append(p)
+            }
+            var bound: [Portal] = []
+            for p in new.portals where listening[p] == nil {
+                do {
+                    try await listen(p)
+                    bound.append(p)
+                } catch {
+                    for q in bound { if let a = listening.removeValue(forKey: q) { await server.stopListening(a) } }
+                    for q in unbound { try? await listen(q) }
+                    for (_, r) in opened { close(r) }
+                    for (_, m) in newLUNs { for (_, s) in m { s.close() } }
+                    throw AdminError(.failed, "\(error); nothing was changed")
+                }
+            }
+        }
         do {
             try store.save(new)
         } catch {
@@ -399,20 +423,12 @@ public actor TargetService: AdminBackend {
         publish()
 
         // Portals.
-        if diff.portalsChanged {
-            let wanted = Set(new.portals)
-            for (p, address) in listening where !wanted.contains(p) {
-                await server.stopListening(address)
-                listening.removeValue(forKey: p)
-                // Sessions that came in through the removed portal are logged out.
-                let host = IPAddress(p.address)
-                for session in registry.sessions where session.localPort == p.port
-                    && (p.isWildcard || IPAddress(session.localAddress) == host) {
-                    registry.requestLogout(tsih: session.tsih, grace: options.logoutGrace)
-                }
-            }
-            for p in new.portals where listening[p] == nil && started {
-                do { try await listen(p) } catch { outcomes["portals||-1"] = "failed: \(error)" }
+        // Portals were bound above; sessions that came in through a removed one are logged out.
+        for p in unbound {
+            let host = IPAddress(p.address)
+            for session in registry.sessions where session.localPort == p.port
+                && (p.isWildcard || IPAddress(session.localAddress) == host) {
+                registry.requestLogout(tsih: session.tsih, grace: options.logoutGrace)
             }
         }
 
@@ -459,6 +475,8 @@ public actor TargetService: AdminBackend {
                 case .portGroups: report(e, "applied; REPORT TARGET PORT GROUPS lists them")
                 default: report(e, "applied")
                 }
+            case .newLogins where e.setting == .defaults:
+                report(e, "saved; targets without their own setting (and targets added later) use it at their next logins")
             case .newLogins:
                 let atRestart = (e.setting == .loginTimeout && e.target == nil) || e.setting == .portGroup
                 report(e, atRestart ? "applies after the daemon restarts" : "applies to new logins")

@@ -18,10 +18,22 @@ import Testing
         new.defaults.connection?.headerDigest = [.crc32c]            // db1 overrides: only backup changes
         let effects = ConfigChange.effects(from: base, to: new).map(\.description)
         #expect(effects == [
+            "global: defaults - -> connection changed [new-logins]",
             "target \(db1): connection.maxRecvDataSegmentLength 262144 -> 131072 [new-logins]",
             "target \(backup): connection.maxRecvDataSegmentLength 262144 -> 131072 [new-logins]",
             "target \(backup): connection.headerDigest None -> CRC32C [new-logins]",
         ])
+    }
+
+    /// A change to the defaults that no target inherits now is still a change (saved, shown).
+    @Test func defaultsChangeNoTargetInheritsIsAChangeOfItsOwn() {
+        var old = base
+        for i in old.targets.indices { old.targets[i].auth = AuthSettings(mode: .none) }
+        var new = old
+        new.defaults.auth = AuthSettings(mode: .chap, incomingUsers: [CHAPCredential(user: "g", secret: "globalsecret12")])
+        let effects = ConfigChange.effects(from: old, to: new).map(\.description)
+        #expect(effects == ["global: defaults - -> auth changed [new-logins]"])
+        #expect(!effects.joined().contains("globalsecret12"))
     }
 
     @Test func lunChangesAndApplyModes() throws {

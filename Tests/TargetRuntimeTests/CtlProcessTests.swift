@@ -64,3 +64,34 @@ struct CtlProcessTests {
     }
 }
 }
+
+extension RuntimeTests.CtlProcessTests {
+    /// `swift-targetd serve` with a bad --lun: EX_USAGE (64), and no file created for the good
+    /// LUN given before it.
+    @Test func serveRefusesBadLUNSpecsBeforeCreatingAnything() throws {
+        let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
+        guard FileManager.default.isExecutableFile(atPath: daemon) else {
+            Issue.record("swift-targetd is not built at \(daemon); run `swift build` before `swift test`")
+            return
+        }
+        let directory = "/tmp/swtgt-serve-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for bad in ["file:\(directory)/q.img,size=10Q", "floppy:\(directory)/x.img", "file:\(directory)/q.img,size=1M,colour=red",
+                    "file:\(directory)/q.img,size=-5G"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: daemon)
+            p.arguments = ["serve", "--target", "iqn.2026-12.org.example:bad", "--listen", "127.0.0.1:\(freePort())",
+                           "--lun", "sparse:\(directory)/thin.img,size=1M", "--lun", bad]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 64, "\(bad): \(text)")
+            #expect(text.contains("--lun \(bad)"), "\(text)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/thin.img"), "a file was created before every spec was checked")
+    }
+}

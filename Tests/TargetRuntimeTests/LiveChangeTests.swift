@@ -4,6 +4,9 @@ import Foundation
 import TargetConfig
 import Testing
 @testable import TargetRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension RuntimeTests {
 @Suite(.serialized) struct LiveChangeTests {
@@ -70,7 +73,73 @@ extension RuntimeTests {
         #expect(throws: (any Error).self) { while true { _ = try b.receive() } }
         #expect(try other.read10() == 0)
     }
+
+    /// A change that cannot be put in force is not saved: no "saved" beside "failed".
+    @Test func aPortalThatCannotListenChangesNothing() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        let (busyPort, holder) = try listeningSocket()
+        defer { close(holder) }
+        let extra = freePort()
+        await #expect(throws: AdminError.self) {
+            _ = try await h.service.update { config in
+                config.portals = [Portal(address: "127.0.0.1", port: extra), Portal(address: "127.0.0.1", port: busyPort)]
+            }
+        }
+        do {
+            _ = try await h.service.update { $0.portals = [Portal(address: "127.0.0.1", port: busyPort)] }
+            Issue.record("a busy port was accepted")
+        } catch let error as AdminError {
+            #expect(error.kind == .failed)
+            #expect(error.message.contains("already in use") && error.message.contains("nothing was changed"))
+        }
+        #expect(await h.service.configuration().portals == [Portal(address: "127.0.0.1", port: h.port)])
+        #expect(try ConfigStore(path: h.configPath).load().config.portals == [Portal(address: "127.0.0.1", port: h.port)])
+        // The portal that was there still serves; the one bound for the failed change was let go.
+        #expect(try TestInitiator(port: h.port).login(target: targetA).header[36] == 0)
+        #expect(throws: (any Error).self) { _ = try TestInitiator(port: extra) }
+    }
+
+    /// Global defaults are a setting of their own, saved even when no target inherits them now.
+    @Test func globalDefaultsAreSavedWhenEveryTargetHasItsOwn() async throws {
+        let own = AuthSettings(mode: .chap, incomingUsers: [CHAPCredential(user: "t", secret: "targetsecret12")])
+        let h = try await Harness { config, _ in
+            for i in config.targets.indices { config.targets[i].auth = own }
+        }
+        defer { Task { await h.stop() } }
+        let global = AuthSettings(mode: .chap, incomingUsers: [CHAPCredential(user: "g", secret: "globalsecret12")])
+        let report = try await h.service.update { $0.defaults.auth = global }
+        #expect(report.effects.map(\.setting) == ["defaults"])
+        #expect(report.effects.first?.outcome.hasPrefix("saved") == true)
+        #expect(!"\(report)".contains("globalsecret12"), "a secret in the report")
+        #expect(await h.service.configuration().defaults.auth == global)
+        #expect(try ConfigStore(path: h.configPath).load().config.defaults.auth == global)
+        // A target added later inherits it.
+        _ = try await h.service.update { config in
+            config.targets.append(Target(name: "iqn.2026-11.org.example:c",
+                                         luns: [LUN(id: 0, backstore: .sparse, path: h.directory.path + "/c0.img", size: 1 << 20)]))
+        }
+        let added = await h.service.configuration()
+        #expect(added.effective(added.targets[2]).auth == global)
+    }
 }
+}
+
+/// A socket listening on a free 127.0.0.1 port (another program's), and its descriptor.
+func listeningSocket() throws -> (Int, Int32) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0, listen(fd, 1) == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return (Int(UInt16(bigEndian: address.sin_port)), fd)
 }
 
 extension TestInitiator {

@@ -196,6 +196,11 @@ void crbd_aio_release(crbd_completion_t completion);
  * rados_osd_op_timeout set). */
 int crbd_aio_readv(crbd_image_t image, const struct iovec *iov, int iovcnt, uint64_t offset,
                    crbd_completion_t completion);
+/* One buffer, no iovec to keep alive until the completion (the completion-driven path). */
+int crbd_aio_read(crbd_image_t image, uint64_t offset, size_t length, void *buf,
+                  crbd_completion_t completion);
+int crbd_aio_write(crbd_image_t image, uint64_t offset, size_t length, const void *buf,
+                   crbd_completion_t completion);
 int crbd_aio_writev(crbd_image_t image, const struct iovec *iov, int iovcnt, uint64_t offset,
                     crbd_completion_t completion);
 /* rbd_aio_flush: makes all writes completed so far durable. Needed for SYNCHRONIZE CACHE

@@ -1,14 +1,16 @@
 import CRBD
+import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A LUN on a Ceph RBD image through librbd. Every call runs on an I/O worker: it submits
-/// the asynchronous operation (`rbd_aio_readv`/`writev` straight from the engine's buffers,
-/// no copy) and waits for its completion there, never on an event loop. No librbd cache
-/// (RBDCluster), so what one gateway acknowledged any other reads at once.
-public final class RBDImageStore: BlockStore {
+/// A LUN on a Ceph RBD image through librbd. Reads and writes of one buffer are submitted
+/// (`rbd_aio_read`/`write` straight from the engine's buffers, no copy) and librbd's callback
+/// answers the command (CompletingBlockStore); every other call runs on an I/O worker, which
+/// submits and waits there, never on an event loop. No librbd cache (RBDCluster), so what one
+/// gateway acknowledged any other reads at once.
+public final class RBDImageStore: CompletingBlockStore {
     public let location: RBDLocation
     /// An open image handle; librbd lets any thread use it.
     struct Handle: @unchecked Sendable {
@@ -108,6 +110,29 @@ public final class RBDImageStore: BlockStore {
         }
     }
 
+    /// COMPARE AND WRITE at the OSD (rbd_aio_compare_and_write): atomic across gateways.
+    /// librbd 16 compares within one 512-byte sector only, and its mismatch offset counts from
+    /// the RADOS object; for an aligned sector the index is that offset modulo 512 either way.
+    /// Larger ranges stay with the engine (atomic within this gateway only).
+    public func compareAndWrite(expected: UnsafeRawBufferPointer, replacement: UnsafeRawBufferPointer,
+                                at offset: UInt64) throws(BackstoreError) -> AtomicCompareOutcome {
+        guard !isReadOnly else { throw BackstoreError(.write, errno: EROFS, path: path) }
+        guard expected.count == 512, replacement.count == 512, offset % 512 == 0, RBDImageStore.hasCompareAndWrite,
+              let compare = expected.baseAddress, let write = replacement.baseAddress else { return .unsupported }
+        var mismatch: UInt64 = 0
+        let rc = withUnsafeMutablePointer(to: &mismatch) { at in
+            submitAndWait { image, completion in
+                crbd_aio_compare_and_write(image, offset, 512, compare, write, completion, at, 0)
+            }
+        }
+        if rc == -Int64(EILSEQ) { return .mismatch(offset: Int(mismatch % 512)) }
+        if rc == -Int64(EINVAL) || rc == -Int64(ENOSYS) || rc == -Int64(EOPNOTSUPP) { return .unsupported }
+        guard rc >= 0 else { throw BackstoreError(.write, errno: Int32(-rc), path: path) }
+        return .written
+    }
+
+    private static let hasCompareAndWrite = crbd_has_symbol("rbd_aio_compare_and_write") != 0
+
     public func flush() throws(BackstoreError) {
         let rc = submitAndWait { image, completion in crbd_aio_flush(image, completion) }
         guard rc >= 0 else { throw BackstoreError(.flush, errno: Int32(-rc), path: path) }
@@ -202,6 +227,92 @@ public final class RBDImageStore: BlockStore {
         let old = byteCount
         guard let new = try? refreshSize(), new != old else { return }
         for handler in capacityHandlers.withLock({ $0 }) { handler() }
+    }
+
+    // MARK: - Completion-driven reads and writes
+
+    public func submitRead(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64,
+                           completion: @escaping @Sendable (BackstoreError?) -> Void) {
+        submit(InFlight(store: self, buffer: buffer, offset: offset, isRead: true, completion: completion))
+    }
+
+    public func submitWrite(from buffer: UnsafeRawBufferPointer, at offset: UInt64,
+                            completion: @escaping @Sendable (BackstoreError?) -> Void) {
+        guard !isReadOnly else { return completion(BackstoreError(.write, errno: EROFS, path: path)) }
+        submit(InFlight(store: self, buffer: UnsafeMutableRawBufferPointer(mutating: buffer), offset: offset,
+                        isRead: false, completion: completion))
+    }
+
+    /// One submitted read or write: what librbd's callback needs to answer it, or to run it
+    /// again after a re-open.
+    final class InFlight: @unchecked Sendable {
+        let store: RBDImageStore
+        let buffer: UnsafeMutableRawBufferPointer
+        let offset: UInt64
+        let isRead: Bool
+        let completion: @Sendable (BackstoreError?) -> Void
+        var generation = 0
+
+        init(store: RBDImageStore, buffer: UnsafeMutableRawBufferPointer, offset: UInt64, isRead: Bool,
+             completion: @escaping @Sendable (BackstoreError?) -> Void) {
+            self.store = store
+            self.buffer = buffer
+            self.offset = offset
+            self.isRead = isRead
+            self.completion = completion
+        }
+
+        func finish(_ rc: Int64) {
+            if rc >= 0 && (!isRead || rc == Int64(buffer.count)) { return completion(nil) }
+            completion(BackstoreError(isRead ? .read : .write, errno: rc < 0 ? Int32(-rc) : EIO, path: store.path))
+        }
+    }
+
+    private func submit(_ operation: InFlight) {
+        guard operation.buffer.count > 0 else { return operation.completion(nil) }
+        guard !closed.load(ordering: .relaxed) else {
+            return operation.completion(BackstoreError(operation.isRead ? .read : .write, errno: EBADF, path: path))
+        }
+        let handle = current.withLock { $0 }
+        operation.generation = handle.generation
+        let context = Unmanaged.passRetained(operation)
+        var completion: crbd_completion_t?
+        var rc = crbd_aio_create_completion(context.toOpaque(), { completion, arg in
+            guard let arg else { return }
+            let operation = Unmanaged<InFlight>.fromOpaque(arg).takeRetainedValue()
+            let rc = crbd_aio_get_return_value(completion)
+            crbd_aio_release(completion)
+            // Fenced: the re-open connects to the cluster, which must not happen on librbd's thread.
+            if rc == -Int64(CRBD_EBLOCKLISTED) && !operation.store.closed.load(ordering: .relaxed) {
+                DispatchQueue.global().async { operation.store.retryAfterReopen(operation) }
+            } else {
+                operation.finish(rc)
+            }
+        }, &completion)
+        guard rc == 0, let completion else {
+            context.release()
+            return operation.finish(Int64(rc))
+        }
+        let buffer = operation.buffer
+        rc = operation.isRead ? crbd_aio_read(handle.image, operation.offset, buffer.count, buffer.baseAddress!, completion)
+                              : crbd_aio_write(handle.image, operation.offset, buffer.count, buffer.baseAddress!, completion)
+        if rc != 0 {  // not queued: the callback will not run
+            crbd_aio_release(completion)
+            context.release()
+            operation.finish(Int64(rc))
+        }
+    }
+
+    /// On a worker-like thread of its own: re-open (once per generation) and run the operation
+    /// again, waiting for it as the blocking calls do.
+    private func retryAfterReopen(_ operation: InFlight) {
+        guard reopen(after: operation.generation) else { return operation.finish(-Int64(CRBD_EBLOCKLISTED)) }
+        let buffer = operation.buffer
+        let rc = submitOnce(image) { image, completion in
+            operation.isRead ? crbd_aio_read(image, operation.offset, buffer.count, buffer.baseAddress!, completion)
+                             : crbd_aio_write(image, operation.offset, buffer.count, buffer.baseAddress!, completion)
+        }
+        operation.finish(rc)
     }
 
     // MARK: - Completions

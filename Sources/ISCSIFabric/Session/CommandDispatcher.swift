@@ -3,7 +3,8 @@ import SCSIEngine
 
 /// Runs a session's commands in the engine without blocking the event loop: a read the page
 /// cache can serve is answered on the loop (preadv2 RWF_NOWAIT, no hop to a thread and back);
-/// everything else goes to the I/O pool, woken once per read burst; finished commands come
+/// a read or write of a store that completes by callback (librbd) is submitted from the loop
+/// and answered through the mailbox; everything else goes to the I/O pool, woken once per read burst; finished commands come
 /// back through the mailbox, which wakes the loop once for many completions.
 struct CommandDispatcher {
     private let pool: IOWorkerPool
@@ -28,7 +29,17 @@ struct CommandDispatcher {
     /// the pool. Inside a read burst the pool is woken at `endOfReadBurst`.
     mutating func dispatch(_ request: CommandRequest, inReadBurst: Bool) -> CompletionMailbox.Completion? {
         var readBuffer: ByteBuffer?
-        if request.mayRunWithoutBlocking {
+        let (device, nexus, allocator, completions, scheduleDrain) = (device, nexus, allocator, completions, scheduleDrain)
+        if device.completesByCallback(lun: request.lun) {
+            let (itt, readLength, writeLength) = (request.initiatorTaskTag, request.readLength, request.writeLength)
+            let attempt = CommandExecution.submit(request, device: device, nexus: nexus, allocator: allocator) { outcome in
+                if completions.post(.init(itt: itt, outcome: outcome, readLength: readLength, writeLength: writeLength)) {
+                    scheduleDrain()
+                }
+            }
+            if attempt.taken { return nil }
+            readBuffer = attempt.buffer
+        } else if request.mayRunWithoutBlocking {
             let attempt = CommandExecution.runWithoutBlocking(request, device: device, nexus: nexus, allocator: allocator)
             if let outcome = attempt.outcome {
                 return .init(itt: request.initiatorTaskTag, outcome: outcome, readLength: request.readLength,
@@ -36,7 +47,6 @@ struct CommandDispatcher {
             }
             readBuffer = attempt.buffer  // reused by the worker: one allocation either way
         }
-        let (device, nexus, allocator, completions, scheduleDrain) = (device, nexus, allocator, completions, scheduleDrain)
         pendingWake = pendingWake || inReadBurst
         pool.submit(wake: !inReadBurst) { [readBuffer] in
             let outcome = CommandExecution.run(request, device: device, nexus: nexus, readBuffer: readBuffer, allocator: allocator)

@@ -50,6 +50,39 @@ enum CommandExecution {
         return (Outcome(result: result, dataIn: buffer), buffer)
     }
 
+    /// A READ or WRITE for a store that completes by callback (librbd), handed to it from the
+    /// event loop: `completion` gets the outcome on the store's thread. When the engine did not
+    /// take it, the read buffer goes to the I/O thread (one allocation either way).
+    static func submit(_ request: CommandRequest, device: SCSITarget, nexus: NexusID, allocator: ByteBufferAllocator,
+                       completion: @escaping @Sendable (Outcome) -> Void) -> (taken: Bool, buffer: ByteBuffer?) {
+        let length = request.readLength
+        var buffer: ByteBuffer?
+        var dataIn = IOVectors.empty
+        if length > 0 {
+            // The store fills the space after this returns; the closure below keeps the storage
+            // alive and moves the writer index over what it got.
+            var space = allocator.buffer(capacity: length)
+            space.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { bytes in
+                dataIn = IOVectors(UnsafeMutableRawBufferPointer(rebasing: bytes[0..<length]))
+                return 0
+            }
+            buffer = space
+        }
+        let taken = request.cdb.withUnsafeBytes { cdb in
+            withDataOut(request) { dataOut in
+                device.submit(cdb: cdb, lun: request.lun, nexus: nexus, attribute: request.attribute,
+                              dataOut: dataOut, dataIn: dataIn) { [request, buffer] result in
+                    withExtendedLifetime(request) {
+                        var filled = buffer
+                        filled?.moveWriterIndex(forwardBy: min(result.dataInCount, length))
+                        completion(Outcome(result: result, dataIn: filled))
+                    }
+                }
+            }
+        }
+        return (taken, taken ? nil : buffer)
+    }
+
     private static func withDataOut<T>(_ request: CommandRequest, _ body: (IOVectors) -> T) -> T {
         if let buffer = request.writeBuffer {
             return body(IOVectors(UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<request.writeLength])))

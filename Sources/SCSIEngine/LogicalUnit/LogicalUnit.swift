@@ -20,6 +20,12 @@ struct CommandContext {
     unowned let target: SCSITarget
     /// Set for the event-loop fast path: reads may only come from the page cache.
     var nonBlocking = false
+    /// Set when the caller takes the answer by callback: a READ or WRITE of a
+    /// CompletingBlockStore is submitted and answered here (from the store's thread).
+    var onCompletion: (@Sendable (SCSICommandResult) -> Void)?
+
+    /// False on the event-loop paths, where nothing may wait.
+    var mayBlock: Bool { !nonBlocking && onCompletion == nil }
 
     /// Looked up only by the few commands that need names (VPD 0x83, PR), not per I/O.
     var identity: ITNexus {
@@ -49,6 +55,8 @@ final class LogicalUnit: Sendable {
     let statistics: LUNStatisticsRecorder
     /// Where the persistent reservations live when other gateways serve the same store.
     let sharedReservations: SharedReservations?
+    /// The store again when it completes reads and writes by callback.
+    let completingStore: (any CompletingBlockStore)?
 
     init(lun: UInt64, store: any BlockStore, configuration: LogicalUnitConfiguration) {
         self.lun = lun
@@ -59,6 +67,7 @@ final class LogicalUnit: Sendable {
         state = Mutex(LogicalUnitState(mode: defaults))
         writeCacheOn = Atomic(defaults.writeCacheEnabled)
         sharedReservations = ((try? store.sharedRecord("pr")) ?? nil).map(SharedReservations.init)
+        completingStore = store as? any CompletingBlockStore
     }
 
     /// Whether a write must reach the media before GOOD. Call under `ioLock`.
@@ -74,17 +83,31 @@ final class LogicalUnit: Sendable {
         opcode == Opcode.read10 || opcode == Opcode.read16 || opcode == Opcode.read12 || opcode == Opcode.read6
     }
 
+    /// Commands a CompletingBlockStore may answer by callback: the plain reads and writes.
+    static func mayComplete(_ opcode: UInt8) -> Bool {
+        mayRunWithoutBlocking(opcode)
+            || opcode == Opcode.write10 || opcode == Opcode.write16 || opcode == Opcode.write12 || opcode == Opcode.write6
+    }
+
+    /// How a command left `execute`.
+    enum Execution {
+        case finished(SCSICommandResult)
+        /// Only on the event-loop paths: the command must run again where it may block. Nothing
+        /// has changed then: unit attentions and reservations were checked, not consumed.
+        case wouldBlock
+        /// Handed to the store; `ctx.onCompletion` gets the answer.
+        case submitted
+    }
+
     /// Reads a single CDB, checks unit attentions and reservations, and runs the command.
-    /// Returns nil only when `ctx.nonBlocking` and the data is not cached (nothing has changed then:
-    /// unit attentions and reservations were checked, not consumed, on that path).
-    func execute(_ ctx: CommandContext) -> SCSICommandResult? {
+    func execute(_ ctx: CommandContext) -> Execution {
         let op = ctx.cdb[0]
         let info = CommandInfo.lookup(op, ctx.cdb)
         do throws(SCSIError) {
             if let shared = sharedReservations, shared.isStale {
                 // Another gateway changed the reservations: read them before deciding (not on
                 // the event loop; a failed read keeps the last copy, the command's I/O will tell).
-                if ctx.nonBlocking { throw SCSIError.wouldBlock }
+                if !ctx.mayBlock { throw SCSIError.wouldBlock }
                 _ = try? shared.refresh(into: self, target: ctx.target)
             }
             let snapshot = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> CommandSnapshot in
@@ -106,10 +129,11 @@ final class LogicalUnit: Sendable {
             let control = ctx.cdb[info.length - 1]
             if control & 0x01 != 0 { throw SCSIError.invalidCDB(byte: info.length - 1, bit: 0) }
             if control & 0x04 != 0 { throw SCSIError.invalidCDB(byte: info.length - 1, bit: 2) }
-            return try dispatch(op, ctx, snapshot)
+            return .finished(try dispatch(op, ctx, snapshot))
         } catch {
-            if ctx.nonBlocking && error == .wouldBlock { return nil }
-            return error.result
+            if error == .wouldBlock { return .wouldBlock }
+            if error == .submitted { return .submitted }
+            return .finished(error.result)
         }
     }
 

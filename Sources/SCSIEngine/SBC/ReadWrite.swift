@@ -60,7 +60,14 @@ extension LogicalUnit {
         let base = r.lba * UInt64(bs)
         // Scattered buffers (TCMU data-area blocks): one vectored call, not one per block.
         let scattered = !ctx.dataIn.more.isEmpty && n > ctx.dataIn.first.count
-        if ctx.nonBlocking {
+        if let onCompletion = ctx.onCompletion, let store = completingStore, !scattered, n > 0 {
+            store.submitRead(into: UnsafeMutableRawBufferPointer(rebasing: ctx.dataIn.first[0..<n]), at: base) { error in
+                onCompletion(error.map { SCSIError.backstore(.read, errno: $0.errno).result }
+                             ?? SCSICommandResult(status: .good, dataInCount: n, transferLength: bytes))
+            }
+            throw SCSIError.submitted
+        }
+        if !ctx.mayBlock {
             if scattered {
                 if !store.readWithoutBlocking(into: ctx.dataIn.segments(upTo: n), at: base) { throw SCSIError.wouldBlock }
             } else {
@@ -102,6 +109,7 @@ extension LogicalUnit {
         if received == 0 { return SCSICommandResult(status: .good, transferLength: bytes) }
         // Write-through when WCE is off; FUA and the verify of WRITE AND VERIFY want media too.
         let base = r.lba * UInt64(bs)
+        if ctx.onCompletion != nil { try submitWrite(ctx, from: base, count: received, transferLength: bytes) }
         do {
             try ioLock.shared { () throws(BackstoreError) in
                 let durable = mustBeDurable(fua: r.fua || verify)
@@ -116,6 +124,22 @@ extension LogicalUnit {
             throw SCSIError.backstore(.write, errno: error.errno)
         }
         return SCSICommandResult(status: .good, transferLength: bytes)
+    }
+
+    /// A write the store answers by callback (always durable there: FUA and WCE need nothing).
+    /// Throws `wouldBlock` when it cannot go that way now, `submitted` when it went.
+    private func submitWrite(_ ctx: CommandContext, from base: UInt64, count: Int, transferLength: Int) throws(SCSIError) {
+        guard let onCompletion = ctx.onCompletion, let store = completingStore,
+              ctx.dataOut.more.isEmpty || count <= ctx.dataOut.first.count else { throw SCSIError.wouldBlock }
+        // A COMPARE AND WRITE holds the LU: this write then waits on an I/O thread.
+        guard ioLock.tryBeginCallbackWrite() else { throw SCSIError.wouldBlock }
+        let ioLock = ioLock
+        store.submitWrite(from: UnsafeRawBufferPointer(rebasing: ctx.dataOut.first[0..<count]), at: base) { error in
+            ioLock.endCallbackWrite()
+            onCompletion(error.map { SCSIError.backstore(.write, errno: $0.errno).result }
+                         ?? SCSICommandResult(status: .good, transferLength: transferLength))
+        }
+        throw SCSIError.submitted
     }
 
     /// VERIFY(10/12/16) (SBC-3 5.29): BYTCHK 0 checks the medium, 1 compares the data-out,
@@ -212,6 +236,21 @@ extension LogicalUnit {
         }
         let data = ctx.dataOut.gather(2 * half)
         let base = r.lba * UInt64(bs)
+        // A store shared by several gateways compares and writes at the storage itself.
+        let offloaded: AtomicCompareOutcome
+        do throws(BackstoreError) {
+            offloaded = try data.withBytes { (p) throws(BackstoreError) in
+                try store.compareAndWrite(expected: UnsafeRawBufferPointer(rebasing: p[0 ..< half]),
+                                          replacement: UnsafeRawBufferPointer(rebasing: p[half ..< 2 * half]), at: base)
+            }
+        } catch {
+            throw SCSIError.backstore(.write, errno: error.errno)
+        }
+        switch offloaded {
+        case .written: return SCSICommandResult(status: .good, transferLength: 2 * half)
+        case .mismatch(let i): throw SCSIError(key: SenseKey.miscompare, asc: .miscompareDuringVerify, information: UInt32(i))
+        case .unsupported: break
+        }
         try ioLock.exclusive { () throws(SCSIError) in
             let durable = mustBeDurable(fua: r.fua)
             var current = [UInt8](repeating: 0, count: half)

@@ -39,6 +39,14 @@ struct SCSIError: Error, Equatable, Sendable {
         return e
     }()
 
+    /// Not an answer: the command went to a store that completes it by callback, which
+    /// gives the answer. Never leaves the engine.
+    static let submitted: SCSIError = {
+        var e = SCSIError(key: 0, asc: .noAdditionalSense)
+        e.status = .conditionMet
+        return e
+    }()
+
     /// INVALID FIELD IN CDB pointing at `byte` (and `bit` when the field is narrower than a byte).
     static func invalidCDB(byte: Int, bit: Int? = nil) -> SCSIError {
         SCSIError(key: SenseKey.illegalRequest, asc: .invalidFieldInCDB,
