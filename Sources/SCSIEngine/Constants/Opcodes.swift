@@ -34,6 +34,7 @@ enum Opcode {
     static let read16: UInt8 = 0x88                 // SBC-3 5.12
     static let compareAndWrite: UInt8 = 0x89        // SBC-3 5.2
     static let write16: UInt8 = 0x8A                // SBC-3 5.34
+    static let orWrite16: UInt8 = 0x8B              // SBC-4 5.9
     static let writeAndVerify16: UInt8 = 0x8E       // SBC-3 5.36
     static let verify16: UInt8 = 0x8F               // SBC-3 5.31
     static let preFetch16: UInt8 = 0x90             // SBC-3 5.9

@@ -168,6 +168,7 @@ final class LogicalUnit: Sendable {
         case Opcode.writeSame10, Opcode.writeSame16: return try writeSame(ctx, snap)
         case Opcode.unmap: return try unmap(ctx, snap)
         case Opcode.compareAndWrite: return try compareAndWrite(ctx, snap)
+        case Opcode.orWrite16: return try orWrite(ctx, snap)
         default: throw SCSIError.invalidOpcode
         }
     }
@@ -236,7 +237,8 @@ struct CommandInfo {
         case Opcode.write10, Opcode.writeAndVerify10, Opcode.synchronizeCache10, Opcode.writeSame10, Opcode.unmap:
             return CommandInfo(length: 10, access: .write)
         case Opcode.write12, Opcode.writeAndVerify12: return CommandInfo(length: 12, access: .write)
-        case Opcode.write16, Opcode.writeAndVerify16, Opcode.synchronizeCache16, Opcode.writeSame16, Opcode.compareAndWrite:
+        case Opcode.write16, Opcode.writeAndVerify16, Opcode.synchronizeCache16, Opcode.writeSame16, Opcode.compareAndWrite,
+             Opcode.orWrite16:
             return CommandInfo(length: 16, access: .write)
         default: return nil
         }

@@ -28,7 +28,7 @@ public final class LUNStatisticsRecorder: Sendable {
     static func classify(_ opcode: UInt8) -> CommandClass {
         switch opcode {
         case 0x08, 0x28, 0xA8, 0x88: return .read
-        case 0x0A, 0x2A, 0xAA, 0x8A, 0x2E, 0xAE, 0x8E: return .write
+        case 0x0A, 0x2A, 0xAA, 0x8A, 0x2E, 0xAE, 0x8E, 0x8B, 0x89: return .write
         default: return .other
         }
     }

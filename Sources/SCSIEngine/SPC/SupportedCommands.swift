@@ -44,6 +44,7 @@ struct SupportedCommand {
         .init(opcode: Opcode.read16, length: 16),
         .init(opcode: Opcode.compareAndWrite, length: 16),
         .init(opcode: Opcode.write16, length: 16),
+        .init(opcode: Opcode.orWrite16, length: 16),
         .init(opcode: Opcode.writeAndVerify16, length: 16),
         .init(opcode: Opcode.verify16, length: 16),
         .init(opcode: Opcode.preFetch16, length: 16),
@@ -80,6 +81,7 @@ struct SupportedCommand {
             u[1] = 0x18 // DPO, FUA; no protection fields
         case Opcode.verify10, Opcode.verify12, Opcode.verify16: u[1] = 0x16 // DPO, BYTCHK
         case Opcode.writeAndVerify10, Opcode.writeAndVerify12, Opcode.writeAndVerify16: u[1] = 0x12 // DPO, BYTCHK
+        case Opcode.orWrite16: u[1] = 0x1A // DPO, FUA, FUA_NV; no ORPROTECT
         case Opcode.writeSame10: u[1] = 0x08 // UNMAP
         case Opcode.writeSame16: u[1] = 0x09 // UNMAP, NDOB
         default: break
