@@ -39,10 +39,11 @@ run() { # name sanitizer scratch [swift test args…]
   local name=$1 sanitizer=$2 scratch=$3; shift 3
   local start build_s test_s rc=0
   start=$(date +%s)
-  # Only the test bundle and what it links, and the CLI (not the daemon, fuzz and probe executables).
-  # swift-targetctl too: CtlProcessTests runs it from beside the test bundle.
+  # Only the test bundle and what it links, and the two binaries (not the fuzz and probe executables):
+  # CtlProcessTests runs swift-targetctl and swift-targetd from beside the test bundle.
   if ! { nice -n 10 swift build --product SwiftTargetPackageTests --sanitize="$sanitizer" --scratch-path "$scratch" \
-         && nice -n 10 swift build --product swift-targetctl --sanitize="$sanitizer" --scratch-path "$scratch"; } \
+         && nice -n 10 swift build --product swift-targetctl --sanitize="$sanitizer" --scratch-path "$scratch" \
+         && nice -n 10 swift build --product swift-targetd --sanitize="$sanitizer" --scratch-path "$scratch"; } \
       > "$out/$name-build.log" 2>&1; then
     echo "sanitizer[$name]: build FAILED"; grep -E 'error' "$out/$name-build.log" | head -20; status=1; return
   fi
