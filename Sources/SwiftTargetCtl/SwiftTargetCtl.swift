@@ -22,6 +22,7 @@ struct SwiftTargetCtl: AsyncParsableCommand {
               4   conflict (e.g. the target already exists)
               69  the daemon is unreachable (socket missing or refusing)
             """,
+        version: ProductVersion.current,
         subcommands: [
             ListCommand.self, ShowCommand.self, AddTarget.self, RemoveTarget.self, AddLUN.self, RemoveLUN.self,
             SetAuth.self, ListClients.self, AllowClient.self, RemoveClient.self, MoveClient.self, AllowServer.self,

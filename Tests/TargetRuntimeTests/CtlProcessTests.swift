@@ -1,4 +1,5 @@
 import Foundation
+import TargetConfig
 import Testing
 
 /// swift-targetctl as a process: the exit codes scripts rely on.
@@ -93,5 +94,23 @@ extension RuntimeTests.CtlProcessTests {
             #expect(text.contains("--lun \(bad)"), "\(text)")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/thin.img"), "a file was created before every spec was checked")
+    }
+
+    /// Both binaries say which release they are.
+    @Test func bothBinariesReportTheirVersion() throws {
+        let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
+        for binary in [ctlPath, daemon] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["--version"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(binary): \(text)")
+            #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == ProductVersion.current, "\(binary): \(text)")
+        }
     }
 }
