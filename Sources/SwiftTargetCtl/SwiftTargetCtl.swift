@@ -189,12 +189,27 @@ struct AddTarget: AsyncParsableCommand {
 }
 
 struct RemoveTarget: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove-target", abstract: "Remove a target (its sessions are logged out).")
+    static let configuration = CommandConfiguration(
+        commandName: "remove-target",
+        abstract: "Remove a target; one with live sessions only with --force (they are logged out).")
     @OptionGroup var connection: Connection
     @Argument(help: "Target name.") var name: String
+    @Flag(help: "Remove it even while initiators are logged in (their sessions are logged out).") var force = false
 
     func run() async throws {
-        try await perform { printReport(try await connection.client.call(.DELETE, path("targets", name))) }
+        try await perform {
+            if !force {
+                let data = try await connection.client.raw(.GET, "/v1/sessions")
+                let live = try JSONDecoder().decode([SessionInfo].self, from: data)
+                    .filter { $0.target?.lowercased() == name.lowercased() }
+                if !live.isEmpty {
+                    let who = Set(live.map(\.initiator)).sorted().joined(separator: ", ")
+                    throw AdminError(.conflict, "\(name) has \(live.count) live session(s) (\(who)); nothing was removed. "
+                                     + "Run again with --force to log them out and remove it.")
+                }
+            }
+            printReport(try await connection.client.call(.DELETE, path("targets", name)))
+        }
     }
 }
 

@@ -96,6 +96,24 @@ extension RuntimeTests.CtlProcessTests {
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/thin.img"), "a file was created before every spec was checked")
     }
 
+    /// A target initiators are logged in to goes only with --force.
+    @Test func removeTargetWithLiveSessionsNeedsForce() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        _ = try await h.startAPI()
+        let (session, status) = try h.login(targetA)
+        #expect(status == 0)
+        let refused = try ctl(["remove-target", targetA], socket: h.socketPath)
+        #expect(refused.status == 4, "\(refused.output)")
+        #expect(refused.output.contains("1 live session(s)") && refused.output.contains("--force"), "\(refused.output)")
+        #expect(await h.service.configuration().target(named: targetA) != nil)
+        #expect(try session.read10() == 0, "the session goes on")
+        #expect(try ctl(["remove-target", targetB], socket: h.socketPath).status == 0, "no sessions: no --force needed")
+        let forced = try ctl(["remove-target", targetA, "--force"], socket: h.socketPath)
+        #expect(forced.status == 0, "\(forced.output)")
+        #expect(await h.service.configuration().targets.isEmpty)
+    }
+
     /// Both binaries say which release they are.
     @Test func bothBinariesReportTheirVersion() throws {
         let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
