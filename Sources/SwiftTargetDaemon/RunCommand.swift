@@ -60,6 +60,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Log lines as text or as one JSON object per line (json).")
+    var logFormat: LogFormat = .text
+
     @Option(help: "I/O worker threads (default: one per CPU, at least 2; 32 when the configuration has rbd LUNs at start).")
     var ioThreads: Int?
 
@@ -99,7 +102,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(level: Logger.Level(rawValue: logLevel)!)
+        bootstrapLogging(level: Logger.Level(rawValue: logLevel)!, format: logFormat)
         let logger = Logger(label: "swift-targetd")
         var group: gid_t?
         if let apiGroup {

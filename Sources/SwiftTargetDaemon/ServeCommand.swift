@@ -44,11 +44,14 @@ struct ServeCommand: AsyncParsableCommand {
     var nopInterval: Int = 30
 
     @Option(help: ArgumentHelp("I/O worker threads (default: one per CPU, at least 2; 32 with rbd LUNs).",
-                               discussion: "Page-cached files and fast SSDs do best with few threads (fewer context switches); raise it for slow or rotating devices. An rbd command holds a worker while the cluster runs it, so the workers bound the commands in flight."))
+                               discussion: "Page-cached files and fast SSDs do best with few threads (fewer context switches); raise it for slow or rotating devices. An rbd READ or WRITE is answered by librbd's callback; its other commands hold a worker while the cluster runs them."))
     var ioThreads: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+
+    @Option(help: "Log lines as text or as one JSON object per line (json).")
+    var logFormat: LogFormat = .text
 
     @Option(help: ArgumentHelp("This gateway's target port group (also its portal group tag and relative target port), 1…65535.",
                                discussion: "Several gateways exporting the same rbd image under the same target name each take their own number."))
@@ -94,7 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging(level: Logger.Level(rawValue: logLevel)!)
+        bootstrapLogging(level: Logger.Level(rawValue: logLevel)!, format: logFormat)
         let logger = Logger(label: "swift-targetd")
 
         let portals = try listen.map { try Portal.parse($0) }

@@ -114,6 +114,37 @@ extension RuntimeTests.CtlProcessTests {
         #expect(await h.service.configuration().targets.isEmpty)
     }
 
+    /// `--log-format json`: every line one JSON object with time, level, label, message, metadata.
+    @Test func jsonLogLines() throws {
+        let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
+        let directory = "/tmp/swtgt-json-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = freePort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: daemon)
+        p.arguments = ["serve", "--target", "iqn.2026-12.org.example:json", "--listen", "127.0.0.1:\(port)",
+                       "--lun", "sparse:\(directory)/j.img,size=1M", "--log-format", "json"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        var text = Data()
+        while !text.contains(0x0A) {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text.append(chunk)
+        }
+        p.terminate()
+        p.waitUntilExit()
+        let line = String(decoding: text, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        #expect(object?["message"] as? String == "listening", "\(line)")
+        #expect(object?["level"] as? String == "info" && object?["label"] as? String == "swift-targetd")
+        #expect((object?["metadata"] as? [String: Any])?["portal"] as? String == "127.0.0.1:\(port)")
+        #expect((object?["time"] as? String)?.hasSuffix("Z") == true)
+    }
+
     /// Both binaries say which release they are.
     @Test func bothBinariesReportTheirVersion() throws {
         let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
