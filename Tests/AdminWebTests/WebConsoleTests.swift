@@ -82,11 +82,11 @@ func sampleConfig() -> Config {
         let backend = FakeBackend(config: sampleConfig())
         try await withServer(backend) { client in
             let b = try await Browser.loggedIn(client)
-            let missing = try await b.postPairs("/targets/delete", [("sel", tName)])
+            let missing = try await b.postPairs("/targets/delete", [("sel", tName), ("confirm", "yes")])
             #expect(missing.status == .forbidden)
             // Differs from the token in its first character (a fixed "x" matched 1 token in 64).
             let wrongToken = (b.csrf.first == "x" ? "y" : "x") + b.csrf.dropFirst()
-            let wrong = try await b.postPairs("/targets/delete", [("csrf", wrongToken), ("sel", tName)])
+            let wrong = try await b.postPairs("/targets/delete", [("csrf", wrongToken), ("sel", tName), ("confirm", "yes")])
             #expect(wrong.status == .forbidden)
             let svc = try await b.postPairs("/service", [("op", "stop")])
             #expect(svc.status == .forbidden)
@@ -272,7 +272,13 @@ func sampleConfig() -> Config {
             #expect(await backend.config.targets[0].auth == nil)
             let none = try await b.post("/targets/delete", [])
             #expect(none.status == .badRequest)
-            let d = try await b.post("/targets/delete", [("sel", tName)])
+            // First the console asks, naming the target; nothing is deleted yet.
+            let asked = try await b.post("/targets/delete", [("sel", tName)])
+            #expect(asked.status == .ok)
+            #expect(asked.text.contains("Delete this target?") && asked.text.contains(tName) && asked.text.contains("no live sessions"))
+            #expect(asked.text.contains("name=\"confirm\" value=\"yes\""))
+            #expect(await backend.config.targets.count == 1)
+            let d = try await b.post("/targets/delete", [("sel", tName), ("confirm", "yes")])
             #expect(d.status == .ok)
             #expect(d.text.contains("targetRemoved"))
         }
