@@ -145,6 +145,31 @@ public actor TargetService: AdminBackend {
     /// The addresses the portals are bound to (tests read the ports).
     public var boundAddresses: [SocketAddress] { Array(listening.values) }
 
+    /// Listens on exactly `portals`: removed ones stop first (a new address may take the
+    /// same port), then new ones are bound. If one cannot listen, the old set is restored and
+    /// the change fails. Returns the portals that stopped.
+    private func switchPortals(to portals: [Portal]) async throws(AdminError) -> [Portal] {
+        let wanted = Set(portals)
+        var unbound: [Portal] = []
+        for (p, address) in listening where !wanted.contains(p) {
+            await server.stopListening(address)
+            listening.removeValue(forKey: p)
+            unbound.append(p)
+        }
+        var bound: [Portal] = []
+        for p in portals where listening[p] == nil {
+            do {
+                try await listen(p)
+                bound.append(p)
+            } catch {
+                for q in bound { if let a = listening.removeValue(forKey: q) { await server.stopListening(a) } }
+                for q in unbound { try? await listen(q) }
+                throw AdminError(.failed, "\(error); nothing was changed")
+            }
+        }
+        return unbound
+    }
+
     private func listen(_ portal: Portal) async throws {
         do {
             let bound = try await server.listen(host: portal.address, port: portal.port)
@@ -332,34 +357,15 @@ public actor TargetService: AdminBackend {
             }
         }
         // Portals too: a portal that cannot listen fails the change, so nothing is saved that
-        // is not in force. Removed ones stop first (a new address may take the same port).
+        // is not in force.
         var unbound: [Portal] = []
-        if diff.portalsChanged && started {
-            let wanted = Set(new.portals)
-            for (p, address) in listening where !wanted.contains(p) {
-                await server.stopListening(address)
-                listening.removeValue(forKey: p)
-                unbound.append(p)
-            }
-            var bound: [Portal] = []
-            for p in new.portals where listening[p] == nil {
-                do {
-                    try await listen(p)
-                    bound.append(p)
-                } catch {
-                    for q in bound { if let a = listening.removeValue(forKey: q) { await server.stopListening(a) } }
-                    for q in unbound { try? await listen(q) }
-                    for (_, r) in opened { close(r) }
-                    for (_, m) in newLUNs { for (_, s) in m { s.close() } }
-                    throw AdminError(.failed, "\(error); nothing was changed")
-                }
-            }
-        }
         do {
+            if diff.portalsChanged && started { unbound = try await switchPortals(to: new.portals) }
             try store.save(new)
         } catch {
             for (_, r) in opened { close(r) }
             for (_, m) in newLUNs { for (_, s) in m { s.close() } }
+            if let error = error as? AdminError { throw error }
             throw AdminError(.failed, "cannot save the configuration: \(error)")
         }
         config = new

@@ -6,11 +6,19 @@ import Testing
 let ctlPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     .appendingPathComponent("swift-targetctl").path
 
+/// swift-targetd, built beside swift-targetctl.
+let daemonPath = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
+
 @discardableResult
 func ctl(_ arguments: [String], socket: String, stdin: String? = nil) throws -> (status: Int32, output: String) {
+    try runProcess(ctlPath, arguments + ["--socket", socket], stdin: stdin)
+}
+
+/// Runs a program to its end: exit status and everything it wrote (stdout and stderr).
+func runProcess(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: ctlPath)
-    p.arguments = arguments + ["--socket", socket]
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
     let out = Pipe()
     p.standardOutput = out
     p.standardError = out
@@ -70,9 +78,8 @@ extension RuntimeTests.CtlProcessTests {
     /// `swift-targetd serve` with a bad --lun: EX_USAGE (64), and no file created for the good
     /// LUN given before it.
     @Test func serveRefusesBadLUNSpecsBeforeCreatingAnything() throws {
-        let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
-        guard FileManager.default.isExecutableFile(atPath: daemon) else {
-            Issue.record("swift-targetd is not built at \(daemon); run `swift build` before `swift test`")
+        guard FileManager.default.isExecutableFile(atPath: daemonPath) else {
+            Issue.record("swift-targetd is not built at \(daemonPath); run `swift build` before `swift test`")
             return
         }
         let directory = "/tmp/swtgt-serve-\(UUID().uuidString.prefix(8))"
@@ -80,17 +87,10 @@ extension RuntimeTests.CtlProcessTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for bad in ["file:\(directory)/q.img,size=10Q", "floppy:\(directory)/x.img", "file:\(directory)/q.img,size=1M,colour=red",
                     "file:\(directory)/q.img,size=-5G"] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: daemon)
-            p.arguments = ["serve", "--target", "iqn.2026-12.org.example:bad", "--listen", "127.0.0.1:\(freePort())",
-                           "--lun", "sparse:\(directory)/thin.img,size=1M", "--lun", bad]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 64, "\(bad): \(text)")
+            let (status, text) = try runProcess(daemonPath, ["serve", "--target", "iqn.2026-12.org.example:bad",
+                                                            "--listen", "127.0.0.1:\(freePort())",
+                                                            "--lun", "sparse:\(directory)/thin.img,size=1M", "--lun", bad])
+            #expect(status == 64, "\(bad): \(text)")
             #expect(text.contains("--lun \(bad)"), "\(text)")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/thin.img"), "a file was created before every spec was checked")
@@ -116,13 +116,12 @@ extension RuntimeTests.CtlProcessTests {
 
     /// `--log-format json`: every line one JSON object with time, level, label, message, metadata.
     @Test func jsonLogLines() throws {
-        let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
         let directory = "/tmp/swtgt-json-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = freePort()
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: daemon)
+        p.executableURL = URL(fileURLWithPath: daemonPath)
         p.arguments = ["serve", "--target", "iqn.2026-12.org.example:json", "--listen", "127.0.0.1:\(port)",
                        "--lun", "sparse:\(directory)/j.img,size=1M", "--log-format", "json"]
         let err = Pipe()
@@ -147,18 +146,9 @@ extension RuntimeTests.CtlProcessTests {
 
     /// Both binaries say which release they are.
     @Test func bothBinariesReportTheirVersion() throws {
-        let daemon = URL(fileURLWithPath: ctlPath).deletingLastPathComponent().appendingPathComponent("swift-targetd").path
-        for binary in [ctlPath, daemon] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["--version"]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(binary): \(text)")
+        for binary in [ctlPath, daemonPath] {
+            let (status, text) = try runProcess(binary, ["--version"])
+            #expect(status == 0, "\(binary): \(text)")
             #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == ProductVersion.current, "\(binary): \(text)")
         }
     }

@@ -262,6 +262,12 @@ public final class RBDImageStore: CompletingBlockStore {
             self.completion = completion
         }
 
+        /// Queues the read or write on `image`; 0 when queued (the callback then runs).
+        func start(on image: crbd_image_t, _ completion: crbd_completion_t) -> Int32 {
+            isRead ? crbd_aio_read(image, offset, buffer.count, buffer.baseAddress!, completion)
+                   : crbd_aio_write(image, offset, buffer.count, buffer.baseAddress!, completion)
+        }
+
         func finish(_ rc: Int64) {
             if rc >= 0 && (!isRead || rc == Int64(buffer.count)) { return completion(nil) }
             completion(BackstoreError(isRead ? .read : .write, errno: rc < 0 ? Int32(-rc) : EIO, path: store.path))
@@ -293,9 +299,7 @@ public final class RBDImageStore: CompletingBlockStore {
             context.release()
             return operation.finish(Int64(rc))
         }
-        let buffer = operation.buffer
-        rc = operation.isRead ? crbd_aio_read(handle.image, operation.offset, buffer.count, buffer.baseAddress!, completion)
-                              : crbd_aio_write(handle.image, operation.offset, buffer.count, buffer.baseAddress!, completion)
+        rc = operation.start(on: handle.image, completion)
         if rc != 0 {  // not queued: the callback will not run
             crbd_aio_release(completion)
             context.release()
@@ -307,12 +311,7 @@ public final class RBDImageStore: CompletingBlockStore {
     /// again, waiting for it as the blocking calls do.
     private func retryAfterReopen(_ operation: InFlight) {
         guard reopen(after: operation.generation) else { return operation.finish(-Int64(CRBD_EBLOCKLISTED)) }
-        let buffer = operation.buffer
-        let rc = submitOnce(image) { image, completion in
-            operation.isRead ? crbd_aio_read(image, operation.offset, buffer.count, buffer.baseAddress!, completion)
-                             : crbd_aio_write(image, operation.offset, buffer.count, buffer.baseAddress!, completion)
-        }
-        operation.finish(rc)
+        operation.finish(submitOnce(image) { image, completion in operation.start(on: image, completion) })
     }
 
     // MARK: - Completions

@@ -93,12 +93,7 @@ extension LogicalUnit {
 
     /// WRITE(6/10/12/16) and WRITE AND VERIFY: straight from the caller's data-out segments.
     func write(_ ctx: CommandContext, _ snap: CommandSnapshot, verify: Bool = false) throws(SCSIError) -> SCSICommandResult {
-        let cdb = ctx.cdb
-        try checkNoProtection(cdb)
-        let r = decodeRange(cdb)
-        try checkRange(r.lba, r.blocks)
-        if r.blocks > UInt64(EngineLimits.maxTransferBlocks) { throw SCSIError.invalidCDB(byte: transferLengthOffset(cdb[0])) }
-        try checkWritable(snap)
+        let r = try checkedWriteRange(ctx.cdb, snap)
         let bs = blockSize
         let bytes = Int(r.blocks) * bs
         if bytes == 0 { return SCSICommandResult(status: .good) }
@@ -169,7 +164,7 @@ extension LogicalUnit {
             for i in 0 ..< chunk.count {
                 let e = bytchk == 1 ? expected[offset + i] : expected[(offset + i) % bs]
                 if chunk[chunk.startIndex + i] != e {
-                    throw SCSIError(key: SenseKey.miscompare, asc: .miscompareDuringVerify, information: UInt32(truncatingIfNeeded: offset + i))
+                    throw SCSIError.miscompare(at: offset + i)
                 }
             }
         }
@@ -248,28 +243,12 @@ extension LogicalUnit {
         }
         switch offloaded {
         case .written: return SCSICommandResult(status: .good, transferLength: 2 * half)
-        case .mismatch(let i): throw SCSIError(key: SenseKey.miscompare, asc: .miscompareDuringVerify, information: UInt32(i))
+        case .mismatch(let i): throw SCSIError.miscompare(at: i)
         case .unsupported: break
         }
-        try ioLock.exclusive { () throws(SCSIError) in
-            let durable = mustBeDurable(fua: r.fua)
-            var current = [UInt8](repeating: 0, count: half)
-            do throws(BackstoreError) {
-                try current.withMutableBytes { (p) throws(BackstoreError) in try store.read(into: p, at: base) }
-            } catch {
-                throw SCSIError.backstore(.read, errno: error.errno)
-            }
-            for i in 0 ..< half where current[i] != data[i] {
-                // INFORMATION = offset of the first differing byte (SBC-3 5.2).
-                throw SCSIError(key: SenseKey.miscompare, asc: .miscompareDuringVerify, information: UInt32(i))
-            }
-            do throws(BackstoreError) {
-                try data.withBytes { (p) throws(BackstoreError) in
-                    try store.write(from: UnsafeRawBufferPointer(rebasing: p[half ..< 2 * half]), at: base, durable: durable)
-                }
-            } catch {
-                throw SCSIError.backstore(.write, errno: error.errno)
-            }
+        try readModifyWrite(at: base, count: half, fua: r.fua) { (current) throws(SCSIError) in
+            for i in 0 ..< half where current[i] != data[i] { throw SCSIError.miscompare(at: i) }
+            current.replaceSubrange(0 ..< half, with: data[half ..< 2 * half])
         }
         return SCSICommandResult(status: .good, transferLength: 2 * half)
     }

@@ -59,6 +59,11 @@ struct SCSIError: Error, Equatable, Sendable {
                   fieldPointer: FieldPointer(inCDB: false, byte: UInt16(byte), bit: bit.map { UInt8($0) }))
     }
 
+    /// MISCOMPARE DURING VERIFY OPERATION; INFORMATION = offset of the first differing byte (SBC-3 5.2).
+    static func miscompare(at offset: Int) -> SCSIError {
+        SCSIError(key: SenseKey.miscompare, asc: .miscompareDuringVerify, information: UInt32(truncatingIfNeeded: offset))
+    }
+
     static let lbaOutOfRange = SCSIError(key: SenseKey.illegalRequest, asc: .lbaOutOfRange)
     static let invalidOpcode = SCSIError(key: SenseKey.illegalRequest, asc: .invalidOperationCode,
                                          fieldPointer: FieldPointer(inCDB: true, byte: 0, bit: nil))
