@@ -35,6 +35,16 @@ public struct AppliedEffect: Sendable, Codable, Equatable {
     }
 }
 
+extension [SessionInfo] {
+    /// The sessions logged in to `target` (names compare case-insensitively, RFC 3722).
+    public func loggedIn(to target: String) -> [SessionInfo] {
+        filter { $0.target?.lowercased() == target.lowercased() }
+    }
+
+    /// Their initiator names, each once, sorted: for "… has live sessions (…)" messages.
+    public var initiatorNames: [String] { Set(map(\.initiator)).sorted() }
+}
+
 /// A live iSCSI session as an admin sees it.
 public struct SessionInfo: Sendable, Codable, Equatable {
     public var tsih: UInt16

@@ -61,8 +61,8 @@ extension AdminWebServer {
         let sessions = await backend.sessions()
         var b = "<h2>Delete \(names.count == 1 ? "this target" : "these \(names.count) targets")?</h2><ul>"
         for name in names {
-            let live = sessions.filter { $0.target?.lowercased() == name.lowercased() }
-            let who = Set(live.map(\.initiator)).sorted().map(h).joined(separator: ", ")
+            let live = sessions.loggedIn(to: name)
+            let who = live.initiatorNames.map(h).joined(separator: ", ")
             b += "<li><code>\(h(name))</code>: " + (live.isEmpty ? "no live sessions"
                 : "<strong>\(live.count) live session(s)</strong> (\(who)), which will be logged out") + "</li>"
         }

@@ -200,10 +200,9 @@ struct RemoveTarget: AsyncParsableCommand {
         try await perform {
             if !force {
                 let data = try await connection.client.raw(.GET, "/v1/sessions")
-                let live = try JSONDecoder().decode([SessionInfo].self, from: data)
-                    .filter { $0.target?.lowercased() == name.lowercased() }
+                let live = try JSONDecoder().decode([SessionInfo].self, from: data).loggedIn(to: name)
                 if !live.isEmpty {
-                    let who = Set(live.map(\.initiator)).sorted().joined(separator: ", ")
+                    let who = live.initiatorNames.joined(separator: ", ")
                     throw AdminError(.conflict, "\(name) has \(live.count) live session(s) (\(who)); nothing was removed. "
                                      + "Run again with --force to log them out and remove it.")
                 }

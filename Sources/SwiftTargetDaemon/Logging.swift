@@ -11,16 +11,9 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
 /// Log lines go to stderr (journald adds the time and unit) at the chosen level.
 func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
     LoggingSystem.bootstrap { label in
-        switch format {
-        case .text:
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        case .json:
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        var handler: any LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
     }
 }
 
