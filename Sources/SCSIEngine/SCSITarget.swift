@@ -186,7 +186,7 @@ public final class SCSITarget: Sendable {
     /// `execute` on an I/O thread. A unit attention or reservation conflict is answered here.
     public func executeWithoutBlocking(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
                                        attribute: TaskAttribute, dataIn: IOVectors) -> SCSICommandResult? {
-        guard let opcode = cdb.first, LogicalUnit.mayRunWithoutBlocking(opcode),
+        guard let opcode = cdb.first, CommandLookup.descriptor(cdb)?.fastPaths.contains(.pageCacheRead) == true,
               let unit = state.withLock({ $0.units[lun] }), unit.store.mayReadWithoutBlocking else { return nil }
         var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: .empty, dataIn: dataIn, target: self)
         ctx.nonBlocking = true
@@ -212,7 +212,7 @@ public final class SCSITarget: Sendable {
     public func submit(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID, attribute: TaskAttribute,
                        dataOut: IOVectors, dataIn: IOVectors,
                        completion: @escaping @Sendable (SCSICommandResult) -> Void) -> Bool {
-        guard let opcode = cdb.first, LogicalUnit.mayComplete(opcode),
+        guard let opcode = cdb.first, CommandLookup.descriptor(cdb)?.fastPaths.contains(.callback) == true,
               let unit = state.withLock({ $0.units[lun] }), unit.completingStore != nil else { return false }
         let start = ContinuousClock.now
         let recorder = unit.statistics

@@ -59,6 +59,9 @@ import Testing
         #expect(h.store.bytes(0 ..< 512) == [UInt8](repeating: 0, count: 512))
         let ro = Harness(readOnly: true)
         expectSense(ro.run(ws10(0, 1), dataOut: block), 7, 0x2700)
+        // With UNMAP too, on a thick and on a thin LU: write protected, not an invalid field.
+        expectSense(ro.run(ws10(0, 1, unmap: true), dataOut: block), 7, 0x2700)
+        expectSense(Harness(thin: true, readOnly: true).run(ws10(0, 1, unmap: true), dataOut: block), 7, 0x2700)
     }
 }
 

@@ -24,14 +24,9 @@ public final class LUNStatisticsRecorder: Sendable {
 
     public enum CommandClass: Sendable { case read, write, other }
 
+    /// The command table's statistics class of the operation code.
     @inline(__always)
-    static func classify(_ opcode: UInt8) -> CommandClass {
-        switch opcode {
-        case 0x08, 0x28, 0xA8, 0x88: return .read
-        case 0x0A, 0x2A, 0xAA, 0x8A, 0x2E, 0xAE, 0x8E, 0x8B, 0x89: return .write
-        default: return .other
-        }
-    }
+    static func classify(_ opcode: UInt8) -> CommandClass { CommandLookup.statisticsClass(opcode) }
 
     /// Counts one finished command.
     @inline(__always)

@@ -47,8 +47,9 @@ extension LogicalUnit {
         if r.blocks == 0 { r.blocks = blockCount - r.lba }
         if r.blocks > EngineLimits.maxWriteSameBlocks { throw SCSIError.invalidCDB(byte: transferLengthOffset(cdb[0])) }
         try checkRange(r.lba, r.blocks)
-        if unmapBit && !isThin { throw SCSIError.invalidCDB(byte: 1, bit: 3) }
+        // A read-only LU refuses every write as write protected, UNMAP bit or not (SBC-3 4.12).
         try checkWritable(snap)
+        if unmapBit && !isThin { throw SCSIError.invalidCDB(byte: 1, bit: 3) }
         let bs = blockSize
         let wanted = ndob ? 0 : bs
         // Exactly one block (none with NDOB): any other amount is a mismatch between the
