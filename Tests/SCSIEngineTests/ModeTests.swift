@@ -41,7 +41,29 @@ import Glibc
         let saved = h.run(CDB.modeSense6(page: 0x08, pc: 3), dataIn: 255)
         expectSense(saved, 5, 0x3900)
         let ctl = h.run(CDB.modeSense6(page: 0x0A, pc: 1, dbd: true), dataIn: 255).data
-        #expect(Array(ctl[4 ..< 16]) == [0x0A, 0x0A, 0, 0, 0x08, 0, 0, 0, 0, 0, 0, 0])
+        #expect(Array(ctl[4 ..< 16]) == [0x0A, 0x0A, 0x04, 0, 0x08, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    /// D_SENSE (SPC-4 7.5.7): once set, CHECK CONDITION carries descriptor-format sense.
+    @Test func descriptorSense() {
+        let h = Harness(blocks: 64)
+        var ctl = h.run(CDB.modeSense6(page: 0x0A, dbd: true), dataIn: 255).data
+        ctl[0] = 0; ctl[2] = 0
+        ctl[6] |= 0x04
+        expectGood(h.run(CDB.modeSelect6(ctl.count), dataOut: ctl))
+        #expect(h.run(CDB.modeSense6(page: 0x0A, dbd: true), dataIn: 255).data[6] & 0x04 != 0)
+        let invalid = h.run([0x28, 0xE0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512) // RDPROTECT set
+        #expect(invalid.status == .checkCondition)
+        // 72h, key 5, 24/00; sense key specific descriptor: C/D, BPV, bit 7 of byte 1.
+        #expect(invalid.result.sense == [0x72, 0x05, 0x24, 0x00, 0, 0, 0, 8, 0x02, 0x06, 0, 0, 0xCF, 0x00, 0x01, 0])
+        let beyond = h.run(CDB.read10(64, 1), dataIn: 512)
+        #expect(beyond.result.sense == [0x72, 0x05, 0x21, 0x00, 0, 0, 0, 0])
+        // The other nexus was told the mode changed, in the new format.
+        let other = h.run(CDB.read10(0, 1), nexus: h.b, dataIn: 512)
+        #expect(other.result.sense == [0x72, 0x06, 0x2A, 0x01, 0, 0, 0, 0])
+        ctl[6] &= ~0x04
+        expectGood(h.run(CDB.modeSelect6(ctl.count), dataOut: ctl))
+        expectSense(h.run(CDB.read10(64, 1), dataIn: 512), 5, 0x2100)
     }
 
     @Test func unknownPageAndSubpage() {

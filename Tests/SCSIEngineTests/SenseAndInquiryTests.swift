@@ -18,6 +18,26 @@ import Testing
         #expect(Array(s[2 ... 6]) == [0x0E, 1, 2, 3, 4])
         #expect(s[12] == 0x1D && s[13] == 0)
     }
+
+    @Test func descriptorFormatAndBack() {
+        let e = SCSIError(key: SenseKey.miscompare, asc: .miscompareDuringVerify, information: 0x0102_0304)
+        let d = e.sense.bytes(.descriptor)
+        #expect(d == [0x72, 0x0E, 0x1D, 0x00, 0, 0, 0, 12, 0x00, 0x0A, 0x80, 0, 0, 0, 0, 0, 1, 2, 3, 4])
+        #expect(SenseData(parsing: d) == e.sense)
+        #expect(SenseData(parsing: e.senseBytes) == e.sense)
+        let p = SCSIError.invalidParameter(byte: 0x0123, bit: 6).sense
+        #expect(SenseData(parsing: p.bytes(.descriptor)) == p)
+        #expect(SenseData(parsing: p.bytes(.fixed)) == p)
+        #expect(SenseData(parsing: [0x00, 1, 2]) == nil)
+    }
+
+    @Test func requestSenseInDescriptorFormat() {
+        let h = Harness(clearPowerOn: false)
+        let o = h.run([0x03, 0x01, 0, 0, 252, 0], dataIn: 252)
+        expectGood(o)
+        #expect(o.data == [0x72, 0x06, 0x29, 0x00, 0, 0, 0, 0])
+        #expect(h.run([0x03, 0x00, 0, 0, 252, 0], dataIn: 252).data.count == 18)
+    }
 }
 
 @Suite struct InquiryTests {

@@ -488,12 +488,6 @@ struct SessionStateMachine {
 
     /// Fixed-format sense data (SPC-4 4.5.3).
     static func sense(key: UInt8, asc: UInt8, ascq: UInt8) -> [UInt8] {
-        var sense = [UInt8](repeating: 0, count: 18)
-        sense[0] = 0x70
-        sense[2] = key
-        sense[7] = 10
-        sense[12] = asc
-        sense[13] = ascq
-        return sense
+        SenseData(key: key, asc: asc, ascq: ascq).bytes()
     }
 }

@@ -11,7 +11,7 @@ enum CommandTable {
         D(Opcode.testUnitReady, "TEST UNIT READY", length: 6, access: .none,
           handler: { (_, _, _) throws(SCSIError) in SCSICommandResult(status: .good) }),
         D(Opcode.requestSense, "REQUEST SENSE", length: 6, direction: .fromDevice, access: .none,
-          reportsUnitAttention: false, allowedUnderReserve: true,
+          reportsUnitAttention: false, allowedUnderReserve: true, byte1Usage: 0x01, // DESC
           handler: { (lu, ctx, _) throws(SCSIError) in lu.requestSense(ctx) }),
         D(Opcode.inquiry, "INQUIRY", length: 6, direction: .fromDevice, access: .none,
           reportsUnitAttention: false, allowedUnderReserve: true,

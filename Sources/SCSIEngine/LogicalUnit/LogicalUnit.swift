@@ -52,6 +52,8 @@ final class LogicalUnit: Sendable {
     /// WCE as writes see it: read under `ioLock` (shared), changed under it (exclusive),
     /// so a write runs entirely before or entirely after a change.
     let writeCacheOn: Atomic<Bool>
+    /// Control page D_SENSE as answers see it.
+    let descriptorSense = Atomic<Bool>(false)
     let statistics: LUNStatisticsRecorder
     /// Where the persistent reservations live when other gateways serve the same store.
     let sharedReservations: SharedReservations?
@@ -123,12 +125,22 @@ final class LogicalUnit: Sendable {
             let control = ctx.cdb[command.length - 1]
             if control & 0x01 != 0 { throw SCSIError.invalidCDB(byte: command.length - 1, bit: 0) }
             if control & 0x04 != 0 { throw SCSIError.invalidCDB(byte: command.length - 1, bit: 2) }
-            return .finished(try command.handler(self, ctx, snapshot))
+            return .finished(inSenseFormat(try command.handler(self, ctx, snapshot)))
         } catch {
             if error == .wouldBlock { return .wouldBlock }
             if error == .submitted { return .submitted }
-            return .finished(error.result)
+            return .finished(inSenseFormat(error.result))
         }
+    }
+
+    /// Handlers build fixed-format sense; with D_SENSE set it goes out in descriptor format.
+    @inline(__always)
+    func inSenseFormat(_ result: SCSICommandResult) -> SCSICommandResult {
+        guard !result.sense.isEmpty, descriptorSense.load(ordering: .relaxed),
+              let sense = SenseData(parsing: result.sense) else { return result }
+        var r = result
+        r.sense = sense.bytes(.descriptor)
+        return r
     }
 
     /// DATA PROTECT for writes to a read-only or software-write-protected LU.

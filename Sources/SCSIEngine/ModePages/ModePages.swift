@@ -4,12 +4,14 @@ enum PageControl: UInt8 {
 }
 
 /// The mode parameters one LU keeps (SPC-4 7.5, SBC-3 6.4). Only the bits we honour are
-/// changeable: WCE (caching) and SWP (control).
+/// changeable: WCE (caching), D_SENSE and SWP (control).
 struct ModePages: Sendable, Equatable {
     /// Caching page WCE: false = every write is durable before GOOD.
     var writeCacheEnabled: Bool
     /// Control page SWP: software write protect, writes answer DATA PROTECT.
     var softwareWriteProtect = false
+    /// Control page D_SENSE: CHECK CONDITION carries descriptor-format sense (SPC-4 7.5.7).
+    var descriptorSense = false
 
     static let supported: [UInt8] = [ModePageCode.caching, ModePageCode.control, ModePageCode.informationalExceptions]
 
@@ -35,12 +37,14 @@ struct ModePages: Sendable, Equatable {
             p[1] = 0x0A
             switch pc {
             case .changeable:
-                p[4] = 0x08
+                p[2] = 0x04; p[4] = 0x08
             case .defaults:
                 p[3] = 0x10; p[5] = 0x40; p[8] = 0xFF; p[9] = 0xFF
+                p[2] = defaults.descriptorSense ? 0x04 : 0
                 p[4] = defaults.softwareWriteProtect ? 0x08 : 0
             case .current, .saved:
                 p[3] = 0x10; p[5] = 0x40; p[8] = 0xFF; p[9] = 0xFF
+                p[2] = descriptorSense ? 0x04 : 0
                 p[4] = softwareWriteProtect ? 0x08 : 0
             }
             return p
@@ -82,7 +86,9 @@ struct ModePages: Sendable, Equatable {
             }
             switch code {
             case ModePageCode.caching: next.writeCacheEnabled = pages[i + 2] & 0x04 != 0
-            case ModePageCode.control: next.softwareWriteProtect = pages[i + 4] & 0x08 != 0
+            case ModePageCode.control:
+                next.descriptorSense = pages[i + 2] & 0x04 != 0
+                next.softwareWriteProtect = pages[i + 4] & 0x08 != 0
             default: break
             }
             i += len + 2

@@ -62,7 +62,7 @@ extension LogicalUnit {
         let scattered = !ctx.dataIn.more.isEmpty && n > ctx.dataIn.first.count
         if let onCompletion = ctx.onCompletion, let store = completingStore, !scattered, n > 0 {
             store.submitRead(into: UnsafeMutableRawBufferPointer(rebasing: ctx.dataIn.first[0..<n]), at: base) { error in
-                onCompletion(error.map { SCSIError.backstore(.read, errno: $0.errno).result }
+                onCompletion(error.map { self.inSenseFormat(SCSIError.backstore(.read, errno: $0.errno).result) }
                              ?? SCSICommandResult(status: .good, dataInCount: n, transferLength: bytes))
             }
             throw SCSIError.submitted
@@ -131,7 +131,7 @@ extension LogicalUnit {
         let ioLock = ioLock
         store.submitWrite(from: UnsafeRawBufferPointer(rebasing: ctx.dataOut.first[0..<count]), at: base) { error in
             ioLock.endCallbackWrite()
-            onCompletion(error.map { SCSIError.backstore(.write, errno: $0.errno).result }
+            onCompletion(error.map { self.inSenseFormat(SCSIError.backstore(.write, errno: $0.errno).result) }
                          ?? SCSICommandResult(status: .good, transferLength: transferLength))
         }
         throw SCSIError.submitted

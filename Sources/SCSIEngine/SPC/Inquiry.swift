@@ -128,12 +128,13 @@ extension LogicalUnit {
     }
 
     /// REQUEST SENSE (SPC-4 6.39): a pending unit attention, else NO SENSE; always GOOD.
+    /// DESC asks for descriptor format.
     func requestSense(_ ctx: CommandContext) -> SCSICommandResult {
         let alloc = Int(ctx.cdb[4])
+        let format: SenseData.Format = ctx.cdb[1] & 0x01 != 0 ? .descriptor : .fixed
         let pending = state.withLock { $0.unitAttentions.pop(ctx.nexus) }
-        let sense = pending.map { SCSIError.unitAttention($0).senseBytes }
-            ?? SCSIError(key: SenseKey.noSense, asc: .noAdditionalSense).senseBytes
-        return answer(sense, allocationLength: alloc, ctx)
+        let sense = (pending.map { SCSIError.unitAttention($0) } ?? SCSIError(key: SenseKey.noSense, asc: .noAdditionalSense)).sense
+        return answer(sense.bytes(format), allocationLength: alloc, ctx)
     }
 
     /// START STOP UNIT (SBC-3 5.25): accepted; a non-removable LU has no medium to eject.

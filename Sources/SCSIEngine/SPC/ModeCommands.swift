@@ -89,6 +89,7 @@ extension LogicalUnit {
                 do throws(BackstoreError) { try store.flush() } catch { throw SCSIError.backstore(.write, errno: error.errno) }
             }
             writeCacheOn.store(next.writeCacheEnabled, ordering: .relaxed)
+            descriptorSense.store(next.descriptorSense, ordering: .relaxed)
             state.withLock { s in
                 if s.mode != next {
                     // Other nexuses learn about it by MODE PARAMETERS CHANGED (SPC-4 6.9).

@@ -1,3 +1,5 @@
+import SCSIEngine
+
 /// What goes back into a ring slot for one command (`struct tcmu_cmd_entry.rsp`).
 public struct RingResponse: Sendable, Equatable {
     /// SAM status byte.
@@ -22,5 +24,5 @@ public struct RingResponse: Sendable, Equatable {
     /// could not be decoded (offsets outside the mapping).
     public static let internalTargetFailure = RingResponse(
         status: 0x02,
-        sense: [0x70, 0, 0x04, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x44, 0x00, 0, 0, 0, 0])
+        sense: SenseData(key: 0x04, asc: 0x44, ascq: 0x00).bytes())
 }
