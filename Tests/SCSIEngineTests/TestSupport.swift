@@ -1,4 +1,5 @@
 import Backstores
+import Glibc
 import Synchronization
 import Testing
 @testable import SCSIEngine
@@ -19,6 +20,8 @@ final class MemoryStore: BlockStore {
         /// What `mayReadWithoutBlocking` says.
         var mayReadWithoutBlocking = true
         var nonBlockingReads = 0
+        /// Writes land in two halves a moment apart, as a real write may be seen by a read.
+        var tearWrites = false
     }
     let contents: Mutex<Contents>
     let kind: BackstoreKind = .file
@@ -60,6 +63,17 @@ final class MemoryStore: BlockStore {
     }
 
     func write(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
+        if buffer.count > 1, contents.withLock({ $0.tearWrites }) {
+            let half = buffer.count / 2
+            try writeWhole(from: UnsafeRawBufferPointer(rebasing: buffer[0 ..< half]), at: offset, durable: durable)
+            usleep(2000)
+            try writeWhole(from: UnsafeRawBufferPointer(rebasing: buffer[half...]), at: offset + UInt64(half), durable: durable)
+            return
+        }
+        try writeWhole(from: buffer, at: offset, durable: durable)
+    }
+
+    private func writeWhole(from buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BackstoreError) {
         let r: BackstoreError? = contents.withLock { c in
             if let e = c.failWriteErrno { return BackstoreError(.write, errno: e, path: path) }
             let o = Int(offset)
@@ -126,7 +140,7 @@ struct Outcome {
 }
 
 /// A target with LUs and two logged-in nexuses, and a command runner.
-final class Harness {
+final class Harness: Sendable {
     let target = SCSITarget(name: "iqn.2026-01.test:target")
     let store: MemoryStore
     let a: NexusID

@@ -40,6 +40,7 @@ enum Opcode {
     static let preFetch16: UInt8 = 0x90             // SBC-3 5.9
     static let synchronizeCache16: UInt8 = 0x91     // SBC-3 5.27
     static let writeSame16: UInt8 = 0x93            // SBC-3 5.42
+    static let writeAtomic16: UInt8 = 0x9C          // SBC-4 5.48
     static let serviceActionIn16: UInt8 = 0x9E      // SBC-3 READ CAPACITY(16), GET LBA STATUS
     static let reportLuns: UInt8 = 0xA0             // SPC-4 6.33
     static let maintenanceIn: UInt8 = 0xA3          // SPC-4 REPORT SUPPORTED OPCODES / TMFs

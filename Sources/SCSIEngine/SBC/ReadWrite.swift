@@ -68,6 +68,8 @@ extension LogicalUnit {
             throw SCSIError.submitted
         }
         if !ctx.mayBlock {
+            // An atomic write running or overlapping: read again where the lock may be waited for.
+            let generation = ioLock.readGeneration()
             if scattered {
                 if !store.readWithoutBlocking(into: ctx.dataIn.segments(upTo: n), at: base) { throw SCSIError.wouldBlock }
             } else {
@@ -75,14 +77,17 @@ extension LogicalUnit {
                     if !store.readWithoutBlocking(into: seg, at: base + UInt64(off)) { throw SCSIError.wouldBlock }
                 }
             }
+            if !ioLock.readWasConsistent(since: generation) { throw SCSIError.wouldBlock }
             return SCSICommandResult(status: .good, dataInCount: n, transferLength: bytes)
         }
         do {
-            if scattered {
-                try store.read(into: ctx.dataIn.segments(upTo: n), at: base)
-            } else {
-                try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(BackstoreError) in
-                    try store.read(into: seg, at: base + UInt64(off))
+            try ioLock.consistentRead { () throws(BackstoreError) in
+                if scattered {
+                    try store.read(into: ctx.dataIn.segments(upTo: n), at: base)
+                } else {
+                    try ctx.dataIn.forEachSegment(upTo: n) { (seg, off) throws(BackstoreError) in
+                        try store.read(into: seg, at: base + UInt64(off))
+                    }
                 }
             }
         } catch {

@@ -113,7 +113,11 @@ extension LogicalUnit {
             w.zeros(16)
         }
         w.u64(EngineLimits.maxWriteSameBlocks)
-        w.zeros(64 - 4 - w.count)
+        w.u32(atomicTransferBlocks)                   // maximum atomic transfer length
+        w.u32(atomicTransferBlocks)                   // atomic alignment
+        w.u32(1)                                      // atomic transfer length granularity
+        w.u32(0)                                      // no atomic boundaries
+        w.u32(0)
         return vpdPage(VPDPage.blockLimits, w.bytes)
     }
 
