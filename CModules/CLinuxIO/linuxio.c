@@ -6,6 +6,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 int clinuxio_blk_getsize64(int fd, uint64_t *bytes) {
     return ioctl(fd, BLKGETSIZE64, bytes) == 0 ? 0 : -errno;
@@ -31,6 +32,20 @@ int clinuxio_punch_hole(int fd, uint64_t offset, uint64_t length) {
 
 int clinuxio_zero_range(int fd, uint64_t offset, uint64_t length) {
     return fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
+}
+
+int clinuxio_copy_range(int fd_in, uint64_t offset_in, int fd_out, uint64_t offset_out, uint64_t length) {
+    loff_t in = (loff_t)offset_in, out = (loff_t)offset_out;
+    while (length > 0) {
+        ssize_t n = copy_file_range(fd_in, &in, fd_out, &out, (size_t)length, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (n == 0) return -EIO; /* source ended early */
+        length -= (uint64_t)n;
+    }
+    return 0;
 }
 
 int clinuxio_allocate(int fd, uint64_t offset, uint64_t length) {

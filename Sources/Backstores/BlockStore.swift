@@ -64,6 +64,11 @@ public protocol BlockStore: AnyObject, Sendable {
     /// writes under its own lock (atomic within this process only).
     func compareAndWrite(expected: UnsafeRawBufferPointer, replacement: UnsafeRawBufferPointer,
                          at offset: UInt64) throws(BackstoreError) -> AtomicCompareOutcome
+    /// Copies `length` bytes from `sourceOffset` to `destination` at `destinationOffset`
+    /// inside the storage (EXTENDED COPY), durable when `durable`. False when the two stores
+    /// cannot copy between themselves; the caller then reads and writes.
+    func copy(to destination: any BlockStore, from sourceOffset: UInt64, to destinationOffset: UInt64,
+              length: UInt64, durable: Bool) throws(BackstoreError) -> Bool
     /// The record `name` that every server of this store shares, when several servers may
     /// export it at once (an rbd image with shared=yes); nil for stores only this process serves.
     func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)?
@@ -100,6 +105,10 @@ extension BlockStore {
     /// Files and devices have one server: the engine's lock makes COMPARE AND WRITE atomic.
     public func compareAndWrite(expected: UnsafeRawBufferPointer, replacement: UnsafeRawBufferPointer,
                                 at offset: UInt64) throws(BackstoreError) -> AtomicCompareOutcome { .unsupported }
+
+    /// No copy offload unless the store has one.
+    public func copy(to destination: any BlockStore, from sourceOffset: UInt64, to destinationOffset: UInt64,
+                     length: UInt64, durable: Bool) throws(BackstoreError) -> Bool { false }
 
     /// Files and devices have one server: nothing to share.
     public func sharedRecord(_ name: String) throws(BackstoreError) -> (any SharedRecord)? { nil }

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLinuxIO
+
 /// What the three stores share: positional I/O, flush and close through one `StoreCore`.
 /// Each store adds only what differs (discard, allocation state, size source).
 protocol CoreBackedStore: BlockStore {
@@ -41,5 +48,30 @@ extension CoreBackedStore {
 
     public func close() {
         core.close()
+    }
+}
+
+extension CoreBackedStore {
+    /// Between two files (or within one): copy_file_range, so the kernel copies page-cache
+    /// pages or shares extents (XFS, btrfs reflinks) without a user-space buffer. Devices,
+    /// two file systems on old kernels, or overlapping ranges of one file fall back.
+    public func copy(to destination: any BlockStore, from sourceOffset: UInt64, to destinationOffset: UInt64,
+                     length: UInt64, durable: Bool) throws(BackstoreError) -> Bool {
+        guard length > 0 else { return true }
+        guard let other = destination as? any CoreBackedStore else { return false }
+        let target = other.core
+        if target.readOnly { throw target.error(.write, EROFS) }
+        let rc: Int32 = try core.main.withFD(.read, path: core.path) { (input) throws(BackstoreError) -> Int32 in
+            try target.main.withFD(.write, path: target.path) { (output) throws(BackstoreError) -> Int32 in
+                clinuxio_copy_range(input, sourceOffset, output, destinationOffset, length)
+            }
+        }
+        switch -rc {
+        case 0: break
+        case EXDEV, EINVAL, EOPNOTSUPP, ENOSYS, EBADF: return false
+        default: throw target.error(.write, -rc)
+        }
+        if durable { try target.flush() }
+        return true
     }
 }

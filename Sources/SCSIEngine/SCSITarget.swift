@@ -37,6 +37,15 @@ public final class SCSITarget: Sendable {
     private let configuredPortGroups: Mutex<[UInt16]>
     /// How many LUs have a store that completes by callback (a cheap check per command).
     private let completingUnits = Atomic<Int>(0)
+    private let sanitizeRate = Atomic<UInt64>(0)
+
+    /// Bytes per second a SANITIZE of one of this target's LUs may write or erase, so it
+    /// leaves the storage to the other LUs; 0: as fast as the store goes. Read when each
+    /// chunk of a sanitize is done, so a change applies to sanitizes already running.
+    public var sanitizeBytesPerSecond: UInt64 {
+        get { sanitizeRate.load(ordering: .relaxed) }
+        set { sanitizeRate.store(newValue, ordering: .relaxed) }
+    }
 
     /// `portGroups`: the target port groups of every gateway exporting this target's LUNs
     /// (REPORT TARGET PORT GROUPS lists them all; one gateway: empty or its own tag).
@@ -386,6 +395,7 @@ extension LogicalUnit {
             s.mode = defaults
             s.unitAttentions.replaceAll(with: asc)
         }
+        descriptorSense.store(defaults.descriptorSense, ordering: .relaxed)
         let wasOn = writeCacheOn.exchange(defaults.writeCacheEnabled, ordering: .relaxed)
         if wasOn && !defaults.writeCacheEnabled {
             // The cache an initiator had turned on is off again: what it acknowledged must

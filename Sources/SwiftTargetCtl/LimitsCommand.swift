@@ -18,6 +18,8 @@ struct Limits: AsyncParsableCommand {
     @Option(help: "Connections in login at once in all.") var maxLogins: Int?
     @Option(help: "MiB a session may hold for writes still receiving data.") var maxBufferedWriteMb: Int?
     @Option(help: "Failed logins logged per minute.") var failedLoginLogLines: Int?
+    @Option(name: .customLong("sanitize-mb-per-second"), help: "MiB/s one LU's SANITIZE may write or erase (0: no limit).")
+    var sanitizeMBPerSecond: Int?
     @Flag(help: "Back to the built-in defaults (before any value given here).") var reset = false
     @Flag(help: "JSON output.") var json = false
 
@@ -25,7 +27,7 @@ struct Limits: AsyncParsableCommand {
         LimitSettings(
             chapFreeFailures: chapFreeFailures, chapDelaySeconds: chapDelay, chapMaxDelaySeconds: chapMaxDelay,
             maxLoginsPerAddress: maxLoginsPerAddress, maxLogins: maxLogins, maxBufferedWriteMB: maxBufferedWriteMb,
-            failedLoginLogLines: failedLoginLogLines)
+            failedLoginLogLines: failedLoginLogLines, sanitizeMBPerSecond: sanitizeMBPerSecond)
     }
 
     func run() async throws {
@@ -51,6 +53,7 @@ struct Limits: AsyncParsableCommand {
             row("max-logins", c.maxLogins, e.maxLogins)
             row("max-buffered-write-mb", c.maxBufferedWriteMB, e.maxBufferedWriteMB)
             row("failed-login-log-lines", c.failedLoginLogLines, e.failedLoginLogLines)
+            row("sanitize-mb-per-second", c.sanitizeMBPerSecond, e.sanitizeMBPerSecond)
         }
     }
 }

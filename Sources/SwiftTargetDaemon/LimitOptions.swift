@@ -27,12 +27,16 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Failed logins logged per minute; the rest are counted in a summary (default \(defaults.failedLoginLogLines!)).")
     var failedLoginLogLines: Int?
 
+    @Option(name: .customLong("sanitize-mb-per-second"),
+            help: "MiB/s one LU's SANITIZE may write or erase, leaving the storage to the others (default 0: no limit).")
+    var sanitizeMBPerSecond: Int?
+
     /// The flags given, as configuration settings.
     var settings: LimitSettings {
         LimitSettings(
             chapFreeFailures: chapFreeFailures, chapDelaySeconds: chapDelay, chapMaxDelaySeconds: chapMaxDelay,
             maxLoginsPerAddress: maxLoginsPerAddress, maxLogins: maxLogins, maxBufferedWriteMB: maxBufferedWriteMb,
-            failedLoginLogLines: failedLoginLogLines)
+            failedLoginLogLines: failedLoginLogLines, sanitizeMBPerSecond: sanitizeMBPerSecond)
     }
 
     /// Flag spellings of the settings' fields, for error messages.
@@ -40,7 +44,7 @@ struct LimitOptions: ParsableArguments {
         "chapFreeFailures": "--chap-free-failures", "chapDelaySeconds": "--chap-delay",
         "chapMaxDelaySeconds": "--chap-max-delay", "maxLoginsPerAddress": "--max-logins-per-address",
         "maxLogins": "--max-logins", "maxBufferedWriteMB": "--max-buffered-write-mb",
-        "failedLoginLogLines": "--failed-login-log-lines",
+        "failedLoginLogLines": "--failed-login-log-lines", "sanitizeMBPerSecond": "--sanitize-mb-per-second",
     ]
 
     func validate() throws {

@@ -106,6 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Open every LUN before listening: a bad path fails the start, not the first login.
         let tag = UInt16(portGroup)
         let device = SCSITarget(name: target, portGroups: try gatewayGroups)
+        device.sanitizeBytesPerSecond = UInt64(limits.settings.resolved.sanitizeMBPerSecond ?? 0) << 20
         var stores: [any BlockStore] = []
         let specs = try luns.map { try BackstoreSpec.parse($0) }  // checked in validate()
         for (index, (text, spec)) in zip(luns, specs).enumerated() {

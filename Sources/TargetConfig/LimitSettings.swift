@@ -17,11 +17,14 @@ public struct LimitSettings: Codable, Sendable, Hashable {
     public var maxBufferedWriteMB: Int?
     /// Failed logins logged per minute; the rest are counted in one summary line.
     public var failedLoginLogLines: Int?
+    /// MiB per second one LU's SANITIZE may write or erase (0: no limit), so it leaves the
+    /// storage to the other LUs.
+    public var sanitizeMBPerSecond: Int?
 
     public init(
         chapFreeFailures: Int? = nil, chapDelaySeconds: Double? = nil, chapMaxDelaySeconds: Double? = nil,
         maxLoginsPerAddress: Int? = nil, maxLogins: Int? = nil, maxBufferedWriteMB: Int? = nil,
-        failedLoginLogLines: Int? = nil
+        failedLoginLogLines: Int? = nil, sanitizeMBPerSecond: Int? = nil
     ) {
         self.chapFreeFailures = chapFreeFailures
         self.chapDelaySeconds = chapDelaySeconds
@@ -30,12 +33,13 @@ public struct LimitSettings: Codable, Sendable, Hashable {
         self.maxLogins = maxLogins
         self.maxBufferedWriteMB = maxBufferedWriteMB
         self.failedLoginLogLines = failedLoginLogLines
+        self.sanitizeMBPerSecond = sanitizeMBPerSecond
     }
 
     /// The built-in values (the same as the fabric's `FabricLimits()`).
     public static let defaults = LimitSettings(
         chapFreeFailures: 3, chapDelaySeconds: 1, chapMaxDelaySeconds: 30, maxLoginsPerAddress: 32,
-        maxLogins: 1024, maxBufferedWriteMB: 64, failedLoginLogLines: 30)
+        maxLogins: 1024, maxBufferedWriteMB: 64, failedLoginLogLines: 30, sanitizeMBPerSecond: 0)
 
     public var isEmpty: Bool { self == LimitSettings() }
 
@@ -48,7 +52,8 @@ public struct LimitSettings: Codable, Sendable, Hashable {
             maxLoginsPerAddress: other.maxLoginsPerAddress ?? maxLoginsPerAddress,
             maxLogins: other.maxLogins ?? maxLogins,
             maxBufferedWriteMB: other.maxBufferedWriteMB ?? maxBufferedWriteMB,
-            failedLoginLogLines: other.failedLoginLogLines ?? failedLoginLogLines)
+            failedLoginLogLines: other.failedLoginLogLines ?? failedLoginLogLines,
+            sanitizeMBPerSecond: other.sanitizeMBPerSecond ?? sanitizeMBPerSecond)
     }
 
     /// The built-in defaults with these settings applied: every field set.
@@ -64,6 +69,7 @@ public struct LimitSettings: Codable, Sendable, Hashable {
             ("maxLogins", maxLogins.map(String.init)),
             ("maxBufferedWriteMB", maxBufferedWriteMB.map(String.init)),
             ("failedLoginLogLines", failedLoginLogLines.map(String.init)),
+            ("sanitizeMBPerSecond", sanitizeMBPerSecond.map(String.init)),
         ]
         let set = fields.compactMap { name, value in value.map { "\(name)=\($0)" } }
         return set.isEmpty ? "defaults" : set.joined(separator: " ")
@@ -86,6 +92,7 @@ public struct LimitSettings: Codable, Sendable, Hashable {
         }
         if let v = maxBufferedWriteMB, !(1...65536).contains(v) { out.append(("maxBufferedWriteMB", "must be 1…65536")) }
         if let v = failedLoginLogLines, v < 1 { out.append(("failedLoginLogLines", "must be 1 or more")) }
+        if let v = sanitizeMBPerSecond, !(0...1_048_576).contains(v) { out.append(("sanitizeMBPerSecond", "must be 0 (no limit)…1048576")) }
         return out
     }
 }

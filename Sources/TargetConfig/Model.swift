@@ -369,7 +369,8 @@ public struct Target: Codable, Sendable, Hashable {
 /// gateway                 portGroup (this gateway's target port group = portal group tag, default 1),
 ///                         portGroups (every gateway's, for REPORT TARGET PORT GROUPS)
 /// limits                  chapFreeFailures, chapDelaySeconds, chapMaxDelaySeconds, maxLoginsPerAddress,
-///                         maxLogins, maxBufferedWriteMB, failedLoginLogLines (LimitSettings; absent = default)
+///                         maxLogins, maxBufferedWriteMB, failedLoginLogLines, sanitizeMBPerSecond
+///                         (LimitSettings; absent = default)
 /// targets[]               name (iqn./eui./naa.), alias, luns[], and optionally auth, allowedClients,
 ///                         allowedServerAddresses, connection, timeouts (override `defaults` field by field)
 ///   luns[]                id (0...16383), backstore ("file"|"sparse"|"raw"), path (absolute), size (bytes,

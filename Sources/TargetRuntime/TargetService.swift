@@ -106,6 +106,10 @@ public actor TargetService: AdminBackend {
     }
 
     /// The limits in force for a configuration: its `limits`, then the command line's.
+    static func sanitizeRate(of config: Config, overrides: LimitSettings) -> UInt64 {
+        UInt64(max(0, (config.limits ?? LimitSettings()).overridden(by: overrides).resolved.sanitizeMBPerSecond ?? 0)) << 20
+    }
+
     static func limits(of config: Config, overrides: LimitSettings) -> FabricLimits {
         FabricLimits((config.limits ?? LimitSettings()).overridden(by: overrides))
     }
@@ -191,6 +195,7 @@ public actor TargetService: AdminBackend {
     /// Opens the LUNs of a target into a new device. Closes what it opened on failure.
     private func open(_ target: EffectiveTarget) throws -> Running {
         let device = SCSITarget(name: target.name, portGroups: Self.portGroups(of: config))
+        device.sanitizeBytesPerSecond = Self.sanitizeRate(of: config, overrides: options.limitOverrides)
         server.attach(device)
         var stores: [Int: any BlockStore] = [:]
         do {
@@ -443,6 +448,8 @@ public actor TargetService: AdminBackend {
         }
         if diff.limitsChanged {
             environment.guards.update(limits: Self.limits(of: new, overrides: options.limitOverrides))
+            let rate = Self.sanitizeRate(of: new, overrides: options.limitOverrides)
+            for (_, r) in running { r.device.sanitizeBytesPerSecond = rate }
             if !options.limitOverrides.isEmpty {
                 outcomes["limits||-1"] = "applies to new logins; the command line still sets \(options.limitOverrides.summary)"
             }

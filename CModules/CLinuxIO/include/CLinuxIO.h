@@ -16,6 +16,10 @@ int clinuxio_blk_zeroout(int fd, uint64_t offset, uint64_t length);
 int clinuxio_punch_hole(int fd, uint64_t offset, uint64_t length);
 /// Zeroes a range of a file, keeping its size (fallocate ZERO_RANGE|KEEP_SIZE). 0 or -errno.
 int clinuxio_zero_range(int fd, uint64_t offset, uint64_t length);
+/* copy_file_range(2) of exactly `length` bytes (looping on short copies), in the kernel:
+   shared extents (reflink) or page-cache copies, no user-space buffer. 0 or -errno;
+   -EXDEV/-EINVAL/-EOPNOTSUPP/-ENOSYS mean "not here", and the caller copies itself. */
+int clinuxio_copy_range(int fd_in, uint64_t offset_in, int fd_out, uint64_t offset_out, uint64_t length);
 /// Allocates a range of a file (fallocate mode 0, may extend the file). 0 or -errno.
 int clinuxio_allocate(int fd, uint64_t offset, uint64_t length);
 /// Opens with O_DIRECT added to `flags` (O_DIRECT needs _GNU_SOURCE). Returns fd or -errno.

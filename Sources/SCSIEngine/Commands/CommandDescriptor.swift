@@ -37,6 +37,9 @@ final class CommandDescriptor: Sendable {
     let reportsUnitAttention: Bool
     /// Commands a non-holder may still run under RESERVE(6/10) (SPC-2 5.5.1 table 10).
     let allowedUnderReserve: Bool
+    /// INQUIRY, REPORT LUNS and REQUEST SENSE run while a sanitize does (SBC-4 4.11.4), and
+    /// SANITIZE decides for itself.
+    let allowedDuringSanitize: Bool
     let statisticsClass: LUNStatisticsRecorder.CommandClass
     let availability: Availability
     let fastPaths: FastPaths
@@ -47,7 +50,7 @@ final class CommandDescriptor: Sendable {
     /// is bits 4-0 of byte 1.
     init(_ opcode: UInt8, serviceAction: UInt8? = nil, _ name: String, length: Int, direction: DataDirection = .none,
          access: MediumAccess, accessFromCDB: (@Sendable (ByteReader) -> MediumAccess)? = nil,
-         reportsUnitAttention: Bool = true, allowedUnderReserve: Bool = false,
+         reportsUnitAttention: Bool = true, allowedUnderReserve: Bool = false, allowedDuringSanitize: Bool = false,
          statistics: LUNStatisticsRecorder.CommandClass = .other, availability: Availability = .always,
          fastPaths: FastPaths = [], byte1Usage: UInt8? = nil, handler: @escaping Handler) {
         self.opcode = opcode
@@ -65,6 +68,7 @@ final class CommandDescriptor: Sendable {
         self.accessFromCDB = accessFromCDB
         self.reportsUnitAttention = reportsUnitAttention
         self.allowedUnderReserve = allowedUnderReserve
+        self.allowedDuringSanitize = allowedDuringSanitize
         statisticsClass = statistics
         self.availability = availability
         self.fastPaths = fastPaths

@@ -11,10 +11,10 @@ enum CommandTable {
         D(Opcode.testUnitReady, "TEST UNIT READY", length: 6, access: .none,
           handler: { (_, _, _) throws(SCSIError) in SCSICommandResult(status: .good) }),
         D(Opcode.requestSense, "REQUEST SENSE", length: 6, direction: .fromDevice, access: .none,
-          reportsUnitAttention: false, allowedUnderReserve: true, byte1Usage: 0x01, // DESC
+          reportsUnitAttention: false, allowedUnderReserve: true, allowedDuringSanitize: true, byte1Usage: 0x01, // DESC
           handler: { (lu, ctx, _) throws(SCSIError) in lu.requestSense(ctx) }),
         D(Opcode.inquiry, "INQUIRY", length: 6, direction: .fromDevice, access: .none,
-          reportsUnitAttention: false, allowedUnderReserve: true,
+          reportsUnitAttention: false, allowedUnderReserve: true, allowedDuringSanitize: true,
           handler: { (lu, ctx, _) throws(SCSIError) in try lu.inquiry(ctx) }),
         D(Opcode.modeSelect6, "MODE SELECT(6)", length: 6, direction: .toDevice, access: .write,
           handler: { (lu, ctx, _) throws(SCSIError) in try lu.modeSelect(ctx) }),
@@ -37,7 +37,7 @@ enum CommandTable {
         D(Opcode.modeSense10, "MODE SENSE(10)", length: 10, direction: .fromDevice, access: .read,
           handler: { (lu, ctx, _) throws(SCSIError) in try lu.modeSense(ctx) }),
         D(Opcode.reportLuns, "REPORT LUNS", length: 12, direction: .fromDevice, access: .none,
-          reportsUnitAttention: false, allowedUnderReserve: true,
+          reportsUnitAttention: false, allowedUnderReserve: true, allowedDuringSanitize: true,
           handler: { (lu, ctx, _) throws(SCSIError) in try ctx.target.reportLuns(ctx, unit: lu) }),
 
         // SPC-4 6.15, 6.16: persistent reservations, one entry per service action.
@@ -123,9 +123,21 @@ enum CommandTable {
         D(Opcode.writeSame16, "WRITE SAME(16)", length: 16, direction: .toDevice, access: .write,
           byte1Usage: 0x09, // UNMAP, NDOB
           handler: { (lu, ctx, snap) throws(SCSIError) in try lu.writeSame(ctx, snap) }),
+        // SBC-4 5.25: BLOCK ERASE deallocates, so it exists where blocks can be (LBPME);
+        // CRYPTOGRAPHIC ERASE is not supported.
+        sanitize(SanitizeAction.overwrite, "OVERWRITE"),
+        sanitize(SanitizeAction.blockErase, "BLOCK ERASE", availability: .thinProvisioned),
+        sanitize(SanitizeAction.exitFailureMode, "EXIT FAILURE MODE"),
         D(Opcode.unmap, "UNMAP", length: 10, direction: .toDevice, access: .write, availability: .thinProvisioned,
           handler: { (lu, ctx, snap) throws(SCSIError) in try lu.unmap(ctx, snap) }),
     ]
+
+    private static func sanitize(_ action: UInt8, _ name: String, availability: D.Availability = .always) -> D {
+        // The handler itself refuses a sanitize while one runs; after a failure one may run.
+        D(Opcode.sanitize, serviceAction: action, "SANITIZE: " + name, length: 10, direction: .toDevice, access: .write,
+          allowedDuringSanitize: true, availability: availability, byte1Usage: 0xA0 | action, // IMMED, AUSE
+          handler: { (lu, ctx, snap) throws(SCSIError) in try lu.sanitize(ctx, snap) })
+    }
 
     private static func prIn(_ action: UInt8, _ name: String) -> D {
         D(Opcode.persistentReserveIn, serviceAction: action, "PERSISTENT RESERVE IN: " + name, length: 10,

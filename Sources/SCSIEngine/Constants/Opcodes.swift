@@ -25,6 +25,7 @@ enum Opcode {
     static let readBuffer: UInt8 = 0x3C
     static let writeSame10: UInt8 = 0x41            // SBC-3 5.41
     static let unmap: UInt8 = 0x42                  // SBC-3 5.28
+    static let sanitize: UInt8 = 0x48               // SBC-4 5.25
     static let modeSelect10: UInt8 = 0x55           // SPC-4 6.10
     static let reserve10: UInt8 = 0x56              // SPC-2 7.22
     static let release10: UInt8 = 0x57              // SPC-2 7.17

@@ -9,6 +9,7 @@ struct LogicalUnitState: Sendable {
     var legacyHolder: NexusID?
     var unitAttentions = UnitAttentions()
     var stopped = false
+    var sanitize = SanitizeStatus.idle
 }
 
 /// What one command sees of the world besides the LU.
@@ -105,6 +106,11 @@ final class LogicalUnit: Sendable {
             }
             let snapshot = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> CommandSnapshot in
                 s.unitAttentions.contact(ctx.nexus)
+                // A sanitize outranks unit attentions: they stay pending until it ended (SBC-4 4.11.4).
+                if s.sanitize != .idle, !(command?.allowedDuringSanitize ?? false),
+                   let refusal = LogicalUnit.sanitizeRefusal(s.sanitize) {
+                    throw refusal
+                }
                 if command?.reportsUnitAttention ?? true, let asc = s.unitAttentions.pop(ctx.nexus) {
                     throw SCSIError.unitAttention(asc)
                 }
@@ -121,6 +127,9 @@ final class LogicalUnit: Sendable {
                 throw SCSIError.invalidOpcode
             }
             if ctx.cdb.count < command.length { throw SCSIError.invalidOpcode }
+            if !command.isAvailable(thinProvisioned: isThin) {
+                throw command.serviceAction == nil ? SCSIError.invalidOpcode : SCSIError.invalidCDB(byte: 1, bit: 4)
+            }
             // NACA and LINK are not supported (SAM-5 5.2 control byte).
             let control = ctx.cdb[command.length - 1]
             if control & 0x01 != 0 { throw SCSIError.invalidCDB(byte: command.length - 1, bit: 0) }

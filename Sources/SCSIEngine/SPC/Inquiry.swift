@@ -17,6 +17,9 @@ extension LogicalUnit {
         case VPDPage.blockDeviceCharacteristics:
             var p = [UInt8](repeating: 0, count: 0x3C)
             p[1] = 0x01 // MEDIUM ROTATION RATE 1: non-rotating medium
+            // WABEREQ 01b: a block erased LBA reads GOOD (as zeros) where BLOCK ERASE exists
+            // (thin LUs); WACEREQ 00b: no CRYPTOGRAPHIC ERASE (SBC-4 6.6.2).
+            if isThin { p[3] = 0x40 }
             page = vpdPage(VPDPage.blockDeviceCharacteristics, p)
         case VPDPage.logicalBlockProvisioning: page = logicalBlockProvisioning()
         default: throw SCSIError.invalidCDB(byte: 2)
@@ -131,13 +134,14 @@ extension LogicalUnit {
         return vpdPage(VPDPage.logicalBlockProvisioning, body)
     }
 
-    /// REQUEST SENSE (SPC-4 6.39): a pending unit attention, else NO SENSE; always GOOD.
-    /// DESC asks for descriptor format.
+    /// REQUEST SENSE (SPC-4 6.39): a pending unit attention, else the sanitize in progress
+    /// (with its progress) or failed, else NO SENSE; always GOOD. DESC asks for descriptor format.
     func requestSense(_ ctx: CommandContext) -> SCSICommandResult {
         let alloc = Int(ctx.cdb[4])
         let format: SenseData.Format = ctx.cdb[1] & 0x01 != 0 ? .descriptor : .fixed
-        let pending = state.withLock { $0.unitAttentions.pop(ctx.nexus) }
-        let sense = (pending.map { SCSIError.unitAttention($0) } ?? SCSIError(key: SenseKey.noSense, asc: .noAdditionalSense)).sense
+        let (pending, sanitize) = state.withLock { ($0.unitAttentions.pop(ctx.nexus), LogicalUnit.sanitizeRefusal($0.sanitize)) }
+        let sense = (pending.map { SCSIError.unitAttention($0) } ?? sanitize
+            ?? SCSIError(key: SenseKey.noSense, asc: .noAdditionalSense)).sense
         return answer(sense.bytes(format), allocationLength: alloc, ctx)
     }
 
