@@ -160,6 +160,7 @@ public final class SCSITarget: Sendable {
         }
         for u in units {
             let held = u.state.withLock { s -> Bool in
+                s.copyResults[id] = nil
                 defer { if s.legacyHolder == id { s.legacyHolder = nil } }
                 return s.legacyHolder == id
             }
@@ -167,6 +168,11 @@ public final class SCSITarget: Sendable {
             // held a RESERVE(6), so the rare round trip to the store is taken on this thread.
             if held, let identity, let shared = u.sharedReservations { shared.releaseLegacy(heldBy: identity, target: self) }
         }
+    }
+
+    /// The LUs a nexus may name in an EXTENDED COPY: those of this target it reaches.
+    func reachableUnits(for nexus: NexusID) -> [LogicalUnit] {
+        state.withLock { Array($0.units.values) }
     }
 
     func unit(_ lun: UInt64) -> LogicalUnit? {

@@ -335,3 +335,22 @@ struct FileStoreTests {
         #expect(diff(try readBytes(store, at: UInt64(5 * 16 + 3) * UInt64(chunk), count: chunk), pattern(chunk, seed: UInt64((5 * 16 + 3) * chunk))) == nil)
     }
 }
+
+/// EXTENDED COPY's offload: copy_file_range between two image files, or within one.
+@Suite struct StoreCopyTests {
+    @Test func copiesBetweenFilesInTheKernel() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let a = try openBackstore(BackstoreSpec(kind: .file, path: dir.file("a.img"), size: 1 << 20))
+        let b = try openBackstore(BackstoreSpec(kind: .sparse, path: dir.file("b.img"), size: 1 << 20))
+        defer { a.close(); b.close() }
+        let data = pattern(64 << 10, seed: 5)
+        try data.withUnsafeBytes { try a.write(from: $0, at: 4096, durable: false) }
+        #expect(try a.copy(to: b, from: 4096, to: 8192, length: UInt64(data.count), durable: true))
+        #expect(try readBytes(b, at: 8192, count: data.count) == data)
+        #expect(try a.copy(to: a, from: 4096, to: 512 << 10, length: UInt64(data.count), durable: false))
+        #expect(try readBytes(a, at: 512 << 10, count: data.count) == data)
+        // Beyond the source's end there is nothing to copy: an error, not a short copy.
+        #expect(throws: BackstoreError.self) { _ = try a.copy(to: b, from: (1 << 20) - 512, to: 0, length: 4096, durable: false) }
+    }
+}

@@ -47,7 +47,7 @@ import Testing
         expectGood(o)
         #expect(o.data.count == 96)
         #expect(o.result.transferLength == 96)
-        #expect(Array(o.data[0 ... 7]) == [0x00, 0x00, 0x06, 0x12, 91, 0x10, 0x00, 0x02])
+        #expect(Array(o.data[0 ... 7]) == [0x00, 0x00, 0x06, 0x12, 91, 0x18, 0x00, 0x02]) // TPGS 01b, 3PC
         #expect(String(decoding: o.data[8 ..< 16], as: UTF8.self) == "SWIFTTGT")
         #expect(String(decoding: o.data[16 ..< 32], as: UTF8.self) == "SwiftTarget LU  ")
         #expect(String(decoding: o.data[32 ..< 36], as: UTF8.self) == "0001")
@@ -81,7 +81,7 @@ import Testing
 
     @Test func supportedPages() {
         let o = Harness().run(CDB.inquiry(evpd: true, page: 0), dataIn: 255)
-        #expect(o.data == [0, 0, 0, 6, 0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2])
+        #expect(o.data == [0, 0, 0, 7, 0x00, 0x80, 0x83, 0x8F, 0xB0, 0xB1, 0xB2])
     }
 
     @Test func serialNumber() {

@@ -54,6 +54,17 @@ enum CommandTable {
         prOut(PROutAction.registerAndIgnoreExistingKey, "REGISTER AND IGNORE EXISTING KEY"),
         prOut(PROutAction.registerAndMove, "REGISTER AND MOVE"),
 
+        // SPC-4 6.4, 6.18: third-party copy (LID1). The copy checks each source and destination
+        // LU for this nexus itself.
+        D(Opcode.extendedCopy, serviceAction: 0x00, "EXTENDED COPY(LID1)", length: 16, direction: .toDevice, access: .write,
+          handler: { (lu, ctx, _) throws(SCSIError) in try lu.extendedCopy(ctx) }),
+        D(Opcode.receiveCopyResults, serviceAction: CopyResultsAction.copyStatus, "RECEIVE COPY RESULTS: COPY STATUS",
+          length: 16, direction: .fromDevice, access: .none,
+          handler: { (lu, ctx, _) throws(SCSIError) in try lu.receiveCopyResults(ctx) }),
+        D(Opcode.receiveCopyResults, serviceAction: CopyResultsAction.operatingParameters,
+          "RECEIVE COPY RESULTS: OPERATING PARAMETERS", length: 16, direction: .fromDevice, access: .none,
+          handler: { (lu, ctx, _) throws(SCSIError) in try lu.receiveCopyResults(ctx) }),
+
         // SPC-4 6.35-6.37 under MAINTENANCE IN.
         D(Opcode.maintenanceIn, serviceAction: ServiceAction.reportTargetPortGroups, "REPORT TARGET PORT GROUPS",
           length: 12, direction: .fromDevice, access: .none, allowedUnderReserve: true,

@@ -32,6 +32,8 @@ enum Opcode {
     static let modeSense10: UInt8 = 0x5A            // SPC-4 6.12
     static let persistentReserveIn: UInt8 = 0x5E    // SPC-4 6.15
     static let persistentReserveOut: UInt8 = 0x5F   // SPC-4 6.16
+    static let extendedCopy: UInt8 = 0x83           // SPC-4 6.4 (LID1: service action 00h)
+    static let receiveCopyResults: UInt8 = 0x84     // SPC-4 6.18
     static let read16: UInt8 = 0x88                 // SBC-3 5.12
     static let compareAndWrite: UInt8 = 0x89        // SBC-3 5.2
     static let write16: UInt8 = 0x8A                // SBC-3 5.34

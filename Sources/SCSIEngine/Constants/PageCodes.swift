@@ -3,10 +3,11 @@ enum VPDPage {
     static let supportedPages: UInt8 = 0x00
     static let unitSerialNumber: UInt8 = 0x80
     static let deviceIdentification: UInt8 = 0x83
+    static let thirdPartyCopy: UInt8 = 0x8F
     static let blockLimits: UInt8 = 0xB0
     static let blockDeviceCharacteristics: UInt8 = 0xB1
     static let logicalBlockProvisioning: UInt8 = 0xB2
-    static let all: [UInt8] = [supportedPages, unitSerialNumber, deviceIdentification,
+    static let all: [UInt8] = [supportedPages, unitSerialNumber, deviceIdentification, thirdPartyCopy,
                                blockLimits, blockDeviceCharacteristics, logicalBlockProvisioning]
 }
 

@@ -7,6 +7,7 @@ enum SenseKey {
     static let illegalRequest: UInt8 = 0x5
     static let unitAttention: UInt8 = 0x6
     static let dataProtect: UInt8 = 0x7
+    static let copyAborted: UInt8 = 0xA
     static let abortedCommand: UInt8 = 0xB
     static let miscompare: UInt8 = 0xE
 }

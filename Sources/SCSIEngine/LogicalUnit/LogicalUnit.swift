@@ -10,6 +10,8 @@ struct LogicalUnitState: Sendable {
     var unitAttentions = UnitAttentions()
     var stopped = false
     var sanitize = SanitizeStatus.idle
+    /// EXTENDED COPY results held for RECEIVE COPY RESULTS, per I_T nexus (SPC-4 6.18.2).
+    var copyResults: [NexusID: [CopyResult]] = [:]
 }
 
 /// What one command sees of the world besides the LU.

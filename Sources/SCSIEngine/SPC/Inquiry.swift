@@ -13,6 +13,7 @@ extension LogicalUnit {
         case VPDPage.supportedPages: page = vpdPage(VPDPage.supportedPages, VPDPage.all)
         case VPDPage.unitSerialNumber: page = vpdPage(VPDPage.unitSerialNumber, Array(configuration.serialNumber.utf8))
         case VPDPage.deviceIdentification: page = deviceIdentification(ctx)
+        case VPDPage.thirdPartyCopy: page = thirdPartyCopy()
         case VPDPage.blockLimits: page = blockLimits()
         case VPDPage.blockDeviceCharacteristics:
             var p = [UInt8](repeating: 0, count: 0x3C)
@@ -27,7 +28,7 @@ extension LogicalUnit {
         return answer(page, allocationLength: alloc, ctx)
     }
 
-    private func vpdPage(_ code: UInt8, _ body: [UInt8]) -> [UInt8] {
+    func vpdPage(_ code: UInt8, _ body: [UInt8]) -> [UInt8] {
         var w = ByteWriter(capacity: body.count + 4)
         w.u8(0) // peripheral qualifier 0, direct access block device
         w.u8(code)
@@ -44,7 +45,7 @@ extension LogicalUnit {
         w.u8(0x06)          // VERSION: SPC-4
         w.u8(0x12)          // HISUP, response data format 2
         w.u8(96 - 5)        // ADDITIONAL LENGTH
-        w.u8(0x10)          // TPGS 01b: implicit ALUA; 3PC 0 (no EXTENDED COPY)
+        w.u8(0x18)          // TPGS 01b: implicit ALUA; 3PC: EXTENDED COPY
         w.u8(0x00)
         w.u8(0x02)          // CMDQUE
         w.ascii(configuration.vendor, width: 8)
