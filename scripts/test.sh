@@ -28,11 +28,11 @@ scripts/sanitizers.sh || status=1
 python3 scripts/hostile-input-test.py --daemon "$here/.build/debug/swift-targetd" > /tmp/hostile-input.log 2>&1 \
   && { echo "hostile input: passed"; grep RESULT /tmp/hostile-input.log; } \
   || { echo "hostile input FAILED"; grep -E 'FAIL|RESULT' /tmp/hostile-input.log; status=1; }
-scripts/conformance.sh file file || status=1
-scripts/conformance.sh sparse sparse || status=1
+# File and sparse LUNs as the runs: iscsi-test-cu -d -S --test=ALL URL URL.
+scripts/conformance.sh file file --multipath --sanitize || status=1
+scripts/conformance.sh sparse sparse --multipath --sanitize || status=1
 if [ "$(id -u)" = 0 ]; then scripts/conformance.sh loop loop || status=1; else echo "conformance[loop]: needs root for losetup"; status=1; fi
 scripts/conformance.sh chap file --chap || status=1
-scripts/conformance.sh multipath file --multipath || status=1
 # The rbd backstore on a real one-node Ceph cluster (scripts/ceph/mini-ceph.sh).
 if scripts/rbd-test.sh > /tmp/rbd-test.log 2>&1; then echo "rbd backstore on a real Ceph: $(grep -E '^conformance|^RESULT' /tmp/rbd-test.log | tr '\n' ' ')"
 else echo "rbd backstore test FAILED"; grep -E 'FAIL|RESULT|conformance' /tmp/rbd-test.log | tail -20; status=1; fi

@@ -64,6 +64,11 @@ public protocol BlockStore: AnyObject, Sendable {
     /// writes under its own lock (atomic within this process only).
     func compareAndWrite(expected: UnsafeRawBufferPointer, replacement: UnsafeRawBufferPointer,
                          at offset: UInt64) throws(BackstoreError) -> AtomicCompareOutcome
+    /// Bytes one `writeAtomically` may carry; 0 when the store cannot promise atomic writes.
+    var atomicWriteLimit: Int { get }
+    /// Writes all of `buffer` at `offset` so that, whatever happens (a crash, a power loss),
+    /// afterwards either all of it or none of it is there; durable when it returns.
+    func writeAtomically(from buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BackstoreError)
     /// Copies `length` bytes from `sourceOffset` to `destination` at `destinationOffset`
     /// inside the storage (EXTENDED COPY), durable when `durable`. False when the two stores
     /// cannot copy between themselves; the caller then reads and writes.
@@ -105,6 +110,12 @@ extension BlockStore {
     /// Files and devices have one server: the engine's lock makes COMPARE AND WRITE atomic.
     public func compareAndWrite(expected: UnsafeRawBufferPointer, replacement: UnsafeRawBufferPointer,
                                 at offset: UInt64) throws(BackstoreError) -> AtomicCompareOutcome { .unsupported }
+
+    /// No atomic writes unless the store has them.
+    public var atomicWriteLimit: Int { 0 }
+    public func writeAtomically(from buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
+        throw BackstoreError(.write, errno: 95 /* EOPNOTSUPP */, path: path)
+    }
 
     /// No copy offload unless the store has one.
     public func copy(to destination: any BlockStore, from sourceOffset: UInt64, to destinationOffset: UInt64,

@@ -9,6 +9,8 @@ import CLinuxIO
 /// Each store adds only what differs (discard, allocation state, size source).
 protocol CoreBackedStore: BlockStore {
     var core: StoreCore { get }
+    /// Where atomic writes go first (image files); nil: the store has none.
+    var journal: AtomicWriteJournal? { get }
 }
 
 extension CoreBackedStore {
@@ -48,6 +50,15 @@ extension CoreBackedStore {
 
     public func close() {
         core.close()
+        journal?.close()
+    }
+
+    public var atomicWriteLimit: Int { journal == nil ? 0 : AtomicWriteJournal.maxBytes }
+
+    public func writeAtomically(from buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
+        guard let journal else { throw core.error(.write, EOPNOTSUPP) }
+        if core.readOnly { throw core.error(.write, EROFS) }
+        try journal.write(buffer, at: offset, into: core)
     }
 }
 

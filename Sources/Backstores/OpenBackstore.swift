@@ -144,7 +144,13 @@ public func openBackstoreTyped(_ spec: BackstoreSpec) throws(BackstoreOpenError)
             throw BackstoreOpenError(.invalidSpec, path: path, message: "\(spec.kind.rawValue):\(path): 'direct' is only supported for raw: block devices")
         }
         let core = try openImageFile(spec)
-        return spec.kind == .file ? FileStore(core: core) : SparseImageStore(core: core)
+        do throws(BackstoreError) {
+            return spec.kind == .file ? try FileStore(core: core) : try SparseImageStore(core: core)
+        } catch {
+            core.close()
+            throw BackstoreOpenError(.system(errno: error.errno), path: path,
+                                     message: "\(path): cannot replay its atomic write journal \(error.path): \(errnoText(error.errno))")
+        }
     case .raw:
         return try openRawDevice(spec)
     case .rbd:

@@ -20,6 +20,8 @@ import Synchronization
 /// (loop devices and most NVMe/SCSI thin devices do; some SSDs don't).
 public final class RawDeviceStore: CoreBackedStore {
     let core: StoreCore
+    /// Devices promise no atomic write beyond their own; none is offered.
+    let journal: AtomicWriteJournal? = nil
     public let logicalBlockSize: Int
     private let discardUnsupported: Atomic<Bool>
 

@@ -14,8 +14,13 @@ public final class SparseImageStore: CoreBackedStore {
     let core: StoreCore
     private let punchUnsupported = Atomic<Bool>(false)
 
-    init(core: StoreCore) {
+    let journal: AtomicWriteJournal?
+
+    /// A writable image gets its atomic write journal; a record a crash left is replayed.
+    init(core: StoreCore) throws(BackstoreError) {
         self.core = core
+        journal = core.readOnly ? nil : AtomicWriteJournal(imagePath: core.path)
+        try journal?.replay(into: core)
     }
 
     public var kind: BackstoreKind { .sparse }

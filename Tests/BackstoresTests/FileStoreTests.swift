@@ -354,3 +354,64 @@ struct FileStoreTests {
         #expect(throws: BackstoreError.self) { _ = try a.copy(to: b, from: (1 << 20) - 512, to: 0, length: 4096, durable: false) }
     }
 }
+
+/// WRITE ATOMIC's crash safety: the journal beside an image file.
+@Suite struct AtomicWriteJournalTests {
+    @Test func writesInPlaceAndRetiresTheRecord() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let store = try openBackstore(BackstoreSpec(kind: .sparse, path: dir.file("a.img"), size: 4 << 20))
+        defer { store.close() }
+        #expect(store.atomicWriteLimit == 1 << 20)
+        let data = pattern(128 << 10, seed: 7)
+        try data.withUnsafeBytes { try store.writeAtomically(from: $0, at: 4096) }
+        #expect(try readBytes(store, at: 4096, count: data.count) == data)
+        let journal = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file(".a.img.atomic-journal"))))
+        #expect(Array(journal[0 ..< 8]) == Array("SWTATOM1".utf8))
+        #expect(journal[48] == 0, "retired: nothing to replay")
+        var st = stat()
+        #expect(stat(dir.file(".a.img.atomic-journal"), &st) == 0 && st.st_mode & 0o777 == 0o600)
+    }
+
+    /// A crash after the record was durable but before (or while) the data went in place:
+    /// opening the image writes the whole record; a torn record is dropped.
+    @Test func replaysAPendingRecordAndDropsATornOne() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.file("b.img")
+        let journalPath = dir.file(".b.img.atomic-journal")
+        try openBackstore(BackstoreSpec(kind: .file, path: path, size: 1 << 20)).close()
+        let data = pattern(64 << 10, seed: 9)
+        var record = data.withUnsafeBytes { AtomicWriteJournal.record(offset: 8192, data: $0) }
+        // Half the data reached the image before the crash.
+        let half = try openBackstore(BackstoreSpec(kind: .file, path: path))
+        try writeBytes(half, Array(data[0 ..< 32 << 10]), at: 8192)
+        half.close()
+        try Data(record).write(to: URL(fileURLWithPath: journalPath))
+        let reopened = try openBackstore(BackstoreSpec(kind: .file, path: path))
+        #expect(try readBytes(reopened, at: 8192, count: data.count) == data)
+        reopened.close()
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: journalPath)))[48] == 0)
+        // A torn record (its last byte never written): not applied.
+        record[record.count - 1] ^= 0xFF
+        record.replaceSubrange(16 ..< 24, with: [0, 0, 0, 0, 0, 0, 0, 0]) // would land at 0
+        let header = Array(record[0 ..< 40])
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in header { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        for i in 0 ..< 8 { record[40 + i] = UInt8(truncatingIfNeeded: h >> (56 - 8 * UInt64(i))) }
+        try Data(record).write(to: URL(fileURLWithPath: journalPath))
+        let again = try openBackstore(BackstoreSpec(kind: .file, path: path))
+        defer { again.close() }
+        #expect(try readBytes(again, at: 0, count: 4096) == [UInt8](repeating: 0, count: 4096))
+    }
+
+    @Test func devicesAndReadOnlyImagesPromiseNothing() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        try openBackstore(BackstoreSpec(kind: .file, path: dir.file("c.img"), size: 1 << 20)).close()
+        let ro = try openBackstore(BackstoreSpec(kind: .file, path: dir.file("c.img"), readOnly: true))
+        defer { ro.close() }
+        #expect(ro.atomicWriteLimit == 0)
+        #expect(throws: BackstoreError.self) { try [UInt8](repeating: 1, count: 512).withUnsafeBytes { try ro.writeAtomically(from: $0, at: 0) } }
+    }
+}

@@ -22,6 +22,7 @@ final class MemoryStore: BlockStore {
         var nonBlockingReads = 0
         /// Writes land in two halves a moment apart, as a real write may be seen by a read.
         var tearWrites = false
+        var atomicWrites = 0
     }
     let contents: Mutex<Contents>
     let kind: BackstoreKind = .file
@@ -33,8 +34,10 @@ final class MemoryStore: BlockStore {
     /// The record other "gateways" of this store share (SharedReservationTests).
     let shared: (any SharedRecord)?
 
-    init(blocks: Int, blockSize: Int = 512, thin: Bool = false, readOnly: Bool = false, shared: (any SharedRecord)? = nil) {
+    init(blocks: Int, blockSize: Int = 512, thin: Bool = false, readOnly: Bool = false, shared: (any SharedRecord)? = nil,
+         atomicWriteLimit: Int = 1 << 20) {
         self.shared = shared
+        self.atomicWriteLimit = atomicWriteLimit
         logicalBlockSize = blockSize
         isThinProvisioned = thin
         supportsDiscard = thin
@@ -44,6 +47,13 @@ final class MemoryStore: BlockStore {
     }
 
     var byteCount: UInt64 { contents.withLock { UInt64($0.bytes.count) } }
+    /// Atomic writes up to this many bytes (0: none), as an image file's journal allows.
+    let atomicWriteLimit: Int
+
+    func writeAtomically(from buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BackstoreError) {
+        contents.withLock { $0.atomicWrites += 1 }
+        try write(from: buffer, at: offset, durable: true)
+    }
     var mayReadWithoutBlocking: Bool { contents.withLock { $0.mayReadWithoutBlocking } }
 
     func readWithoutBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {

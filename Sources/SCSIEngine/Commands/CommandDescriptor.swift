@@ -8,8 +8,14 @@ final class CommandDescriptor: Sendable {
     /// Data transfer of the command (SAM-5 5.4): informative, the fabric carries the buffers.
     enum DataDirection: Sendable { case none, toDevice, fromDevice }
 
-    /// LUs on which the command exists; elsewhere it answers INVALID OPERATION CODE and is not reported.
-    enum Availability: Sendable { case always, thinProvisioned }
+    /// LUs on which the command exists; elsewhere it answers INVALID OPERATION CODE (or INVALID
+    /// FIELD IN CDB for a service action) and is not reported.
+    enum Availability: Sendable {
+        case always
+        case thinProvisioned
+        /// The store can promise atomic writes (WRITE ATOMIC).
+        case atomicWrites
+    }
 
     /// Paths besides an I/O thread the command may take.
     struct FastPaths: OptionSet, Sendable {
@@ -78,7 +84,13 @@ final class CommandDescriptor: Sendable {
     @inline(__always)
     func access(_ cdb: ByteReader) -> MediumAccess { accessFromCDB?(cdb) ?? access }
 
-    func isAvailable(thinProvisioned: Bool) -> Bool { availability == .always || thinProvisioned }
+    func isAvailable(on unit: LogicalUnit) -> Bool {
+        switch availability {
+        case .always: return true
+        case .thinProvisioned: return unit.isThin
+        case .atomicWrites: return unit.atomicTransferBlocks > 0
+        }
+    }
 }
 
 /// The table indexed by operation code, built once from `CommandTable.commands`.

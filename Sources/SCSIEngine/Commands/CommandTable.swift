@@ -120,7 +120,7 @@ enum CommandTable {
           statistics: .write, byte1Usage: 0x1A,
           handler: { (lu, ctx, snap) throws(SCSIError) in try lu.orWrite(ctx, snap) }),
         D(Opcode.writeAtomic16, "WRITE ATOMIC(16)", length: 16, direction: .toDevice, access: .write,
-          statistics: .write, byte1Usage: dpoFua,
+          statistics: .write, availability: .atomicWrites, byte1Usage: dpoFua,
           handler: { (lu, ctx, snap) throws(SCSIError) in try lu.writeAtomic(ctx, snap) }),
         D(Opcode.synchronizeCache10, "SYNCHRONIZE CACHE(10)", length: 10, access: .write,
           handler: { (lu, ctx, _) throws(SCSIError) in try lu.synchronizeCache(ctx) }),

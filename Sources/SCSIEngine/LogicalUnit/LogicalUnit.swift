@@ -129,7 +129,7 @@ final class LogicalUnit: Sendable {
                 throw SCSIError.invalidOpcode
             }
             if ctx.cdb.count < command.length { throw SCSIError.invalidOpcode }
-            if !command.isAvailable(thinProvisioned: isThin) {
+            if !command.isAvailable(on: self) {
                 throw command.serviceAction == nil ? SCSIError.invalidOpcode : SCSIError.invalidCDB(byte: 1, bit: 4)
             }
             // NACA and LINK are not supported (SAM-5 5.2 control byte).

@@ -117,9 +117,9 @@ extension LogicalUnit {
             w.zeros(16)
         }
         w.u64(EngineLimits.maxWriteSameBlocks)
-        w.u32(atomicTransferBlocks)                   // maximum atomic transfer length
-        w.u32(atomicTransferBlocks)                   // atomic alignment
-        w.u32(1)                                      // atomic transfer length granularity
+        w.u32(atomicTransferBlocks)                   // maximum atomic transfer length (0: none)
+        w.u32(0)                                      // atomic alignment: any LBA
+        w.u32(0)                                      // atomic transfer length granularity: any
         w.u32(0)                                      // no atomic boundaries
         w.u32(0)
         return vpdPage(VPDPage.blockLimits, w.bytes)

@@ -13,10 +13,9 @@ extension LogicalUnit {
         let sa = cdb.u16(4)
         let alloc = Int(cdb.u32(6))
         var w = ByteWriter(capacity: 1024)
-        let thin = isThin
         switch options {
         case 0:
-            let all = CommandTable.commands.filter { $0.isAvailable(thinProvisioned: thin) }
+            let all = CommandTable.commands.filter { $0.isAvailable(on: self) }
             w.u32(UInt32(all.count * (rctd ? 20 : 8)))
             for c in all {
                 w.u8(c.opcode); w.u8(0); w.u16(UInt16(c.serviceAction ?? 0)); w.u8(0)
@@ -29,7 +28,7 @@ extension LogicalUnit {
             if options == 1 && hasSA { throw SCSIError.invalidCDB(byte: 2, bit: 2) }
             if options == 2 && !hasSA && CommandLookup.isKnown(opcode) { throw SCSIError.invalidCDB(byte: 2, bit: 2) }
             let match = CommandTable.commands.first {
-                $0.isAvailable(thinProvisioned: thin) && $0.opcode == opcode
+                $0.isAvailable(on: self) && $0.opcode == opcode
                     && (options == 1 || UInt16($0.serviceAction ?? 0) == sa || (options == 3 && !hasSA))
             }
             w.u8(0)
