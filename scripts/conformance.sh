@@ -3,21 +3,24 @@
 # swift-targetd, scores the log with CUnit's own verdicts, and fails when a test from the
 # committed pass list (Tests/Conformance/passlist-NAME.txt) no longer passes.
 #
-# Usage: scripts/conformance.sh NAME KIND [--chap] [--multipath] [--sanitize] [--update]
+# Usage: scripts/conformance.sh NAME KIND [--chap] [--multipath] [--sanitize] [--tests PATTERN] [--update]
 #   NAME  label for logs and the pass list (file, sparse, loop, chap)
 #   KIND  file | sparse | loop   (loop needs root: a 256 MiB loop device)
 #   --multipath  the LUN twice (two sessions: the MultipathIO and two-nexus tests)
 #   --sanitize   also the SANITIZE tests (-S); the daemon then sanitizes at 32 MiB/s, so a
 #                sanitize of the 256 MiB LUN lasts the ~8 s Sanitize.Reset watches it run
+#   --tests P    only the tests matching P (iscsi-test-cu --test), instead of ALL
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 name=$1; kind=$2; shift 2
-chap=0; multipath=0; sanitize=0; update=0
-for a in "$@"; do
-  case $a in
+chap=0; multipath=0; sanitize=0; update=0; tests=ALL
+while [ $# -gt 0 ]; do
+  case $1 in
     --chap) chap=1;; --multipath) multipath=1;; --sanitize) sanitize=1;; --update) update=1;;
-    *) echo "unknown option $a" >&2; exit 2;;
+    --tests) tests=$2; shift;;
+    *) echo "unknown option $1" >&2; exit 2;;
   esac
+  shift
 done
 bin=${SWIFT_TARGETD:-$here/.build/debug/swift-targetd}
 out=${ARTIFACTS:-$here/ci-artifacts}/conformance
@@ -56,7 +59,7 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break;
 url="iscsi://${userinfo}127.0.0.1:$port/$iqn/0"
 urls=("$url"); [ $multipath = 1 ] && urls+=("$url")
 log="$out/iscsi-test-cu-$name.log"
-timeout 900 iscsi-test-cu "${suite[@]}" --test=ALL "${urls[@]}" > "$log" 2>&1 || true
+timeout 900 iscsi-test-cu "${suite[@]}" --test="$tests" "${urls[@]}" > "$log" 2>&1 || true
 kill -0 "$pid" 2>/dev/null || { echo "swift-targetd died during the suite:"; tail -20 "$out/daemon-$name.log"; exit 1; }
 python3 "$here/scripts/cu-score.py" "$log" "$out/score-$name.json" --families > "$out/score-$name.txt"
 totals=$(tail -1 "$out/score-$name.txt")

@@ -102,31 +102,32 @@ enum CommandLookup {
         case unknownOpcode
     }
 
-    private enum Slot: Sendable {
-        case empty
-        case single(CommandDescriptor)
-        case serviceActions([CommandDescriptor])
+    /// The descriptors of one operation code: one without a service action, or one per service
+    /// action. A struct rather than an enum with payloads: a multi-payload enum keeps its case in
+    /// the spare bits of the pointers, which hides them from LeakSanitizer's scan of the globals.
+    private struct Slot: Sendable {
+        var commands: [CommandDescriptor] = []
+        var hasServiceActions = false
     }
 
     private static let slots: [Slot] = {
-        var s = [Slot](repeating: .empty, count: 256)
+        var s = [Slot](repeating: Slot(), count: 256)
         for c in CommandTable.commands {
-            switch s[Int(c.opcode)] {
-            case .empty:
-                s[Int(c.opcode)] = c.serviceAction == nil ? .single(c) : .serviceActions([c])
-            case .serviceActions(let list) where c.serviceAction != nil && !list.contains(where: { $0.serviceAction == c.serviceAction }):
-                s[Int(c.opcode)] = .serviceActions(list + [c])
-            default:
-                preconditionFailure("CommandTable: opcode \(c.opcode) described twice")
-            }
+            let i = Int(c.opcode)
+            let fresh = s[i].commands.isEmpty
+            let takesServiceAction = c.serviceAction != nil
+                && (fresh || s[i].hasServiceActions)
+                && !s[i].commands.contains(where: { $0.serviceAction == c.serviceAction })
+            precondition(fresh || takesServiceAction, "CommandTable: opcode \(c.opcode) described twice")
+            s[i].commands.append(c)
+            s[i].hasServiceActions = c.serviceAction != nil
         }
         return s
     }()
 
     /// Per operation code (its service actions share one: none of them reads or writes blocks).
     private static let classes: [LUNStatisticsRecorder.CommandClass] = slots.map {
-        if case .single(let c) = $0 { return c.statisticsClass }
-        return .other
+        $0.hasServiceActions ? .other : ($0.commands.first?.statisticsClass ?? .other)
     }
 
     @inline(__always)
@@ -134,14 +135,14 @@ enum CommandLookup {
 
     @inline(__always)
     static func find(_ cdb: ByteReader) -> Found {
-        switch slots[Int(cdb[0])] {
-        case .empty: return .unknownOpcode
-        case .single(let c): return .command(c)
-        case .serviceActions(let list):
-            let sa = cdb[1] & 0x1F
-            for c in list where c.serviceAction == sa { return .command(c) }
-            return .unknownServiceAction
+        let slot = slots[Int(cdb[0])]
+        if !slot.hasServiceActions {
+            guard let c = slot.commands.first else { return .unknownOpcode }
+            return .command(c)
         }
+        let sa = cdb[1] & 0x1F
+        for c in slot.commands where c.serviceAction == sa { return .command(c) }
+        return .unknownServiceAction
     }
 
     /// The descriptor of a CDB, nil for an unknown operation code or service action.
@@ -158,12 +159,10 @@ enum CommandLookup {
     }
 
     static func hasServiceActions(_ opcode: UInt8) -> Bool {
-        if case .serviceActions = slots[Int(opcode)] { return true }
-        return false
+        slots[Int(opcode)].hasServiceActions
     }
 
     static func isKnown(_ opcode: UInt8) -> Bool {
-        if case .empty = slots[Int(opcode)] { return false }
-        return true
+        !slots[Int(opcode)].commands.isEmpty
     }
 }
