@@ -120,6 +120,10 @@ public struct LogicalUnitConfiguration: Sendable {
     /// Where the LU counts its commands; nil: the LU makes its own. Passing one keeps the
     /// counters across a LU being re-added (target restart).
     public var statistics: LUNStatisticsRecorder? = nil
+    /// Where persistent reservations are kept through a restart for registrants that set
+    /// APTPL; nil: APTPL is not offered (PTPL_C 0). Not used for a store whose reservations
+    /// every gateway shares (those live with the store).
+    public var reservationPersistence: (any ReservationPersistence)? = nil
 
     public init(serialNumber: String, uniqueID: UInt64, vendor: String = "SWIFTTGT",
                 product: String = "SwiftTarget LU", revision: String = "0001",

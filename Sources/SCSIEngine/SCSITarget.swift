@@ -63,6 +63,8 @@ public final class SCSITarget: Sendable {
         case lunInUse(UInt64)
         case lunOutOfRange(UInt64)
         case invalidBlockSize(Int)
+        /// The persistent reservations saved for the LU cannot be read (APTPL).
+        case reservationsUnreadable(String)
     }
 
     /// Adds a logical unit at `lun`. Other nexuses see REPORTED LUNS DATA HAS CHANGED.
@@ -72,6 +74,9 @@ public final class SCSITarget: Sendable {
         let bs = store.logicalBlockSize
         guard bs >= 512, bs.nonzeroBitCount == 1 else { throw ConfigurationError.invalidBlockSize(bs) }
         let unit = LogicalUnit(lun: lun, store: store, configuration: configuration)
+        if unit.sharedReservations == nil, let saved = configuration.reservationPersistence {
+            try unit.restoreReservations(from: saved, target: self)
+        }
         let others = try state.withLock { s throws(ConfigurationError) -> [LogicalUnit] in
             if s.units[lun] != nil { throw .lunInUse(lun) }
             let others = Array(s.units.values)

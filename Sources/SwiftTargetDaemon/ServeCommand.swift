@@ -60,6 +60,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Every gateway's port group, comma separated (REPORT TARGET PORT GROUPS lists them all; default: this one).")
     var portGroups: String?
 
+    @Option(help: ArgumentHelp("Directory for state kept through a restart: persistent reservations registered with APTPL (one file per LUN).",
+                               discussion: "Without it, a REGISTER with APTPL set is refused (PTPL_C 0). Created 0700 when missing."))
+    var stateDir: String?
+
     @OptionGroup(title: "Limits against guessing and exhaustion")
     var limits: LimitOptions
 
@@ -117,8 +121,15 @@ struct ServeCommand: AsyncParsableCommand {
             }
             stores.append(store)
             let identity = LUNIdentity(target: target, lun: UInt64(index), path: spec.path)
-            try device.addLogicalUnit(UInt64(index), store: store, configuration: LogicalUnitConfiguration(
-                serialNumber: identity.serialNumber, uniqueID: identity.uniqueID, readOnly: spec.readOnly))
+            var unit = LogicalUnitConfiguration(serialNumber: identity.serialNumber, uniqueID: identity.uniqueID,
+                                                readOnly: spec.readOnly)
+            if let stateDir {
+                unit.reservationPersistence = DurableFile(path: "\(stateDir)/\(identity.serialNumber).pr")
+            }
+            do { try device.addLogicalUnit(UInt64(index), store: store, configuration: unit) } catch {
+                for opened in stores { opened.close() }
+                throw DaemonError("LUN \(index) (\(text)): \(error)")
+            }
         }
 
         var settings = TargetLoginSettings()

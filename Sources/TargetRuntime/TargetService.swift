@@ -238,7 +238,19 @@ public actor TargetService: AdminBackend {
         var c = LogicalUnitConfiguration(serialNumber: lun.serial, uniqueID: lun.engineUniqueID,
                                          readOnly: lun.readOnly, writeCacheEnabled: lun.writeCache == .writeBack)
         c.statistics = recorder(target: target, lun: lun.id)
+        c.reservationPersistence = DurableFile(path: Self.reservationsPath(configuration: store.path, lun: lun))
         return c
+    }
+
+    /// Where a LUN's persistent reservations are kept for APTPL: beside the configuration,
+    /// one file per LU named by its NAA identifier (which outlives renames).
+    public static func reservationsPath(configuration: String, lun: LUN) -> String {
+        "\(configuration).reservations/\(hex16(lun.engineUniqueID)).pr"
+    }
+
+    private static func hex16(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: max(0, 16 - s.count)) + s
     }
 
     static func policy(_ auth: AuthSettings) -> AuthenticationPolicy {

@@ -60,6 +60,8 @@ final class LogicalUnit: Sendable {
     let statistics: LUNStatisticsRecorder
     /// Where the persistent reservations live when other gateways serve the same store.
     let sharedReservations: SharedReservations?
+    /// Orders PERSISTENT RESERVE OUT service actions whose result is saved (APTPL).
+    let prOutLock = Mutex(())
     /// The store again when it completes reads and writes by callback.
     let completingStore: (any CompletingBlockStore)?
 

@@ -27,8 +27,11 @@ extension LogicalUnit {
             }
         case PRInAction.reportCapabilities:
             w.u16(8)
-            w.u8(0x00)  // no CRH, SIP_C, ATP_C, PTPL_C
-            w.u8(0x80)  // TMV: the type mask is valid; ALLOW COMMANDS 0
+            // PTPL_C where the state can be kept (a file, or the cluster for shared stores);
+            // no CRH, SIP_C, ATP_C.
+            w.u8(persistsReservations ? 0x01 : 0x00)
+            // TMV: the type mask is valid; ALLOW COMMANDS 0; PTPL_A: persisting now.
+            w.u8(0x80 | (sharedReservations != nil || pr.aptpl ? 0x01 : 0x00))
             // Type mask: WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX | EX_AC_AR.
             w.u8(0x80 | 0x40 | 0x20 | 0x08 | 0x02)
             w.u8(0x01)
@@ -54,6 +57,10 @@ extension LogicalUnit {
         }
         return answer(w.bytes, allocationLength: alloc, ctx)
     }
+
+    /// Whether the reservations can outlive the daemon: saved for APTPL, or kept by the
+    /// cluster for a store every gateway shares.
+    var persistsReservations: Bool { sharedReservations != nil || configuration.reservationPersistence != nil }
 
     /// iSCSI TransportID with the initiator port name (SPC-4 7.6.4.6, format 01b).
     func transportID(_ n: ITNexus?) -> [UInt8] {
@@ -94,8 +101,14 @@ extension LogicalUnit {
 
         var destination: NexusID?
         var unreg = false
+        // APTPL counts for the register service actions only (SPC-4 6.16.3); it needs a
+        // place to keep the state.
+        let registers = [PROutAction.register, PROutAction.registerAndIgnoreExistingKey].contains(action)
+        let aptpl = action == PROutAction.registerAndMove ? p[17] & 0x01 != 0 : registers && p[20] & 0x01 != 0
+        if aptpl && !persistsReservations {
+            throw SCSIError.invalidParameter(byte: action == PROutAction.registerAndMove ? 17 : 20, bit: 0)
+        }
         if action == PROutAction.registerAndMove {
-            if p[17] & 0x01 != 0 { throw SCSIError.invalidParameter(byte: 17, bit: 0) } // APTPL
             unreg = p[17] & 0x02 != 0
             let rtpi = UInt16(p[18]) << 8 | UInt16(p[19])
             let tidLength = Int(UInt32(p[20]) << 24 | UInt32(p[21]) << 16 | UInt32(p[22]) << 8 | UInt32(p[23]))
@@ -104,7 +117,6 @@ extension LogicalUnit {
         } else {
             if p[20] & 0x08 != 0 { throw SCSIError.invalidParameter(byte: 20, bit: 3) } // SPEC_I_PT
             if p[20] & 0x04 != 0 { throw SCSIError.invalidParameter(byte: 20, bit: 2) } // ALL_TG_PT
-            if p[20] & 0x01 != 0 { throw SCSIError.invalidParameter(byte: 20, bit: 0) } // APTPL
         }
 
         let nexus = ctx.nexus
@@ -112,14 +124,15 @@ extension LogicalUnit {
             switch action {
             case PROutAction.register, PROutAction.registerAndIgnoreExistingKey:
                 try pr.register(nexus, key: key, serviceActionKey: sak,
-                                ignoreExisting: action == PROutAction.registerAndIgnoreExistingKey)
+                                ignoreExisting: action == PROutAction.registerAndIgnoreExistingKey, aptpl: aptpl)
             case PROutAction.reserve: try pr.reserve(nexus, key: key, type: type)
             case PROutAction.release: try pr.release(nexus, key: key, type: type)
             case PROutAction.clear: try pr.clear(nexus, key: key)
             case PROutAction.preempt, PROutAction.preemptAndAbort:
                 return try pr.preempt(nexus, key: key, serviceActionKey: sak, type: type)
             default:
-                try pr.registerAndMove(nexus, key: key, serviceActionKey: sak, destination: destination!, unregister: unreg)
+                try pr.registerAndMove(nexus, key: key, serviceActionKey: sak, destination: destination!,
+                                       unregister: unreg, aptpl: aptpl)
             }
             return []
         }
@@ -128,6 +141,8 @@ extension LogicalUnit {
             outcome = try shared.apply({ (state: inout SharedReservations.State) throws(PersistentReservations.Failure) in
                 try operation(&state.pr)
             }, unit: self, target: ctx.target)
+        } else if let persistence = configuration.reservationPersistence {
+            outcome = try applyPersisting(operation, persistence: persistence, target: ctx.target)
         } else {
             outcome = state.withLock { s in
                 defer { s.pr.unitAttentions.removeAll() }

@@ -40,6 +40,9 @@ struct PersistentReservations: Sendable, Equatable {
     private(set) var generation: UInt32 = 0
     private(set) var registrations: [Registration] = []
     private(set) var reservation: Reservation?
+    /// Activate persist through power loss: the APTPL bit of the last successful REGISTER,
+    /// REGISTER AND IGNORE EXISTING KEY or REGISTER AND MOVE (SPC-4 5.13.5).
+    var aptpl = false
     /// (nexus, ASC) unit attentions caused by the last operations.
     var unitAttentions: [(NexusID, ASC)] = []
 
@@ -54,6 +57,7 @@ struct PersistentReservations: Sendable, Equatable {
 
     static func == (a: Self, b: Self) -> Bool {
         a.generation == b.generation && a.registrations == b.registrations && a.reservation == b.reservation
+            && a.aptpl == b.aptpl
     }
 
     func key(of nexus: NexusID) -> UInt64? { registrations.first { $0.nexus == nexus }?.key }
@@ -81,9 +85,11 @@ struct PersistentReservations: Sendable, Equatable {
     // MARK: PERSISTENT RESERVE OUT
 
     /// REGISTER (ignoreExisting: false) and REGISTER AND IGNORE EXISTING KEY (SPC-4 5.13.7).
-    mutating func register(_ nexus: NexusID, key: UInt64, serviceActionKey: UInt64, ignoreExisting: Bool) throws(Failure) {
+    mutating func register(_ nexus: NexusID, key: UInt64, serviceActionKey: UInt64, ignoreExisting: Bool,
+                           aptpl: Bool = false) throws(Failure) {
         guard let i = registrations.firstIndex(where: { $0.nexus == nexus }) else {
             if !ignoreExisting && key != 0 { throw .conflict }
+            self.aptpl = aptpl
             if serviceActionKey == 0 { return }
             if registrations.count >= EngineLimits.maxRegistrations { throw .insufficientResources }
             registrations.append(Registration(nexus: nexus, key: serviceActionKey))
@@ -91,6 +97,7 @@ struct PersistentReservations: Sendable, Equatable {
             return
         }
         if !ignoreExisting && registrations[i].key != key { throw .conflict }
+        self.aptpl = aptpl
         if serviceActionKey == 0 {
             unregister(at: i)
         } else {
@@ -195,7 +202,7 @@ struct PersistentReservations: Sendable, Equatable {
     /// REGISTER AND MOVE (SPC-4 5.13.8): the holder registers `destination` with
     /// `serviceActionKey` and hands it the reservation.
     mutating func registerAndMove(_ nexus: NexusID, key: UInt64, serviceActionKey: UInt64,
-                                  destination: NexusID, unregister unreg: Bool) throws(Failure) {
+                                  destination: NexusID, unregister unreg: Bool, aptpl: Bool = false) throws(Failure) {
         guard let mine = self.key(of: nexus), mine == key else { throw .conflict }
         guard let r = reservation else { throw .conflict }
         if r.type.isAllRegistrants || r.holder != nexus { throw .conflict }
@@ -209,6 +216,7 @@ struct PersistentReservations: Sendable, Equatable {
         }
         reservation = Reservation(holder: destination, type: r.type)
         if unreg { registrations.removeAll { $0.nexus == nexus } }
+        self.aptpl = aptpl
         generation &+= 1
     }
 

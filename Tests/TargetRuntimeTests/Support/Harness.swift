@@ -106,6 +106,15 @@ extension TestInitiator {
         }
     }
 
+    /// Runs a command whose data-out (at most FirstBurstLength) goes as immediate data.
+    func run(_ cdb: [UInt8], write data: [UInt8], lun: UInt8 = 0) throws -> UInt8 {
+        let tag = try command(cdb: cdb, lun: lun, write: data.count, immediate: data)
+        while true {
+            let r = try receive()
+            if r.u32(16) == tag && r.opcode == 0x21 { return r.header[3] }
+        }
+    }
+
     /// Runs a command, retrying once when a unit attention answers first.
     func runGood(_ cdb: [UInt8], read: Int = 0, lun: UInt8 = 0) throws -> (status: UInt8, data: [UInt8]) {
         var result = try run(cdb, read: read, lun: lun)
