@@ -30,6 +30,17 @@ public final class SCSITarget: Sendable {
         /// Nexuses currently logged in (a closed one keeps its ID for reinstatement).
         var open: Set<NexusID> = []
         var nextID: UInt32 = 1
+        /// The LUN maps, and what each nexus they name sees (absent: every LU as is).
+        var maps: [LUNMap] = []
+        var views: [NexusID: LUNView] = [:]
+
+        /// The LU a nexus reaches at `lun`.
+        @inline(__always)
+        func mapped(_ lun: UInt64, for nexus: NexusID) -> MappedUnit? {
+            guard !views.isEmpty, let view = views[nexus] else { return units[lun].map { MappedUnit(unit: $0, readOnly: false) } }
+            guard let e = view.entries[lun], let u = units[e.unit] else { return nil }
+            return MappedUnit(unit: u, readOnly: e.readOnly)
+        }
     }
     let state = Mutex(State())
     private let abortHandler = Mutex<(@Sendable (UInt64, [NexusID]) -> Void)?>(nil)
@@ -119,6 +130,7 @@ public final class SCSITarget: Sendable {
     private static func id(for nexus: ITNexus, in s: inout State) -> NexusID {
         if let id = s.ids[nexus] { return id }
         let id = NexusID(rawValue: s.nextID)
+        if let view = LUNView.of(nexus.initiatorName, under: s.maps) { s.views[id] = view }
         s.nextID &+= 1
         s.ids[nexus] = id
         s.nexuses[id] = nexus
@@ -175,13 +187,46 @@ public final class SCSITarget: Sendable {
         }
     }
 
-    /// The LUs a nexus may name in an EXTENDED COPY: those of this target it reaches.
-    func reachableUnits(for nexus: NexusID) -> [LogicalUnit] {
-        state.withLock { Array($0.units.values) }
+    /// The LUs a nexus may name in an EXTENDED COPY: those of this target its LUN map shows it.
+    func reachableUnits(for nexus: NexusID) -> [MappedUnit] {
+        state.withLock { s in
+            guard let view = s.views[nexus] else { return s.units.values.map { MappedUnit(unit: $0, readOnly: false) } }
+            return view.entries.values.compactMap { e in s.units[e.unit].map { MappedUnit(unit: $0, readOnly: e.readOnly) } }
+        }
+    }
+
+    /// Replaces the LUN maps. Nexuses whose view changes get REPORTED LUNS DATA HAS CHANGED.
+    public func setLUNMaps(_ maps: [LUNMap]) {
+        let (changed, units) = state.withLock { s -> ([NexusID], [LogicalUnit]) in
+            s.maps = maps
+            var changed: [NexusID] = []
+            for (id, nexus) in s.nexuses {
+                let view = LUNView.of(nexus.initiatorName, under: maps)
+                if view != s.views[id] { changed.append(id) }
+                s.views[id] = view
+            }
+            return (changed.filter { s.open.contains($0) }, Array(s.units.values))
+        }
+        for u in units {
+            u.state.withLock { st in for n in changed { st.unitAttentions.queue(.reportedLunsDataHasChanged, for: n) } }
+        }
+    }
+
+    /// The LUN numbers a nexus sees, ascending.
+    func visibleLUNs(for nexus: NexusID) -> [UInt64] {
+        state.withLock { s in
+            guard let view = s.views[nexus] else { return s.units.keys.sorted() }
+            return view.entries.values.filter { s.units[$0.unit] != nil }.map(\.lun).sorted()
+        }
     }
 
     func unit(_ lun: UInt64) -> LogicalUnit? {
         state.withLock { $0.units[lun] }
+    }
+
+    /// The LU a nexus reaches at `lun` (through its LUN map).
+    func unit(_ lun: UInt64, for nexus: NexusID) -> LogicalUnit? {
+        state.withLock { $0.mapped(lun, for: nexus)?.unit }
     }
 
     /// Runs one command to completion. `dataOut` holds the bytes the initiator sent (may be
@@ -189,10 +234,12 @@ public final class SCSITarget: Sendable {
     /// is the fabric's expected transfer length).
     public func execute(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
                         attribute: TaskAttribute, dataOut: IOVectors, dataIn: IOVectors) -> SCSICommandResult {
-        let unit = state.withLock { $0.units[lun] }
-        let ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
+        let mapped = state.withLock { $0.mapped(lun, for: nexus) }
+        var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
         if cdb.isEmpty { return SCSIError.invalidOpcode.result }
-        if let unit {
+        if let mapped {
+            let unit = mapped.unit
+            ctx.readOnlyMapping = mapped.readOnly
             return recorded(unit, opcode: cdb[0]) {
                 if case .finished(let result) = unit.execute(ctx) { return result }
                 preconditionFailure("a blocking execution always finishes")
@@ -207,8 +254,10 @@ public final class SCSITarget: Sendable {
     public func executeWithoutBlocking(cdb: UnsafeRawBufferPointer, lun: UInt64, nexus: NexusID,
                                        attribute: TaskAttribute, dataIn: IOVectors) -> SCSICommandResult? {
         guard let opcode = cdb.first, CommandLookup.descriptor(cdb)?.fastPaths.contains(.pageCacheRead) == true,
-              let unit = state.withLock({ $0.units[lun] }), unit.store.mayReadWithoutBlocking else { return nil }
+              let mapped = state.withLock({ $0.mapped(lun, for: nexus) }), mapped.unit.store.mayReadWithoutBlocking else { return nil }
+        let unit = mapped.unit
         var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: .empty, dataIn: dataIn, target: self)
+        ctx.readOnlyMapping = mapped.readOnly
         ctx.nonBlocking = true
         let start = ContinuousClock.now
         guard case .finished(let result) = unit.execute(ctx) else { return nil }  // deferred: counted when it runs
@@ -218,9 +267,9 @@ public final class SCSITarget: Sendable {
 
     /// True when `submit` may take commands for `lun`: its store completes I/O by callback.
     /// One relaxed load when no LU does.
-    public func completesByCallback(lun: UInt64) -> Bool {
+    public func completesByCallback(lun: UInt64, nexus: NexusID) -> Bool {
         guard completingUnits.load(ordering: .relaxed) > 0 else { return false }
-        return state.withLock { $0.units[lun] }?.completingStore != nil
+        return state.withLock { $0.mapped(lun, for: nexus) }?.unit.completingStore != nil
     }
 
     /// The event-loop path for a store that completes by callback: a READ or WRITE of one
@@ -233,10 +282,12 @@ public final class SCSITarget: Sendable {
                        dataOut: IOVectors, dataIn: IOVectors,
                        completion: @escaping @Sendable (SCSICommandResult) -> Void) -> Bool {
         guard let opcode = cdb.first, CommandLookup.descriptor(cdb)?.fastPaths.contains(.callback) == true,
-              let unit = state.withLock({ $0.units[lun] }), unit.completingStore != nil else { return false }
+              let mapped = state.withLock({ $0.mapped(lun, for: nexus) }), mapped.unit.completingStore != nil else { return false }
+        let unit = mapped.unit
         let start = ContinuousClock.now
         let recorder = unit.statistics
         var ctx = CommandContext(cdb: ByteReader(bytes: cdb), nexus: nexus, dataOut: dataOut, dataIn: dataIn, target: self)
+        ctx.readOnlyMapping = mapped.readOnly
         ctx.onCompletion = { result in
             SCSITarget.record(recorder, opcode: opcode, result: result, since: start)
             completion(result)
@@ -311,7 +362,7 @@ public final class SCSITarget: Sendable {
         guard select <= 2 else { throw SCSIError.invalidCDB(byte: 2) }
         guard alloc >= 16 else { throw SCSIError.invalidCDB(byte: 6) }
         // Select 1 asks for well-known LUs only; we have none.
-        let luns = select == 1 ? [] : logicalUnitNumbers
+        let luns = select == 1 ? [] : visibleLUNs(for: ctx.nexus)
         var w = ByteWriter(capacity: 8 + luns.count * 8)
         w.u32(UInt32(luns.count * 8))
         w.u32(0)
@@ -332,9 +383,9 @@ public final class SCSITarget: Sendable {
 
     /// Whether `taskManagement` may wait on storage (a reset of an LU other gateways share
     /// tells them through the store): the fabric then calls it off its event loop.
-    public func taskManagementMayBlock(_ function: TaskManagementFunction, lun: UInt64) -> Bool {
+    public func taskManagementMayBlock(_ function: TaskManagementFunction, lun: UInt64, nexus: NexusID) -> Bool {
         switch function {
-        case .logicalUnitReset: return unit(lun)?.sharedReservations != nil
+        case .logicalUnitReset: return unit(lun, for: nexus)?.sharedReservations != nil
         case .targetWarmReset, .targetColdReset: return state.withLock { $0.units.values.contains { $0.sharedReservations != nil } }
         default: return false
         }
@@ -345,12 +396,12 @@ public final class SCSITarget: Sendable {
         switch function {
         case .abortTask, .abortTaskSet, .clearTaskSet:
             // Aborting tasks is the fabric's job; nothing of ours is queued.
-            return unit(lun) == nil && function != .abortTask ? .lunDoesNotExist : .functionComplete
+            return unit(lun, for: nexus) == nil && function != .abortTask ? .lunDoesNotExist : .functionComplete
         case .clearACA:
             // NACA is never accepted, so there is never an ACA to clear.
             return .functionRejected
         case .logicalUnitReset:
-            guard let u = unit(lun) else { return .lunDoesNotExist }
+            guard let u = unit(lun, for: nexus) else { return .lunDoesNotExist }
             u.reset(asc: .busDeviceResetOccurred, by: nexus)
             // The nexuses of the other gateways of a shared LU see the reset too (SAM-5 6.3.3:
             // every I_T nexus of the logical unit), before the function completes.
@@ -374,9 +425,19 @@ public final class SCSITarget: Sendable {
         abortHandler.withLock { $0 = handler }
     }
 
-    func abortTasks(lun: UInt64, nexuses: [NexusID]) {
+    /// Asks the fabric to abort the tasks of `nexuses` on `unit`, at the LUN number each of
+    /// them uses for it.
+    func abortTasks(unit: LogicalUnit, nexuses: [NexusID]) {
         guard !nexuses.isEmpty, let handler = abortHandler.withLock({ $0 }) else { return }
-        handler(lun, nexuses)
+        let byNumber = state.withLock { s -> [UInt64: [NexusID]] in
+            var out: [UInt64: [NexusID]] = [:]
+            for n in nexuses {
+                guard let view = s.views[n] else { out[unit.lun, default: []].append(n); continue }
+                for e in view.entries.values where e.unit == unit.lun { out[e.lun, default: []].append(n) }
+            }
+            return out
+        }
+        for (lun, group) in byNumber.sorted(by: { $0.key < $1.key }) { handler(lun, group) }
     }
 
     /// The counters of a LU (nil when there is no such LUN).

@@ -112,8 +112,8 @@ final class CallbackStore: CompletingBlockStore {
     }
 
     @Test func aWriteAndAReadAreAnsweredByTheStoresCallbackByteExact() throws {
-        #expect(target.completesByCallback(lun: 0))
-        #expect(!target.completesByCallback(lun: 1))
+        #expect(target.completesByCallback(lun: 0, nexus: nexus))
+        #expect(!target.completesByCallback(lun: 1, nexus: nexus))
         let payload = (0..<2048).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
         defer { out.deallocate() }

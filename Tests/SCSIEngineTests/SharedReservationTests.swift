@@ -114,7 +114,7 @@ final class MemorySharedRecord: SharedRecord {
     }
 
     @Test func aLUNResetOnOneGatewayReachesTheOthersNexuses() {
-        #expect(gatewayA.target.taskManagementMayBlock(.logicalUnitReset, lun: 0))
+        #expect(gatewayA.target.taskManagementMayBlock(.logicalUnitReset, lun: 0, nexus: gatewayA.a))
         #expect(gatewayA.target.taskManagement(.logicalUnitReset, lun: 0, nexus: gatewayA.a) == .functionComplete)
         expectSense(gatewayB.run([0, 0, 0, 0, 0, 0], nexus: gatewayB.a), 6, 0x2903)
         expectSense(gatewayB.run([0, 0, 0, 0, 0, 0], nexus: gatewayB.b), 6, 0x2903)
@@ -146,7 +146,7 @@ final class MemorySharedRecord: SharedRecord {
         expectGood(gatewayB.run([0x16, 0, 0, 0, 0, 0], nexus: gatewayB.b))
         #expect(gatewayA.run(CDB.read10(0, 1), nexus: gatewayA.b, dataIn: 512).status == .reservationConflict)
         // A target reset on B ends it too.
-        #expect(gatewayB.target.taskManagementMayBlock(.targetWarmReset, lun: 0))
+        #expect(gatewayB.target.taskManagementMayBlock(.targetWarmReset, lun: 0, nexus: gatewayB.a))
         _ = gatewayB.target.taskManagement(.targetWarmReset, lun: 0, nexus: gatewayB.a)
         expectGood(gatewayA.run([0x16, 0, 0, 0, 0, 0], nexus: gatewayA.b))
     }

@@ -30,7 +30,7 @@ struct CommandDispatcher {
     mutating func dispatch(_ request: CommandRequest, inReadBurst: Bool) -> CompletionMailbox.Completion? {
         var readBuffer: ByteBuffer?
         let (device, nexus, allocator, completions, scheduleDrain) = (device, nexus, allocator, completions, scheduleDrain)
-        if device.completesByCallback(lun: request.lun) {
+        if device.completesByCallback(lun: request.lun, nexus: nexus) {
             let (itt, readLength, writeLength) = (request.initiatorTaskTag, request.readLength, request.writeLength)
             let attempt = CommandExecution.submit(request, device: device, nexus: nexus, allocator: allocator) { outcome in
                 if completions.post(.init(itt: itt, outcome: outcome, readLength: readLength, writeLength: writeLength)) {

@@ -11,7 +11,7 @@ enum TaskManagementRunner {
         _ request: TaskManagementRequest, on device: SCSITarget, nexus: NexusID, eventLoop: any EventLoop,
         later: @escaping @Sendable (TaskManagementResponse) -> Void
     ) -> TaskManagementResponse? {
-        guard device.taskManagementMayBlock(request.function, lun: request.lun) else {
+        guard device.taskManagementMayBlock(request.function, lun: request.lun, nexus: nexus) else {
             return device.taskManagement(request.function, lun: request.lun, nexus: nexus)
         }
         DispatchQueue.global().async {

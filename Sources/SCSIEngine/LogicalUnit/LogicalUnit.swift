@@ -23,6 +23,8 @@ struct CommandContext {
     unowned let target: SCSITarget
     /// Set for the event-loop fast path: reads may only come from the page cache.
     var nonBlocking = false
+    /// The nexus's LUN map shows it this LU read-only.
+    var readOnlyMapping = false
     /// Set when the caller takes the answer by callback: a READ or WRITE of a
     /// CompletingBlockStore is submitted and answered here (from the store's thread).
     var onCompletion: (@Sendable (SCSICommandResult) -> Void)?
@@ -41,6 +43,8 @@ struct CommandContext {
 /// a setting older than a MODE SELECT that turned the cache off.
 struct CommandSnapshot {
     var softwareWriteProtect: Bool
+    /// Read-only for this nexus by its LUN map.
+    var readOnlyMapping = false
 }
 
 /// One logical unit: a store, its configuration and the shared state. Commands run
@@ -124,7 +128,7 @@ final class LogicalUnit: Sendable {
                     }
                     if !s.pr.allows(ctx.nexus, access: command.access(ctx.cdb)) { throw SCSIError.reservationConflict }
                 }
-                return CommandSnapshot(softwareWriteProtect: s.mode.softwareWriteProtect)
+                return CommandSnapshot(softwareWriteProtect: s.mode.softwareWriteProtect, readOnlyMapping: ctx.readOnlyMapping)
             }
             guard let command else {
                 if case .unknownServiceAction = found { throw SCSIError.invalidCDB(byte: 1, bit: 4) }
@@ -158,7 +162,7 @@ final class LogicalUnit: Sendable {
 
     /// DATA PROTECT for writes to a read-only or software-write-protected LU.
     func checkWritable(_ snap: CommandSnapshot) throws(SCSIError) {
-        if configuration.readOnly || store.isReadOnly { throw SCSIError.writeProtected }
+        if configuration.readOnly || store.isReadOnly || snap.readOnlyMapping { throw SCSIError.writeProtected }
         if snap.softwareWriteProtect { throw SCSIError(key: SenseKey.dataProtect, asc: .softwareWriteProtected) }
     }
 

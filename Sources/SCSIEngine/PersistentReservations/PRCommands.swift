@@ -166,7 +166,7 @@ extension LogicalUnit {
         }
         // PREEMPT AND ABORT: the preempted nexuses' tasks are the fabric's to abort (SPC-4 5.13.11.5).
         if action == PROutAction.preemptAndAbort && !preempted.isEmpty {
-            ctx.target.abortTasks(lun: lun, nexuses: preempted.filter { $0 != ctx.nexus })
+            ctx.target.abortTasks(unit: self, nexuses: preempted.filter { $0 != ctx.nexus })
         }
         return SCSICommandResult(status: .good, transferLength: length)
     }

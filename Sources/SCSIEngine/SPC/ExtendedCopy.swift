@@ -66,10 +66,13 @@ extension LogicalUnit {
         // Every segment is checked before any data moves.
         for s in plan.segments {
             guard s.source < units.count, s.destination < units.count else { result.failed = true; throw SCSIError.copyAborted(.unreachableCopyTarget) }
-            let (src, dst) = (units[s.source], units[s.destination])
+            let (src, dst) = (units[s.source].unit, units[s.destination].unit)
             let blocks = UInt64(s.blocks)
             if src.blockSize != dst.blockSize { result.failed = true; throw SCSIError.invalidParameter(byte: s.offset + 1) }
-            do { try dst.checkCopyDestination(ctx.nexus) } catch { result.failed = true; throw error }
+            do { try dst.checkCopyDestination(ctx.nexus, readOnlyMapping: units[s.destination].readOnly) } catch {
+                result.failed = true
+                throw error
+            }
             if s.sourceLBA > src.blockCount || blocks > src.blockCount - s.sourceLBA
                 || s.destinationLBA > dst.blockCount || blocks > dst.blockCount - s.destinationLBA {
                 result.failed = true
@@ -77,7 +80,7 @@ extension LogicalUnit {
             }
         }
         for s in plan.segments {
-            let (src, dst) = (units[s.source], units[s.destination])
+            let (src, dst) = (units[s.source].unit, units[s.destination].unit)
             let bs = UInt64(src.blockSize)
             do {
                 try dst.copyBlocks(from: src, at: s.sourceLBA * bs, to: s.destinationLBA * bs, length: UInt64(s.blocks) * bs)
@@ -92,26 +95,27 @@ extension LogicalUnit {
     }
 
     /// The LU an identification descriptor names, if this nexus reaches it and may use it.
-    private func copyTarget(_ t: CopyPlan.Target, _ ctx: CommandContext) throws(SCSIError) -> LogicalUnit {
-        guard let unit = ctx.target.reachableUnits(for: ctx.nexus).first(where: { $0.naaIdentifier == t.naa }) else {
+    private func copyTarget(_ t: CopyPlan.Target, _ ctx: CommandContext) throws(SCSIError) -> MappedUnit {
+        guard let mapped = ctx.target.reachableUnits(for: ctx.nexus).first(where: { $0.unit.naaIdentifier == t.naa }) else {
             throw SCSIError.copyAborted(.unreachableCopyTarget)
         }
+        let unit = mapped.unit
         if t.blockLength != 0 && t.blockLength != unit.blockSize { throw SCSIError.invalidParameter(byte: t.offset + 29) }
         try unit.state.withLock { (s: inout LogicalUnitState) throws(SCSIError) in
             if s.sanitize != .idle, let refusal = LogicalUnit.sanitizeRefusal(s.sanitize) { throw refusal }
             if let holder = s.legacyHolder, holder != ctx.nexus { throw SCSIError.reservationConflict }
             if !s.pr.allows(ctx.nexus, access: .read) { throw SCSIError.reservationConflict }
         }
-        return unit
+        return mapped
     }
 
     /// Checks this LU may be written by `nexus` (as a copy destination).
-    func checkCopyDestination(_ nexus: NexusID) throws(SCSIError) {
+    func checkCopyDestination(_ nexus: NexusID, readOnlyMapping: Bool) throws(SCSIError) {
         let swp = try state.withLock { (s: inout LogicalUnitState) throws(SCSIError) -> Bool in
             if !s.pr.allows(nexus, access: .write) { throw SCSIError.reservationConflict }
             return s.mode.softwareWriteProtect
         }
-        try checkWritable(CommandSnapshot(softwareWriteProtect: swp))
+        try checkWritable(CommandSnapshot(softwareWriteProtect: swp, readOnlyMapping: readOnlyMapping))
     }
 
     /// Copies `length` bytes from `source` into this LU: in the storage when both stores can

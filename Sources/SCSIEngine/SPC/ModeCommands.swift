@@ -36,7 +36,7 @@ extension LogicalUnit {
         }
         // Device-specific parameter: WP when write protected, DPOFUA (SBC-3 6.4.1).
         var dsp: UInt8 = 0x10
-        if configuration.readOnly || store.isReadOnly || mode.softwareWriteProtect { dsp |= 0x80 }
+        if configuration.readOnly || store.isReadOnly || ctx.readOnlyMapping || mode.softwareWriteProtect { dsp |= 0x80 }
         var w = ByteWriter(capacity: 8 + block.count + pages.count)
         if ten {
             w.u16(UInt16(6 + block.count + pages.count))
