@@ -82,6 +82,16 @@ public struct NewLUNRequest: Codable, Sendable {
 }
 
 /// Adds a client rule at `position` (0-based; end when absent).
+/// A LUN map to insert into a target's list (`position` 0 = first; default: last).
+public struct NewLUNMapRequest: Codable, Sendable {
+    public var map: LUNMapping
+    public var position: Int?
+    public init(map: LUNMapping, position: Int? = nil) {
+        self.map = map
+        self.position = position
+    }
+}
+
 public struct NewAccessRuleRequest: Codable, Sendable {
     public var rule: AccessRule
     public var position: Int?

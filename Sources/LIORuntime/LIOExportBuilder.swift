@@ -91,9 +91,12 @@ public enum LIOExportBuilder {
                 warnings.append("target \(name): connection.maxSessions is not enforced by LIO")
             }
 
+            if demo && !t.lunMaps.isEmpty {
+                throw LIOExportError("target \(name): lunMaps need allowedClients naming the initiators in LIO mode (LIO maps LUNs per node ACL); list them, or run with --fabric embedded")
+            }
             targets.append(LIOExportSpec.ISCSITarget(
                 iqn: name, luns: luns, portals: try portals(config.portals, t),
-                acls: acls.map { LIOExportSpec.ACL(initiator: $0, chap: chap) },
+                acls: acls.map { aclFor($0, chap: chap, maps: t.lunMaps) },
                 demoModeCHAP: demo ? chap : nil,
                 parameters: parameters(t.connection), attributes: attributes,
                 aclAttributes: demo ? [:] : aclAttributes))
@@ -102,6 +105,17 @@ public enum LIOExportBuilder {
             throw LIOExportError("two targets' names hash to the same LIO backstore names; rename one of them")
         }
         return LIOExport(spec: LIOExportSpec(backstores: backstores, targets: targets), warnings: warnings)
+    }
+
+    /// A node ACL with the LUNs its initiator's map gives it (the first map whose patterns
+    /// match the name; LIO's ACL names are exact, so the patterns are resolved here).
+    static func aclFor(_ initiator: String, chap: LIOExportSpec.CHAP?, maps: [LUNMapping]) -> LIOExportSpec.ACL {
+        guard let map = maps.first(where: { m in m.initiators.contains { Glob.matches(pattern: $0, name: initiator) } }) else {
+            return LIOExportSpec.ACL(initiator: initiator, chap: chap)
+        }
+        return LIOExportSpec.ACL(initiator: initiator, chap: chap,
+                                 mappedLUNs: map.luns.map { .init(mapped: $0.mappedLun, tpgLUN: $0.lun, readOnly: $0.readOnly) },
+                                 explicitLUNs: true)
     }
 
     /// allowedClients → node ACLs. LIO admits initiators by exact name only, so the rules

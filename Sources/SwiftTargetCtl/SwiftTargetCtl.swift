@@ -26,6 +26,7 @@ struct SwiftTargetCtl: AsyncParsableCommand {
         subcommands: [
             ListCommand.self, ShowCommand.self, AddTarget.self, RemoveTarget.self, AddLUN.self, RemoveLUN.self,
             SetAuth.self, ListClients.self, AllowClient.self, RemoveClient.self, MoveClient.self, AllowServer.self,
+            ListLUNMaps.self, MapLUNs.self, UnmapLUNs.self,
             Portals.self, ShowSettings.self, SetSettings.self, Limits.self, Start.self, Stop.self, Restart.self, Sessions.self,
             Logout.self, Stats.self, ShowConfig.self, ImportIETD.self, InstallService.self,
         ]

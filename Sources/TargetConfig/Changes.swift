@@ -32,6 +32,7 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
     case auth
     case allowedClients
     case allowedServerAddresses
+    case lunMaps
     // LUNs
     case lunAdded
     case lunRemoved
@@ -59,6 +60,7 @@ public enum SettingKey: String, Sendable, Codable, Hashable, CaseIterable {
         case .targetAdded, .targetRemoved: return .immediate  // removal drops only that target's sessions
         case .alias, .auth, .allowedClients, .allowedServerAddresses: return .newLogins
         case .lunAdded, .lunRemoved: return .immediate       // REPORTED LUNS DATA HAS CHANGED unit attention
+        case .lunMaps: return .immediate                     // the same, to the sessions whose view changed
         case .lunSize: return .immediate                     // online resize: CAPACITY DATA HAS CHANGED
         case .lunReadOnly, .lunWriteCache: return .immediate // MODE PARAMETERS CHANGED unit attention
         case .lunBacking, .lunBlockSize, .lunIdentity: return .targetRestart
@@ -125,10 +127,12 @@ public struct TargetDiff: Sendable, Hashable {
     public var allowedServerAddressesChanged = false
     public var connectionChanged = false
     public var timeoutsChanged = false
+    public var lunMapsChanged = false
 
     public var isEmpty: Bool {
         addedLUNs.isEmpty && removedLUNs.isEmpty && changedLUNs.isEmpty && !aliasChanged && !authChanged
             && !allowedClientsChanged && !allowedServerAddressesChanged && !connectionChanged && !timeoutsChanged
+            && !lunMapsChanged
     }
 }
 
@@ -213,6 +217,10 @@ public struct ConfigDiff: Sendable, Hashable {
                 td.allowedServerAddressesChanged = true
                 add(.allowedServerAddresses, t.name, a.allowedServerAddresses.map(\.description).joined(separator: ","),
                     b.allowedServerAddresses.map(\.description).joined(separator: ","))
+            }
+            if a.lunMaps != b.lunMaps {
+                td.lunMapsChanged = true
+                add(.lunMaps, t.name, "\(a.lunMaps.count) maps", "\(b.lunMaps.count) maps")
             }
             let oldLUNs = Dictionary(a.luns.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
             let newLUNs = Dictionary(b.luns.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })

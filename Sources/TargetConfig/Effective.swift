@@ -74,6 +74,8 @@ public struct EffectiveTarget: Sendable, Hashable {
     public var allowedServerAddresses: [IPNetwork]
     public var connection: EffectiveConnectionSettings
     public var timeouts: EffectiveTimeoutSettings
+    /// Per-initiator LUN maps (not inherited); empty = every initiator sees every LUN.
+    public var lunMaps: [LUNMapping] = []
     /// Which of `auth`, `allowedClients`, `allowedServerAddresses` came from `defaults`.
     public var inherited: Set<String>
 
@@ -125,6 +127,7 @@ extension Config {
             allowedServerAddresses: target.allowedServerAddresses ?? defaults.allowedServerAddresses ?? [],
             connection: defaultConnection.overridden(by: target.connection),
             timeouts: defaultTimeouts.overridden(by: target.timeouts),
+            lunMaps: target.lunMaps ?? [],
             inherited: inherited)
     }
 

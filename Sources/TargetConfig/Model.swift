@@ -160,6 +160,56 @@ public struct TimeoutSettings: Codable, Sendable, Hashable {
     public var isEmpty: Bool { self == TimeoutSettings() }
 }
 
+// MARK: - LUN maps
+
+/// Which LUNs the initiators a map names see, and at which numbers (LIO's mapped LUNs, SCST's
+/// ini_groups). The first map whose patterns match an initiator's name decides what it sees;
+/// an initiator no map names sees every LUN of the target at its own number.
+public struct LUNMapping: Codable, Sendable, Hashable {
+    /// Initiator name patterns: `*` any run of characters, `?` one, compared without case.
+    public var initiators: [String]
+    public var luns: [MappedLUN]
+    public var comment: String?
+
+    public init(initiators: [String], luns: [MappedLUN], comment: String? = nil) {
+        self.initiators = initiators
+        self.luns = luns
+        self.comment = comment
+    }
+
+    enum CodingKeys: String, CodingKey { case initiators, luns, comment }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        initiators = try c.decode([String].self, forKey: .initiators)
+        luns = try c.decodeIfPresent([MappedLUN].self, forKey: .luns) ?? []
+        comment = try c.decodeIfPresent(String.self, forKey: .comment)
+    }
+}
+
+/// One LUN of a map: the target's LUN `lun`, seen as `mappedLun`.
+public struct MappedLUN: Codable, Sendable, Hashable {
+    /// The number the initiators of the map use, 0...16383.
+    public var mappedLun: Int
+    /// The target's LUN (its `luns[].id`).
+    public var lun: Int
+    /// Read-only for these initiators, whatever the LUN allows others.
+    public var readOnly: Bool
+
+    public init(mappedLun: Int, lun: Int, readOnly: Bool = false) {
+        self.mappedLun = mappedLun
+        self.lun = lun
+        self.readOnly = readOnly
+    }
+
+    enum CodingKeys: String, CodingKey { case mappedLun, lun, readOnly }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mappedLun = try c.decode(Int.self, forKey: .mappedLun)
+        lun = try c.decode(Int.self, forKey: .lun)
+        readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
+    }
+}
+
 // MARK: - LUNs
 
 public struct LUN: Codable, Sendable, Hashable {
@@ -314,11 +364,13 @@ public struct Target: Codable, Sendable, Hashable {
     public var allowedServerAddresses: [IPNetwork]?
     public var connection: ConnectionSettings?
     public var timeouts: TimeoutSettings?
+    /// Per-initiator LUN maps; nil or [] = every initiator sees every LUN.
+    public var lunMaps: [LUNMapping]?
 
     public init(
         name: String, alias: String? = nil, luns: [LUN] = [], auth: AuthSettings? = nil,
         allowedClients: [AccessRule]? = nil, allowedServerAddresses: [IPNetwork]? = nil,
-        connection: ConnectionSettings? = nil, timeouts: TimeoutSettings? = nil
+        connection: ConnectionSettings? = nil, timeouts: TimeoutSettings? = nil, lunMaps: [LUNMapping]? = nil
     ) {
         self.name = name
         self.alias = alias
@@ -328,10 +380,11 @@ public struct Target: Codable, Sendable, Hashable {
         self.allowedServerAddresses = allowedServerAddresses
         self.connection = connection
         self.timeouts = timeouts
+        self.lunMaps = lunMaps
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, alias, luns, auth, allowedClients, allowedServerAddresses, connection, timeouts
+        case name, alias, luns, auth, allowedClients, allowedServerAddresses, connection, timeouts, lunMaps
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -343,6 +396,7 @@ public struct Target: Codable, Sendable, Hashable {
         allowedServerAddresses = try c.decodeIfPresent([IPNetwork].self, forKey: .allowedServerAddresses)
         connection = try c.decodeIfPresent(ConnectionSettings.self, forKey: .connection)
         timeouts = try c.decodeIfPresent(TimeoutSettings.self, forKey: .timeouts)
+        lunMaps = try c.decodeIfPresent([LUNMapping].self, forKey: .lunMaps)
     }
 
     public func lun(_ id: Int) -> LUN? { luns.first { $0.id == id } }
@@ -372,7 +426,11 @@ public struct Target: Codable, Sendable, Hashable {
 ///                         maxLogins, maxBufferedWriteMB, failedLoginLogLines, sanitizeMBPerSecond
 ///                         (LimitSettings; absent = default)
 /// targets[]               name (iqn./eui./naa.), alias, luns[], and optionally auth, allowedClients,
-///                         allowedServerAddresses, connection, timeouts (override `defaults` field by field)
+///                         allowedServerAddresses, connection, timeouts (override `defaults` field by field),
+///                         lunMaps
+///   lunMaps[]             {"initiators": [glob], "luns": [{"mappedLun", "lun", "readOnly"}], "comment"}: the
+///                         first map naming an initiator decides the LUNs it sees (mappedLun -> the target's
+///                         LUN id); an initiator no map names sees every LUN
 ///   luns[]                id (0...16383), backstore ("file"|"sparse"|"raw"), path (absolute), size (bytes,
 ///                         for creating images; not for raw), blockSize (512/1024/2048/4096), readOnly,
 ///                         writeCache ("write-back"|"write-through", default write-through),

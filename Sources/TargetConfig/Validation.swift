@@ -128,6 +128,7 @@ public enum ConfigValidator {
                 }
                 if let a = t.auth { checkAuth(a, tp / "auth") }
                 if let r = t.allowedClients { checkRules(r, tp / "allowedClients") }
+                if let m = t.lunMaps { checkLUNMaps(m, tp / "lunMaps", lunIDs: ids) }
                 if let s = t.allowedServerAddresses { checkServerAddresses(s, tp / "allowedServerAddresses", c.portals) }
                 if let cs = t.connection { checkConnection(cs, tp / "connection") }
                 if let to = t.timeouts { checkTimeouts(to, tp / "timeouts") }
@@ -232,6 +233,30 @@ public enum ConfigValidator {
                 }
                 if r.initiator == nil && r.initiatorRegex == nil && r.address == nil && i < rules.count - 1 {
                     warn(rp, "matches every client, so the rules after it are never used")
+                }
+            }
+        }
+
+        mutating func checkLUNMaps(_ maps: [LUNMapping], _ p: ConfigPath, lunIDs: Set<Int>) {
+            for (i, m) in maps.enumerated() {
+                let mp = p[i]
+                if m.initiators.isEmpty { error(mp / "initiators", "name at least one initiator (a glob; * for everyone)") }
+                for (j, g) in m.initiators.enumerated()
+                where g.isEmpty || g.utf8.count > 223 || g.contains(where: { $0.isWhitespace || $0 == "[" || $0 == "]" }) {
+                    error((mp / "initiators")[j], "must be 1...223 characters without spaces or brackets (wildcards: * and ?)")
+                }
+                var numbers = Set<Int>()
+                for (j, l) in m.luns.enumerated() {
+                    let lp = mp.at("luns", j)
+                    if !(0...16383).contains(l.mappedLun) { error(lp / "mappedLun", "LUN \(l.mappedLun) is out of range 0...16383") }
+                    if !numbers.insert(l.mappedLun).inserted { error(lp / "mappedLun", "mapped LUN \(l.mappedLun) appears twice in this map") }
+                    if !lunIDs.contains(l.lun) { error(lp / "lun", "the target has no LUN \(l.lun)") }
+                }
+                if !m.luns.isEmpty && !numbers.contains(0) {
+                    warn(mp / "luns", "no mapped LUN 0; many initiators only scan a target that has LUN 0")
+                }
+                if m.initiators.contains("*") && i < maps.count - 1 {
+                    warn(mp, "names every initiator, so the maps after it are never used")
                 }
             }
         }

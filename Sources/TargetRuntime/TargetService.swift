@@ -210,6 +210,7 @@ public actor TargetService: AdminBackend {
             if let e = error as? TargetServiceError { throw e }
             throw TargetServiceError("target \(target.name): \(error)")
         }
+        device.setLUNMaps(Self.lunMaps(of: target))
         return Running(device: device, stores: stores)
     }
 
@@ -240,6 +241,15 @@ public actor TargetService: AdminBackend {
         c.statistics = recorder(target: target, lun: lun.id)
         c.reservationPersistence = DurableFile(path: Self.reservationsPath(configuration: store.path, lun: lun))
         return c
+    }
+
+    /// The engine's form of a target's LUN maps.
+    static func lunMaps(of target: EffectiveTarget) -> [LUNMap] {
+        target.lunMaps.map { m in
+            LUNMap(initiators: m.initiators, entries: m.luns.map {
+                LUNMap.Entry(lun: UInt64($0.mappedLun), unit: UInt64($0.lun), readOnly: $0.readOnly)
+            })
+        }
     }
 
     /// Where a LUN's persistent reservations are kept for APTPL: beside the configuration,
@@ -441,6 +451,7 @@ public actor TargetService: AdminBackend {
                     outcomes["lunSize|\(t.name)|\(id)"] = resize(s, lun: lun, to: newSize, device: r.device, target: t.name)
                 }
             }
+            if td.lunMapsChanged { r.device.setLUNMaps(Self.lunMaps(of: new.effective(t))) }
             running[k] = r
         }
         publish()

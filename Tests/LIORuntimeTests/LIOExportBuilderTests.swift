@@ -128,3 +128,38 @@ import TargetConfig
         #expect(LIOSessions.parseInfo("No active iSCSI Session for Initiator Endpoint: iqn.x") == [])
     }
 }
+
+@Suite struct LIOLUNMapTests {
+    let iqn = "iqn.2025-01.org.example:maps"
+
+    func luns() -> [LUN] {
+        (0...2).map { LUN(id: $0, backstore: .file, path: "/srv/m\($0).img", size: 1 << 20, serial: "M\($0)",
+                          naaId: "6001405000000000000000000000000\($0)") }
+    }
+
+    @Test func mapsBecomeEachACLsMappedLUNs() throws {
+        var t = Target(name: iqn, luns: luns())
+        t.allowedClients = [.allow(initiator: "iqn.1994-05.com.redhat:web1"), .allow(initiator: "iqn.1994-05.com.redhat:db"),
+                            .allow(initiator: "iqn.1994-05.com.redhat:other"), .deny()]
+        t.lunMaps = [LUNMapping(initiators: ["iqn.1994-05.com.redhat:web*"], luns: [MappedLUN(mappedLun: 0, lun: 2, readOnly: true)]),
+                     LUNMapping(initiators: ["*:db"], luns: [])]
+        let acls = try LIOExportBuilder.build(Config(targets: [t]), deviceSize: { _, l in l.size! }).spec.targets[0].acls
+        #expect(acls.map(\.initiator) == ["iqn.1994-05.com.redhat:web1", "iqn.1994-05.com.redhat:db", "iqn.1994-05.com.redhat:other"])
+        #expect(acls[0].mappedLUNs == [.init(mapped: 0, tpgLUN: 2, readOnly: true)] && acls[0].explicitLUNs)
+        #expect(acls[1].mappedLUNs.isEmpty && acls[1].explicitLUNs)      // mapped to nothing
+        #expect(acls[2].mappedLUNs.isEmpty && !acls[2].explicitLUNs)     // no map: every LUN
+        let steps = try ConfigfsPlan.create(LIOExportBuilder.build(Config(targets: [t]), deviceSize: { _, l in l.size! }).spec)
+            .map(\.description)
+        let tpg = "iscsi/\(iqn)/tpgt_1/acls"
+        #expect(steps.contains("echo '1' > \(tpg)/iqn.1994-05.com.redhat:web1/lun_0/write_protect"))
+        #expect(steps.contains("ln -s iscsi/\(iqn)/tpgt_1/lun/lun_2 \(tpg)/iqn.1994-05.com.redhat:web1/lun_0/lun_2"))
+        #expect(!steps.contains { $0.contains("\(tpg)/iqn.1994-05.com.redhat:db/lun_") })
+        #expect(steps.contains("mkdir \(tpg)/iqn.1994-05.com.redhat:other/lun_1"))
+    }
+
+    @Test func mapsWithoutNamedInitiatorsAreRefused() {
+        var t = Target(name: iqn, luns: luns())
+        t.lunMaps = [LUNMapping(initiators: ["*"], luns: [MappedLUN(mappedLun: 0, lun: 1)])]
+        #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(Config(targets: [t]), deviceSize: { _, l in l.size! }) }
+    }
+}

@@ -97,7 +97,12 @@ import Testing
         let noSuchIndex = parameters(targets: [one], segments: [segment(0, 1, blocks: 1, from: 0, to: 1)])
         expectSense(h.run(xcopy(noSuchIndex), dataOut: noSuchIndex), 0x0A, 0x0804)
         let beyond = parameters(targets: [one], segments: [segment(0, 0, blocks: 16, from: 0, to: 250)])
-        expectSense(h.run(xcopy(beyond), dataOut: beyond), 0x0A, 0x0000)
+        let beyondOutcome = h.run(xcopy(beyond), dataOut: beyond)
+        expectSense(beyondOutcome, 0x0A, 0x0000)
+        // Segment pointer: parameter list byte 16 + 32 (header, one target) + 20, the destination LBA.
+        #expect(beyondOutcome.sks == [0x80, 0, 68])
+        let sourceBeyond = parameters(targets: [one], segments: [segment(0, 0, blocks: 16, from: 250, to: 0)])
+        #expect(h.run(xcopy(sourceBeyond), dataOut: sourceBeyond).sks == [0x80, 0, 60])
         let wrongBlockLength = parameters(targets: [target(naa(h, 0), blockLength: 4096)], segments: [segment(0, 0, blocks: 1, from: 0, to: 1)])
         expectSense(h.run(xcopy(wrongBlockLength), dataOut: wrongBlockLength), 5, 0x2600)
     }

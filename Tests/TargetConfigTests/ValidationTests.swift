@@ -256,3 +256,46 @@ private func messages(_ c: Config, _ severity: Severity = .error) -> [String] {
         #expect(ConfigDiff.between(old, Config(limits: LimitSettings())).isEmpty)  // {} is the defaults
     }
 }
+
+@Suite struct LUNMapValidationTests {
+    @Test func problemsOfLUNMapsAreNamedWithTheirPath() {
+        var t = target(luns: [Fixture.lun(0, "/srv/m0.img", serial: "M0"), Fixture.lun(4, "/srv/m4.img", serial: "M4")])
+        t.lunMaps = [
+            LUNMapping(initiators: [], luns: [MappedLUN(mappedLun: 0, lun: 0)]),
+            LUNMapping(initiators: ["iqn.x:[ab]", "a b"], luns: [MappedLUN(mappedLun: 0, lun: 7), MappedLUN(mappedLun: 0, lun: 4),
+                                                                MappedLUN(mappedLun: 20000, lun: 0)]),
+        ]
+        let errors = messages(config([t]))
+        #expect(errors.contains { $0.contains("targets[0].lunMaps[0].initiators") && $0.contains("name at least one initiator") })
+        #expect(errors.contains { $0.contains("targets[0].lunMaps[1].initiators[0]") && $0.contains("brackets") })
+        #expect(errors.contains { $0.contains("targets[0].lunMaps[1].initiators[1]") })
+        #expect(errors.contains { $0.contains("targets[0].lunMaps[1].luns[0].lun") && $0.contains("the target has no LUN 7") })
+        #expect(errors.contains { $0.contains("targets[0].lunMaps[1].luns[1].mappedLun") && $0.contains("appears twice") })
+        #expect(errors.contains { $0.contains("targets[0].lunMaps[1].luns[2].mappedLun") && $0.contains("out of range") })
+    }
+
+    @Test func aValidMapHasNoErrorsAndWarnsOfUnreachableMaps() {
+        var t = target(luns: [Fixture.lun(0, "/srv/m0.img", serial: "M0"), Fixture.lun(4, "/srv/m4.img", serial: "M4")])
+        t.lunMaps = [LUNMapping(initiators: ["*"], luns: [MappedLUN(mappedLun: 0, lun: 4, readOnly: true)]),
+                     LUNMapping(initiators: ["iqn.x:y"], luns: [MappedLUN(mappedLun: 1, lun: 0)])]
+        #expect(messages(config([t])).isEmpty)
+        let warnings = messages(config([t]), .warning)
+        #expect(warnings.contains { $0.contains("lunMaps[0]") && $0.contains("never used") })
+        #expect(warnings.contains { $0.contains("lunMaps[1].luns") && $0.contains("no mapped LUN 0") })
+    }
+
+    @Test func lunMapsRoundTripThroughTheFileFormat() throws {
+        var t = target()
+        t.lunMaps = [LUNMapping(initiators: ["iqn.1994-05.com.redhat:*"], luns: [MappedLUN(mappedLun: 0, lun: 0, readOnly: true)],
+                                comment: "web servers")]
+        let c = config([t])
+        let decoded = try ConfigFile.decode(try ConfigFile.encode(c)).config
+        #expect(decoded.targets[0].lunMaps == t.lunMaps)
+        let diff = ConfigDiff.between(c, decoded)
+        #expect(diff.isEmpty)
+        var changed = decoded
+        changed.targets[0].lunMaps = nil
+        #expect(ConfigDiff.between(c, changed).effects.map(\.setting) == [.lunMaps])
+        #expect(SettingKey.lunMaps.applyMode == .immediate)
+    }
+}

@@ -73,10 +73,14 @@ extension LogicalUnit {
                 result.failed = true
                 throw error
             }
-            if s.sourceLBA > src.blockCount || blocks > src.blockCount - s.sourceLBA
-                || s.destinationLBA > dst.blockCount || blocks > dst.blockCount - s.destinationLBA {
+            // Beyond the end of a LU: COPY ABORTED with a segment pointer (SD 0: a byte of the
+            // parameter list) at the LBA that does not fit (SPC-4 4.5.2.4.6, 6.4.3.5).
+            let sourceFits = s.sourceLBA <= src.blockCount && blocks <= src.blockCount - s.sourceLBA
+            let destinationFits = s.destinationLBA <= dst.blockCount && blocks <= dst.blockCount - s.destinationLBA
+            if !sourceFits || !destinationFits {
                 result.failed = true
-                throw SCSIError.copyAborted(.noAdditionalSense)
+                throw SCSIError(key: SenseKey.copyAborted, asc: .noAdditionalSense,
+                                fieldPointer: FieldPointer(inCDB: false, byte: UInt16(clamping: s.offset + (sourceFits ? 20 : 12)), bit: nil))
             }
         }
         for s in plan.segments {

@@ -63,10 +63,10 @@ public enum ConfigfsPlan {
                 for acl in t.acls {
                     let dir = "\(tpg)/acls/\(acl.initiator)"
                     steps.append(.makeDirectory(dir))
-                    for (mapped, tpgLUN) in mappings(acl, t) {
+                    for (mapped, tpgLUN, readOnly) in mappings(acl, t) {
                         steps.append(.makeDirectory("\(dir)/lun_\(mapped)"))
                         steps.append(.symlink(target: "\(tpg)/lun/lun_\(tpgLUN)", link: "\(dir)/lun_\(mapped)/lun_\(tpgLUN)"))
-                        if acl.readOnly { steps.append(.write("\(dir)/lun_\(mapped)/write_protect", "1")) }
+                        if readOnly { steps.append(.write("\(dir)/lun_\(mapped)/write_protect", "1")) }
                     }
                     if let chap = acl.chap { steps += chapSteps(chap, dir: "\(dir)/auth") }
                     for (name, value) in t.aclAttributes.sorted(by: { $0.key < $1.key }) {
@@ -88,7 +88,7 @@ public enum ConfigfsPlan {
             steps.append(.write("\(tpg)/enable", "0"))
             for acl in t.acls {
                 let dir = "\(tpg)/acls/\(acl.initiator)"
-                for (mapped, tpgLUN) in mappings(acl, t) {
+                for (mapped, tpgLUN, _) in mappings(acl, t) {
                     steps.append(.unlink("\(dir)/lun_\(mapped)/lun_\(tpgLUN)"))
                     steps.append(.removeDirectory("\(dir)/lun_\(mapped)"))
                 }
@@ -128,10 +128,10 @@ public enum ConfigfsPlan {
         }
         for acl in t.acls {
             let dir = "\(tpg)/acls/\(acl.initiator)"
-            for (mapped, tpgLUN) in mappings(acl, t) where numbers.contains(tpgLUN) {
+            for (mapped, tpgLUN, readOnly) in mappings(acl, t) where numbers.contains(tpgLUN) {
                 steps.append(.makeDirectory("\(dir)/lun_\(mapped)"))
                 steps.append(.symlink(target: "\(tpg)/lun/lun_\(tpgLUN)", link: "\(dir)/lun_\(mapped)/lun_\(tpgLUN)"))
-                if acl.readOnly { steps.append(.write("\(dir)/lun_\(mapped)/write_protect", "1")) }
+                if readOnly { steps.append(.write("\(dir)/lun_\(mapped)/write_protect", "1")) }
             }
         }
         return steps
@@ -146,7 +146,7 @@ public enum ConfigfsPlan {
         var steps: [ConfigfsStep] = []
         for acl in t.acls {
             let dir = "\(tpg)/acls/\(acl.initiator)"
-            for (mapped, tpgLUN) in mappings(acl, t) where numbers.contains(tpgLUN) {
+            for (mapped, tpgLUN, _) in mappings(acl, t) where numbers.contains(tpgLUN) {
                 steps.append(.unlink("\(dir)/lun_\(mapped)/lun_\(tpgLUN)"))
                 steps.append(.removeDirectory("\(dir)/lun_\(mapped)"))
             }
@@ -177,8 +177,10 @@ public enum ConfigfsPlan {
 
     private static func portName(_ b: LIOExportSpec.Backstore) -> String { "user_\(b.hba)_\(b.name)" }
 
-    private static func mappings(_ acl: LIOExportSpec.ACL, _ t: LIOExportSpec.ISCSITarget) -> [(Int, Int)] {
-        acl.mappedLUNs.isEmpty ? t.luns.map { ($0.number, $0.number) } : acl.mappedLUNs.map { ($0.mapped, $0.tpgLUN) }
+    /// (mapped LUN, TPG LUN, write protected) for each LUN an ACL sees.
+    private static func mappings(_ acl: LIOExportSpec.ACL, _ t: LIOExportSpec.ISCSITarget) -> [(Int, Int, Bool)] {
+        if acl.mappedLUNs.isEmpty && !acl.explicitLUNs { return t.luns.map { ($0.number, $0.number, acl.readOnly) } }
+        return acl.mappedLUNs.map { ($0.mapped, $0.tpgLUN, acl.readOnly || $0.readOnly) }
     }
 
     private static func chapSteps(_ chap: LIOExportSpec.CHAP, dir: String) -> [ConfigfsStep] {

@@ -62,9 +62,19 @@ public struct LIOExportSpec: Sendable, Equatable, Codable {
     public struct LUNMapping: Sendable, Equatable, Codable {
         public var mapped: Int
         public var tpgLUN: Int
-        public init(mapped: Int, tpgLUN: Int) {
+        /// `write_protect` on this mapped LUN.
+        public var readOnly: Bool
+        public init(mapped: Int, tpgLUN: Int, readOnly: Bool = false) {
             self.mapped = mapped
             self.tpgLUN = tpgLUN
+            self.readOnly = readOnly
+        }
+        enum CodingKeys: String, CodingKey { case mapped, tpgLUN, readOnly }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            mapped = try c.decode(Int.self, forKey: .mapped)
+            tpgLUN = try c.decode(Int.self, forKey: .tpgLUN)
+            readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
         }
     }
 
@@ -72,15 +82,28 @@ public struct LIOExportSpec: Sendable, Equatable, Codable {
     public struct ACL: Sendable, Equatable, Codable {
         public var initiator: String
         public var chap: CHAP?
-        /// Empty = all of the TPG's LUNs, same numbers.
+        /// Empty and not `explicitLUNs` = all of the TPG's LUNs, same numbers.
         public var mappedLUNs: [LUNMapping]
         public var readOnly: Bool
+        /// `mappedLUNs` is exactly what the initiator sees, even when empty (a LUN map).
+        public var explicitLUNs: Bool
 
-        public init(initiator: String, chap: CHAP? = nil, mappedLUNs: [LUNMapping] = [], readOnly: Bool = false) {
+        public init(initiator: String, chap: CHAP? = nil, mappedLUNs: [LUNMapping] = [], readOnly: Bool = false,
+                    explicitLUNs: Bool = false) {
             self.initiator = initiator
             self.chap = chap
             self.mappedLUNs = mappedLUNs
             self.readOnly = readOnly
+            self.explicitLUNs = explicitLUNs
+        }
+        enum CodingKeys: String, CodingKey { case initiator, chap, mappedLUNs, readOnly, explicitLUNs }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            initiator = try c.decode(String.self, forKey: .initiator)
+            chap = try c.decodeIfPresent(CHAP.self, forKey: .chap)
+            mappedLUNs = try c.decodeIfPresent([LUNMapping].self, forKey: .mappedLUNs) ?? []
+            readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
+            explicitLUNs = try c.decodeIfPresent(Bool.self, forKey: .explicitLUNs) ?? false
         }
     }
 
