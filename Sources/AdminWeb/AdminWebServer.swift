@@ -120,6 +120,9 @@ public struct AdminWebServer: Sendable {
         get(router, "/clients/edit") { try await self.clientEditPage($0, notice: Notice(), status: .ok) }
         post(router, "/clients/save") { try await self.saveClientRule($0) }
         post(router, "/clients/action") { try await self.clientsAction($0) }
+        get(router, "/lunmaps") { try await self.lunMapsPage($0, notice: Notice(), status: .ok) }
+        post(router, "/lunmaps/add") { try await self.addLUNMap($0) }
+        post(router, "/lunmaps/delete") { try await self.deleteLUNMaps($0) }
         get(router, "/servers") { try await self.serversPage($0, notice: Notice(), status: .ok) }
         post(router, "/servers") { try await self.saveServers($0) }
         post(router, "/portals") { try await self.savePortals($0) }

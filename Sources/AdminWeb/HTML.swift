@@ -133,7 +133,7 @@ func layout(title: String, csrf: String?, body: String) -> String {
     s += "<title>\(h(title)) – SwiftTarget</title><style>\(css)</style></head><body><header><strong>SwiftTarget iSCSI Target</strong>"
     if let csrf {
         let links = [("/", "Targets"), ("/auth", "Authentication"), ("/connection", "Connection Settings"),
-                     ("/timeouts", "Timeout Settings"), ("/clients", "Allowed Clients"), ("/servers", "Server Addresses"),
+                     ("/timeouts", "Timeout Settings"), ("/clients", "Allowed Clients"), ("/lunmaps", "LUN Maps"), ("/servers", "Server Addresses"),
                      ("/sessions", "Sessions"), ("/statistics", "Statistics"), ("/config", "Configuration"), ("/metrics", "Metrics")]
         s += "<nav>" + links.map { "<a href=\"\($0.0)\">\(h($0.1))</a>" }.joined(separator: " · ") + "</nav>"
         s += "<form method=\"post\" action=\"/logout\">\(csrfField(csrf))<button type=\"submit\">Log out</button></form>"

@@ -50,6 +50,7 @@ extension AdminWebServer {
         b += "</form>"
         b += "<p>Global settings: <a href=\"/auth\">Authentication</a> · <a href=\"/connection\">Connection Settings</a> · "
         b += "<a href=\"/timeouts\">Timeout Settings</a> · <a href=\"/clients\">Allowed Client Addresses</a> · "
+        b += "<a href=\"/lunmaps\">LUN Maps</a> · "
         b += "<a href=\"/servers\">Server Addresses and Portals</a> · <a href=\"/sessions\">Sessions</a> · "
         b += "<a href=\"/statistics\">Statistics</a></p>"
         return htmlResponse(layout(title: "iSCSI Targets", csrf: page.csrf, body: b), status: status)

@@ -28,7 +28,7 @@ func sampleConfig() -> Config {
         let backend = FakeBackend(config: sampleConfig())
         try await withServer(backend) { client in
             let anon = Browser(client)
-            for path in ["/", "/target?name=\(tName)", "/auth", "/connection", "/timeouts", "/clients", "/servers",
+            for path in ["/", "/target?name=\(tName)", "/auth", "/connection", "/timeouts", "/clients", "/lunmaps", "/servers",
                          "/sessions", "/statistics", "/config", "/targets/new"] {
                 let r = try await anon.get(path)
                 #expect(r.status == .seeOther, "\(path)")
@@ -521,6 +521,37 @@ extension FakeBackend {
         }
         #expect(await backend.config.targets[0].allowedServerAddresses == [IPNetwork("127.0.0.1/32")!])
         #expect(await backend.config.portals == [Portal(address: "127.0.0.1", port: 3260), Portal(address: "::1", port: 3261)])
+    }
+}
+
+@Suite struct LUNMapPages {
+    @Test func addListAndDeleteMaps() async throws {
+        var config = sampleConfig()
+        config.targets[0].luns.append(LUN(id: 1, backstore: .file, path: "/srv/disk2.img", size: 64 << 20))
+        let backend = FakeBackend(config: config)
+        try await withServer(backend) { client in
+            let b = try await Browser.loggedIn(client)
+            #expect(try await b.get("/lunmaps").text.contains("No LUN maps: every initiator sees every LUN."))
+            let add = try await b.post("/lunmaps/add", [("target", tName), ("initiators", "iqn.1994-05.com.redhat:web*, iqn.2026-01.x:db"),
+                                                       ("luns", "0=1\r\n1=0 ro"), ("comment", "web tier"), ("position", "end")])
+            #expect(add.status == .ok)
+            #expect(add.text.contains("lunMaps"))
+            #expect(add.text.contains("LUN 1 → LUN 0 (/srv/disk1.img) read-only"))
+            #expect(await backend.config.targets[0].lunMaps == [LUNMapping(
+                initiators: ["iqn.1994-05.com.redhat:web*", "iqn.2026-01.x:db"],
+                luns: [MappedLUN(mappedLun: 0, lun: 1), MappedLUN(mappedLun: 1, lun: 0, readOnly: true)], comment: "web tier")])
+            // A bad line and a missing LUN are refused, the form kept, nothing saved.
+            let bad = try await b.post("/lunmaps/add", [("target", tName), ("initiators", "*"), ("luns", "0:1"), ("position", "end")])
+            #expect(bad.status == .badRequest)
+            #expect(bad.text.contains("0:1 is not MAPPED=LUN"))
+            let missing = try await b.post("/lunmaps/add", [("target", tName), ("initiators", "*"), ("luns", "0=7"), ("position", "first")])
+            #expect(missing.status == .badRequest)
+            #expect(missing.text.contains("the target has no LUN 7"))
+            #expect(await backend.config.targets[0].lunMaps?.count == 1)
+            let del = try await b.post("/lunmaps/delete", [("target", tName), ("op", "delete"), ("sel", "0")])
+            #expect(del.status == .ok)
+            #expect(await backend.config.targets[0].lunMaps == nil)
+        }
     }
 }
 
