@@ -147,7 +147,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "SCSIEngineTests", dependencies: ["SCSIEngine", "Backstores"]),
+        .testTarget(name: "SCSIEngineTests", dependencies: ["SCSIEngine", "Backstores", "ISCSIFabric"]),
         // A small independent iSCSI initiator over a blocking socket, for end-to-end tests.
         .target(name: "ISCSITestSupport", path: "Tests/ISCSITestSupport"),
         .testTarget(

@@ -5,25 +5,22 @@ import Backstores
 
 /// The identity of an I_T nexus (SAM-5 4.7): initiator port + target port.
 public struct ITNexus: Hashable, Sendable {
-    /// iSCSI initiator name (or another transport's initiator identity).
+    /// The initiator's name (iSCSI: its iSCSI name).
     public var initiatorName: String
-    /// 48-bit ISID for iSCSI; 0 where the transport has none.
-    public var isid: UInt64
-    /// Target name (the IQN) the nexus belongs to.
+    /// Which port of that initiator, as the transport numbers them (iSCSI: the 48-bit ISID);
+    /// 0 where the transport has one port per initiator.
+    public var initiatorPortID: UInt64
+    /// The target's name the nexus belongs to.
     public var targetName: String
-    /// Target portal group tag = relative target port identifier in VPD 0x83.
+    /// The target port: its port group and relative target port in VPD 0x83 (iSCSI: the
+    /// target portal group tag).
     public var targetPortalGroupTag: UInt16
 
-    public init(initiatorName: String, isid: UInt64, targetName: String, targetPortalGroupTag: UInt16 = 1) {
+    public init(initiatorName: String, initiatorPortID: UInt64, targetName: String, targetPortalGroupTag: UInt16 = 1) {
         self.initiatorName = initiatorName
-        self.isid = isid
+        self.initiatorPortID = initiatorPortID
         self.targetName = targetName
         self.targetPortalGroupTag = targetPortalGroupTag
-    }
-
-    /// The iSCSI initiator port name (RFC 7143 §4.2.7.1): `name,i,0xISID`.
-    public var initiatorPortName: String {
-        initiatorName + ",i,0x" + hex(isid, digits: 12)
     }
 }
 

@@ -22,6 +22,8 @@ import Synchronization
 public final class SCSITarget: Sendable {
     /// The target name (IQN); used for the target port identifiers in VPD 0x83.
     public let name: String
+    /// How the fabric names ports (VPD 0x83 port designators, TransportIDs).
+    public let transport: any SCSITransport
 
     struct State {
         var units: [UInt64: LogicalUnit] = [:]
@@ -60,8 +62,9 @@ public final class SCSITarget: Sendable {
 
     /// `portGroups`: the target port groups of every gateway exporting this target's LUNs
     /// (REPORT TARGET PORT GROUPS lists them all; one gateway: empty or its own tag).
-    public init(name: String, portGroups: [UInt16] = []) {
+    public init(name: String, portGroups: [UInt16] = [], transport: any SCSITransport = UnnamedTransport()) {
         self.name = name
+        self.transport = transport
         configuredPortGroups = Mutex(portGroups)
     }
 
@@ -156,13 +159,14 @@ public final class SCSITarget: Sendable {
         state.withLock { $0.nexuses[id] }
     }
 
-    /// All known nexus identities whose initiator port name matches (for TransportIDs).
-    func nexuses(initiatorPort: String?, initiatorName: String, targetPortalGroupTag: UInt16?) -> [NexusID] {
+    /// All known nexuses of an initiator (one port of it, or any), through one target port
+    /// or any (for TransportIDs).
+    func nexuses(initiatorName: String, initiatorPortID: UInt64?, targetPortalGroupTag: UInt16?) -> [NexusID] {
         state.withLock { s in
             s.nexuses.filter { (_, n) in
                 n.targetName == name
                     && n.initiatorName.lowercased() == initiatorName.lowercased()
-                    && (initiatorPort == nil || n.initiatorPortName.lowercased() == initiatorPort!.lowercased())
+                    && (initiatorPortID == nil || n.initiatorPortID == initiatorPortID!)
                     && (targetPortalGroupTag == nil || n.targetPortalGroupTag == targetPortalGroupTag!)
             }.map(\.key).sorted { $0.rawValue < $1.rawValue }
         }

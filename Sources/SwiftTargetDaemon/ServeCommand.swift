@@ -109,7 +109,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         // Open every LUN before listening: a bad path fails the start, not the first login.
         let tag = UInt16(portGroup)
-        let device = SCSITarget(name: target, portGroups: try gatewayGroups)
+        let device = SCSITarget(name: target, portGroups: try gatewayGroups, transport: ISCSITransport())
         device.sanitizeBytesPerSecond = UInt64(limits.settings.resolved.sanitizeMBPerSecond ?? 0) << 20
         var stores: [any BlockStore] = []
         let specs = try luns.map { try BackstoreSpec.parse($0) }  // checked in validate()

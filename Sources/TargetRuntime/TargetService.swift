@@ -194,7 +194,7 @@ public actor TargetService: AdminBackend {
 
     /// Opens the LUNs of a target into a new device. Closes what it opened on failure.
     private func open(_ target: EffectiveTarget) throws -> Running {
-        let device = SCSITarget(name: target.name, portGroups: Self.portGroups(of: config))
+        let device = SCSITarget(name: target.name, portGroups: Self.portGroups(of: config), transport: ISCSITransport())
         device.sanitizeBytesPerSecond = Self.sanitizeRate(of: config, overrides: options.limitOverrides)
         server.attach(device)
         var stores: [Int: any BlockStore] = [:]

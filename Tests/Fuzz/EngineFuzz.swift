@@ -1,4 +1,5 @@
 import Backstores
+import ISCSIFabric
 import SCSIEngine
 import Synchronization
 
@@ -24,7 +25,7 @@ enum EngineFuzz {
     static func run(_ bytes: [UInt8]) {
         var input = FuzzInput(bytes)
         let setup = input.byte()
-        let target = SCSITarget(name: "iqn.2026-01.org.example:fuzz")
+        let target = SCSITarget(name: "iqn.2026-01.org.example:fuzz", transport: ISCSITransport())
         let stores = [
             RAMStore(blocks: 256, blockSize: 512, thin: true, cached: true),
             RAMStore(blocks: 64, blockSize: 4096, thin: false, cached: false,
@@ -42,8 +43,8 @@ enum EngineFuzz {
             }
         }
         let identities = [
-            ITNexus(initiatorName: "iqn.2026-01.org.example:a", isid: 0x23D0_0000_0001, targetName: target.name),
-            ITNexus(initiatorName: "iqn.2026-01.org.example:b", isid: 0x23D0_0000_0002, targetName: target.name, targetPortalGroupTag: 2),
+            ITNexus(initiatorName: "iqn.2026-01.org.example:a", initiatorPortID: 0x23D0_0000_0001, targetName: target.name),
+            ITNexus(initiatorName: "iqn.2026-01.org.example:b", initiatorPortID: 0x23D0_0000_0002, targetName: target.name, targetPortalGroupTag: 2),
         ]
         let nexuses = identities.map { target.openNexus($0) }
 

@@ -11,7 +11,7 @@ import Testing
     static let targetName = "iqn.2026-12.org.swifttarget:embedded"
 
     static func environment(pool: IOWorkerPool, limits: FabricLimits = FabricLimits()) -> ConnectionEnvironment {
-        let device = SCSITarget(name: targetName)
+        let device = SCSITarget(name: targetName, transport: ISCSITransport())
         let access = TargetAccess(name: targetName, portals: ["127.0.0.1:3260,1"])
         let catalog = TargetCatalog(targets: [ServedTarget(access: access, device: device)])
         var logger = Logger(label: "embedded")

@@ -24,7 +24,7 @@ final class RunningTarget: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try openBackstore(BackstoreSpec(kind: .file, path: directory.appendingPathComponent("disk.img").path,
                                                 size: 16 << 20))
-        let device = SCSITarget(name: Self.targetName)
+        let device = SCSITarget(name: Self.targetName, transport: ISCSITransport())
         try device.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(serialNumber: "e2e0001", uniqueID: 0x1234))
         let access = TargetAccess(name: Self.targetName, authentication: authentication, settings: settings,
                                   portals: ["127.0.0.1:3260,1"])

@@ -75,7 +75,7 @@ final class CallbackStore: CompletingBlockStore {
 
     init() throws {
         try target.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(serialNumber: "CB1", uniqueID: 7))
-        nexus = target.openNexus(ITNexus(initiatorName: "iqn.2026-12.test:i", isid: 1, targetName: target.name))
+        nexus = target.openNexus(ITNexus(initiatorName: "iqn.2026-12.test:i", initiatorPortID: 1, targetName: target.name))
         _ = execute(CDB.tur)  // POWER ON OCCURRED
     }
 

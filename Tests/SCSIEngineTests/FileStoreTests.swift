@@ -69,7 +69,7 @@ final class FileStore: BlockStore {
         let target = SCSITarget(name: "iqn.2026-01.test:file")
         let store = FileStore(blocks: 256)
         try target.addLogicalUnit(0, store: store, configuration: .init(serialNumber: "F1", uniqueID: 9, writeCacheEnabled: false))
-        let n = target.openNexus(ITNexus(initiatorName: "iqn.i", isid: 1, targetName: target.name))
+        let n = target.openNexus(ITNexus(initiatorName: "iqn.i", initiatorPortID: 1, targetName: target.name))
         func run(_ cdb: [UInt8], out: [UInt8] = [], inCount: Int = 0) -> ([UInt8], SCSICommandResult) {
             var o = out
             var i = [UInt8](repeating: 0, count: inCount)
@@ -99,7 +99,7 @@ final class FileStore: BlockStore {
         let h = Harness(blocks: 4096)
         let target = h.target
         let nexuses = (0 ..< 8).map { i in
-            target.openNexus(ITNexus(initiatorName: "iqn.c\(i)", isid: UInt64(i), targetName: target.name))
+            target.openNexus(ITNexus(initiatorName: "iqn.c\(i)", initiatorPortID: UInt64(i), targetName: target.name))
         }
         await withTaskGroup(of: Void.self) { group in
             for (i, n) in nexuses.enumerated() {

@@ -50,7 +50,7 @@ import Testing
         expectGood(h.run(CDB.prOut(0), dataOut: CDB.prParams(key: 0, sak: 0xA)))
         expectGood(h.run(CDB.prOut(0), nexus: h.b, dataOut: CDB.prParams(key: 0, sak: 0xB)))
         expectGood(h.run(CDB.prOut(1, type: 6), dataOut: CDB.prParams(key: 0xA, sak: 0)))
-        #expect(h.run(CDB.read10(0, 1), nexus: h.target.openNexus(ITNexus(initiatorName: "x", isid: 9, targetName: h.target.name)),
+        #expect(h.run(CDB.read10(0, 1), nexus: h.target.openNexus(ITNexus(initiatorName: "x", initiatorPortID: 9, targetName: h.target.name)),
                       dataIn: 512).status == .checkCondition) // power on first
         expectGood(h.run(CDB.prOut(5, type: 6), nexus: h.b, dataOut: CDB.prParams(key: 0xB, sak: 0xA)))
         #expect(aborted.withLock { $0.map(\.0) } == [0])

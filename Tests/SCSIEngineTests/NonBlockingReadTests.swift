@@ -12,7 +12,7 @@ import Testing
         defer { store.close() }
         let target = SCSITarget(name: "iqn.2026-11.test:nb")
         try target.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(serialNumber: "NB1", uniqueID: 1))
-        let nexus = target.openNexus(ITNexus(initiatorName: "iqn.2026-11.test:i", isid: 1, targetName: target.name))
+        let nexus = target.openNexus(ITNexus(initiatorName: "iqn.2026-11.test:i", initiatorPortID: 1, targetName: target.name))
         try body(target, nexus)
     }
 

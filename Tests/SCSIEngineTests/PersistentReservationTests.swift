@@ -125,7 +125,7 @@ import Testing
 
     @Test func reportCapabilities() {
         let o = Harness().run(CDB.prIn(2), dataIn: 1024)
-        #expect(o.data == [0, 8, 0, 0x80, 0xEA, 0x01, 0, 0])
+        #expect(o.data == [0, 8, 0x0C, 0x80, 0xEA, 0x01, 0, 0])  // SIP_C, ATP_C; TMV; the type mask
     }
 
     @Test func readFullStatus() {
@@ -149,9 +149,12 @@ import Testing
         expectSense(h.run(CDB.prIn(4), dataIn: 100), 5, 0x2400)
         expectSense(h.run(CDB.prIn(0x1F), dataIn: 100), 5, 0x2400)
         expectSense(h.run(CDB.prOut(0, length: 20), dataOut: [UInt8](repeating: 0, count: 20)), 5, 0x1A00)
-        let spec = h.run(CDB.prOut(0), dataOut: CDB.prParams(key: 0, sak: 1, flags: 0x08))
-        expectSense(spec, 5, 0x2600)
-        #expect(spec.sks == [0x8B, 0, 20])
+        // SPEC_I_PT without the TransportID list it announces.
+        expectSense(h.run(CDB.prOut(0), dataOut: CDB.prParams(key: 0, sak: 1, flags: 0x08)), 5, 0x1A00)
+        // SPEC_I_PT is for REGISTER only.
+        let ignoring = h.run(CDB.prOut(6), dataOut: CDB.prParams(key: 0, sak: 1, flags: 0x08))
+        expectSense(ignoring, 5, 0x2600)
+        #expect(ignoring.sks == [0x8B, 0, 20])
         expectGood(register(h, h.a, key: 1))
         expectSense(h.run(CDB.prOut(1, type: 2), dataOut: CDB.prParams(key: 1, sak: 0)), 5, 0x2400)
         expectSense(h.run(CDB.prOut(1, type: 0x11), dataOut: CDB.prParams(key: 1, sak: 0)), 5, 0x2400)

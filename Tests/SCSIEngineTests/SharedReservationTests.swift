@@ -153,7 +153,7 @@ final class MemorySharedRecord: SharedRecord {
 
     @Test func recordCodecRoundTripsAndRejectsGarbage() throws {
         var r = SharedReservations.Record(generation: 7)
-        let n = ITNexus(initiatorName: "iqn.2026-01.test:a", isid: 0x23D0_0000_0001, targetName: "iqn.t", targetPortalGroupTag: 2)
+        let n = ITNexus(initiatorName: "iqn.2026-01.test:a", initiatorPortID: 0x23D0_0000_0001, targetName: "iqn.t", targetPortalGroupTag: 2)
         r.registrations = [.init(nexus: n, key: 0xFEED)]
         r.holder = n
         r.type = .exclusiveAccessRegistrantsOnly

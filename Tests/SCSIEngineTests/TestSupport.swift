@@ -1,4 +1,5 @@
 import Backstores
+import ISCSIFabric
 import Glibc
 import Synchronization
 import Testing
@@ -151,7 +152,7 @@ struct Outcome {
 
 /// A target with LUs and two logged-in nexuses, and a command runner.
 final class Harness: Sendable {
-    let target = SCSITarget(name: "iqn.2026-01.test:target")
+    let target = SCSITarget(name: "iqn.2026-01.test:target", transport: ISCSITransport())
     let store: MemoryStore
     let a: NexusID
     let b: NexusID
@@ -161,9 +162,9 @@ final class Harness: Sendable {
          clearPowerOn: Bool = true, portGroup: UInt16 = 1, shared: (any SharedRecord)? = nil) {
         store = MemoryStore(blocks: blocks, blockSize: blockSize, thin: thin, readOnly: readOnly, shared: shared)
         try! target.addLogicalUnit(0, store: store, configuration: configuration)
-        a = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:a", isid: 0x23D0_0000_0001, targetName: target.name,
+        a = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:a", initiatorPortID: 0x23D0_0000_0001, targetName: target.name,
                                      targetPortalGroupTag: portGroup))
-        b = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:b", isid: 0x23D0_0000_0002, targetName: target.name,
+        b = target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:b", initiatorPortID: 0x23D0_0000_0002, targetName: target.name,
                                      targetPortalGroupTag: portGroup))
         if clearPowerOn {
             _ = run([0, 0, 0, 0, 0, 0], nexus: a)

@@ -38,7 +38,7 @@ import Testing
         let again = h.run(CDB.requestSense(), nexus: h.b, dataIn: 18)
         #expect(again.data == [0x70, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
         // Reinstating the same identity keeps the ID and does not re-announce power on.
-        let same = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:a", isid: 0x23D0_0000_0001, targetName: h.target.name))
+        let same = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:a", initiatorPortID: 0x23D0_0000_0001, targetName: h.target.name))
         #expect(same == h.a)
         expectGood(h.run(CDB.tur))
     }
@@ -155,7 +155,7 @@ import Testing
 
     @Test func reportTargetPortGroups() {
         let h = Harness()
-        _ = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:c", isid: 3, targetName: h.target.name, targetPortalGroupTag: 2))
+        _ = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:c", initiatorPortID: 3, targetName: h.target.name, targetPortalGroupTag: 2))
         let o = h.run([0xA3, 0x0A, 0, 0, 0, 0] + be32(256) + [0, 0], dataIn: 256)
         expectGood(o)
         #expect(o.data == be32(24) + [0x80, 0x01, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]
@@ -171,7 +171,7 @@ import Testing
         // and VPD 0x83 names port group and relative port 2.
         let h = Harness()
         h.target.setPortGroups([1, 2, 3])
-        let c = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:c", isid: 3, targetName: h.target.name, targetPortalGroupTag: 2))
+        let c = h.target.openNexus(ITNexus(initiatorName: "iqn.2026-01.test:c", initiatorPortID: 3, targetName: h.target.name, targetPortalGroupTag: 2))
         _ = h.run([0, 0, 0, 0, 0, 0], nexus: c)
         let o = h.run([0xA3, 0x0A, 0, 0, 0, 0] + be32(256) + [0, 0], nexus: c, dataIn: 256)
         expectGood(o)

@@ -44,7 +44,7 @@ struct EstablishedSession {
         else { return .failure(SessionRefusal(status: .outOfResources)) }
         var nexus: NexusID?
         if let device {
-            nexus = device.openNexus(ITNexus(initiatorName: negotiated.initiatorName, isid: negotiated.isid,
+            nexus = device.openNexus(ITNexus(initiatorName: negotiated.initiatorName, initiatorPortID: negotiated.isid,
                                              targetName: negotiated.targetName,
                                              targetPortalGroupTag: environment.targetPortalGroupTag))
             environment.sessions.setNexus(nexus, tsih: tsih)

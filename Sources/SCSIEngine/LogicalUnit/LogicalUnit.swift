@@ -34,7 +34,7 @@ struct CommandContext {
 
     /// Looked up only by the few commands that need names (VPD 0x83, PR), not per I/O.
     var identity: ITNexus {
-        target.identity(of: nexus) ?? ITNexus(initiatorName: "", isid: 0, targetName: target.name)
+        target.identity(of: nexus) ?? ITNexus(initiatorName: "", initiatorPortID: 0, targetName: target.name)
     }
 }
 

@@ -27,9 +27,10 @@ extension LogicalUnit {
             }
         case PRInAction.reportCapabilities:
             w.u16(8)
-            // PTPL_C where the state can be kept (a file, or the cluster for shared stores);
-            // no CRH, SIP_C, ATP_C.
-            w.u8(persistsReservations ? 0x01 : 0x00)
+            // SIP_C and ATP_C where the transport names ports; PTPL_C where the state can be
+            // kept (a file, or the cluster for shared stores); no CRH.
+            let namesPorts = ctx.target.transport.protocolIdentifier != nil
+            w.u8((namesPorts ? 0x0C : 0x00) | (persistsReservations ? 0x01 : 0x00))
             // TMV: the type mask is valid; ALLOW COMMANDS 0; PTPL_A: persisting now.
             w.u8(0x80 | (sharedReservations != nil || pr.aptpl ? 0x01 : 0x00))
             // Type mask: WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX | EX_AC_AR.
@@ -47,7 +48,7 @@ extension LogicalUnit {
                 w.u8(pr.isHolder(r.nexus) ? pr.reservation!.type.rawValue : 0)
                 w.u32(0)
                 w.u16(identity?.targetPortalGroupTag ?? 1)
-                let tid = transportID(identity)
+                let tid = identity.map { ctx.target.transport.transportID(of: $0) } ?? []
                 w.u32(UInt32(tid.count))
                 w.append(tid)
             }
@@ -61,16 +62,6 @@ extension LogicalUnit {
     /// Whether the reservations can outlive the daemon: saved for APTPL, or kept by the
     /// cluster for a store every gateway shares.
     var persistsReservations: Bool { sharedReservations != nil || configuration.reservationPersistence != nil }
-
-    /// iSCSI TransportID with the initiator port name (SPC-4 7.6.4.6, format 01b).
-    func transportID(_ n: ITNexus?) -> [UInt8] {
-        var name = Array((n?.initiatorPortName ?? "").utf8)
-        name.append(0)
-        while name.count % 4 != 0 || name.count < 16 { name.append(0) }
-        var w = ByteWriter(capacity: name.count + 4)
-        w.u8(0x45); w.u8(0); w.u16(UInt16(name.count)); w.append(name)
-        return w.bytes
-    }
 
     /// PERSISTENT RESERVE OUT (SPC-4 6.16).
     func persistentReserveOut(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
@@ -87,7 +78,9 @@ extension LogicalUnit {
             guard let t = PRType(rawValue: typeRaw) else { throw SCSIError.invalidCDB(byte: 2, bit: 3) }
             type = t
         }
-        if action == PROutAction.registerAndMove {
+        // 24 bytes, more for REGISTER AND MOVE's TransportID and REGISTER's SPEC_I_PT list
+        // (checked once the list is read).
+        if action == PROutAction.registerAndMove || action == PROutAction.register {
             if length < 24 { throw SCSIError.parameterListLength }
         } else if length != 24 {
             throw SCSIError.parameterListLength
@@ -108,22 +101,44 @@ extension LogicalUnit {
         if aptpl && !persistsReservations {
             throw SCSIError.invalidParameter(byte: action == PROutAction.registerAndMove ? 17 : 20, bit: 0)
         }
+        // ALL_TG_PT and SPEC_I_PT (SPC-4 6.16.3): the register service actions only.
+        let allTargetPorts = registers && p[20] & 0x04 != 0
+        let specifiesPorts = action == PROutAction.register && p[20] & 0x08 != 0
+        if action == PROutAction.registerAndIgnoreExistingKey && p[20] & 0x08 != 0 {
+            throw SCSIError.invalidParameter(byte: 20, bit: 3)
+        }
+        // Without port names from the transport there is no SIP_C or ATP_C.
+        if ctx.target.transport.protocolIdentifier == nil {
+            if specifiesPorts { throw SCSIError.invalidParameter(byte: 20, bit: 3) }
+            if allTargetPorts { throw SCSIError.invalidParameter(byte: 20, bit: 2) }
+        }
+        if action == PROutAction.register && !specifiesPorts && length != 24 { throw SCSIError.parameterListLength }
+        var siblings: [NexusID] = []
+        var specified: [(NexusID, offset: Int)] = []
         if action == PROutAction.registerAndMove {
             unreg = p[17] & 0x02 != 0
             let rtpi = UInt16(p[18]) << 8 | UInt16(p[19])
             let tidLength = Int(UInt32(p[20]) << 24 | UInt32(p[21]) << 16 | UInt32(p[22]) << 8 | UInt32(p[23]))
             if 24 + tidLength > length { throw SCSIError.parameterListLength }
             destination = try resolveTransportID(Array(p[24 ..< 24 + tidLength]), relativePort: rtpi, ctx)
-        } else {
-            if p[20] & 0x08 != 0 { throw SCSIError.invalidParameter(byte: 20, bit: 3) } // SPEC_I_PT
-            if p[20] & 0x04 != 0 { throw SCSIError.invalidParameter(byte: 20, bit: 2) } // ALL_TG_PT
+        } else if registers {
+            let me = ctx.identity
+            let ports = allTargetPorts ? ctx.target.portalGroupTags(including: me.targetPortalGroupTag) : [me.targetPortalGroupTag]
+            if allTargetPorts {
+                siblings = ports.map { tag in
+                    var n = me
+                    n.targetPortalGroupTag = tag
+                    return ctx.target.nexusID(for: n)
+                }
+            }
+            if specifiesPorts { specified = try specifiedPorts(p, length: length, ports: ports, ctx) }
         }
 
         let nexus = ctx.nexus
         let operation = { (pr: inout PersistentReservations) throws(PersistentReservations.Failure) -> [NexusID] in
             switch action {
             case PROutAction.register, PROutAction.registerAndIgnoreExistingKey:
-                try pr.register(nexus, key: key, serviceActionKey: sak,
+                try pr.register(nexus, siblings: siblings, specified: specified, key: key, serviceActionKey: sak,
                                 ignoreExisting: action == PROutAction.registerAndIgnoreExistingKey, aptpl: aptpl)
             case PROutAction.reserve: try pr.reserve(nexus, key: key, type: type)
             case PROutAction.release: try pr.release(nexus, key: key, type: type)
@@ -163,6 +178,7 @@ extension LogicalUnit {
         case .failure(.invalidCDBField(let byte, let bit)): throw SCSIError.invalidCDB(byte: byte, bit: bit)
         case .failure(.invalidRelease): throw SCSIError.illegal(.invalidReleaseOfPersistentReservation)
         case .failure(.insufficientResources): throw SCSIError.illegal(.insufficientRegistrationResources)
+        case .failure(.specifiedPortsFromRegistered): throw SCSIError.illegal(.invalidFieldInCDB)
         }
         // PREEMPT AND ABORT: the preempted nexuses' tasks are the fabric's to abort (SPC-4 5.13.11.5).
         if action == PROutAction.preemptAndAbort && !preempted.isEmpty {
@@ -173,29 +189,41 @@ extension LogicalUnit {
 
     /// Finds (or creates the ID of) the I_T nexus a REGISTER AND MOVE TransportID names.
     private func resolveTransportID(_ t: [UInt8], relativePort: UInt16, _ ctx: CommandContext) throws(SCSIError) -> NexusID {
-        guard t.count >= 8, t[0] & 0x0F == 0x05 else { throw SCSIError.invalidParameter(byte: 24) }
-        let format = t[0] >> 6
-        let nameLength = min(Int(UInt16(t[2]) << 8 | UInt16(t[3])), t.count - 4)
-        let raw = t[4 ..< 4 + nameLength].prefix { $0 != 0 }
-        let text = String(decoding: raw, as: UTF8.self)
-        switch format {
-        case 1:
-            // "<name>,i,0x<ISID>"
-            let bytes = Array(text.utf8)
-            let marker = Array(",i,0x".utf8)
-            guard let at = (0 ..< max(0, bytes.count - marker.count + 1)).first(where: { i in
-                      zip(bytes[i ..< i + marker.count], marker).allSatisfy { $0 | 0x20 == $1 | 0x20 } }),
-                  let isid = UInt64(String(decoding: bytes[(at + marker.count)...], as: UTF8.self), radix: 16)
-            else { throw SCSIError.invalidParameter(byte: 28) }
-            let name = String(decoding: bytes[..<at], as: UTF8.self)
-            return ctx.target.nexusID(for: ITNexus(initiatorName: name, isid: isid, targetName: ctx.target.name,
-                                                   targetPortalGroupTag: relativePort))
-        case 0:
-            let found = ctx.target.nexuses(initiatorPort: nil, initiatorName: text, targetPortalGroupTag: relativePort)
-            guard let first = found.first else { throw SCSIError.invalidParameter(byte: 28) }
-            return first
-        default:
-            throw SCSIError.invalidParameter(byte: 24, bit: 7)
+        guard let parsed = ctx.target.transport.parseTransportID(t[...]) else { throw SCSIError.invalidParameter(byte: 24) }
+        if let port = parsed.initiatorPortID {
+            return ctx.target.nexusID(for: ITNexus(initiatorName: parsed.initiatorName, initiatorPortID: port,
+                                                   targetName: ctx.target.name, targetPortalGroupTag: relativePort))
         }
+        let found = ctx.target.nexuses(initiatorName: parsed.initiatorName, initiatorPortID: nil, targetPortalGroupTag: relativePort)
+        guard let first = found.first else { throw SCSIError.invalidParameter(byte: 24) }
+        return first
+    }
+
+    /// The I_T nexuses a REGISTER with SPEC_I_PT names (SPC-4 6.16.3.2): after the 24 bytes, a
+    /// TRANSPORTID PARAMETER DATA LENGTH and TransportIDs, each naming an initiator port (or
+    /// every known port of an initiator) through `ports`.
+    private func specifiedPorts(_ p: [UInt8], length: Int, ports: [UInt16], _ ctx: CommandContext) throws(SCSIError) -> [(NexusID, offset: Int)] {
+        guard length >= 28 else { throw SCSIError.parameterListLength }
+        let dataLength = Int(UInt32(p[24]) << 24 | UInt32(p[25]) << 16 | UInt32(p[26]) << 8 | UInt32(p[27]))
+        guard 28 + dataLength == length else { throw SCSIError.parameterListLength }
+        var out: [(NexusID, offset: Int)] = []
+        var at = 28
+        while at < length {
+            guard let parsed = ctx.target.transport.parseTransportID(p[at ..< length]) else { throw SCSIError.invalidParameter(byte: at) }
+            var named: [NexusID] = []
+            for tag in ports {
+                if let port = parsed.initiatorPortID {
+                    named.append(ctx.target.nexusID(for: ITNexus(initiatorName: parsed.initiatorName, initiatorPortID: port,
+                                                                 targetName: ctx.target.name, targetPortalGroupTag: tag)))
+                } else {
+                    named += ctx.target.nexuses(initiatorName: parsed.initiatorName, initiatorPortID: nil, targetPortalGroupTag: tag)
+                }
+            }
+            // An initiator named without a port that never logged in: nothing to register.
+            if named.isEmpty { throw SCSIError.invalidParameter(byte: at) }
+            out += named.map { ($0, offset: at) }
+            at += parsed.length
+        }
+        return out
     }
 }

@@ -35,6 +35,8 @@ struct PersistentReservations: Sendable, Equatable {
         case invalidCDBField(byte: Int, bit: Int?)
         case invalidRelease                // 05/2604
         case insufficientResources         // 05/5504
+        /// SPEC_I_PT from a registered I_T nexus: INVALID FIELD IN CDB (SPC-4 5.13.7 table 43).
+        case specifiedPortsFromRegistered
     }
 
     private(set) var generation: UInt32 = 0
@@ -102,6 +104,38 @@ struct PersistentReservations: Sendable, Equatable {
             unregister(at: i)
         } else {
             registrations[i].key = serviceActionKey
+        }
+        generation &+= 1
+    }
+
+    /// REGISTER naming more I_T nexuses than the issuing one, all or none (SPC-4 5.13.7):
+    /// `siblings`, the issuing initiator port through the other target ports (ALL_TG_PT), take
+    /// the same change; `specified`, the ports the TransportIDs name (SPEC_I_PT, each with the
+    /// parameter list offset of its TransportID), are registered with the new key.
+    mutating func register(_ nexus: NexusID, siblings: [NexusID], specified: [(NexusID, offset: Int)],
+                           key: UInt64, serviceActionKey sak: UInt64, ignoreExisting: Bool, aptpl: Bool) throws(Failure) {
+        let issuing = registrations.first { $0.nexus == nexus }
+        if let issuing {
+            if !ignoreExisting && issuing.key != key { throw .conflict }
+            if !specified.isEmpty { throw .specifiedPortsFromRegistered }
+        } else if !ignoreExisting && key != 0 {
+            throw .conflict
+        }
+        for (n, offset) in specified where isRegistered(n) { throw .invalidField(byte: offset) }
+        let named = [nexus] + siblings.filter { $0 != nexus }
+        if sak != 0 {
+            let fresh = Set(named.filter { !isRegistered($0) } + specified.map(\.0).filter { !named.contains($0) })
+            if registrations.count + fresh.count > EngineLimits.maxRegistrations { throw .insufficientResources }
+        }
+        self.aptpl = aptpl
+        if sak == 0 {
+            guard issuing != nil || named.contains(where: isRegistered) else { return }
+            for n in named { if let i = registrations.firstIndex(where: { $0.nexus == n }) { unregister(at: i) } }
+        } else {
+            for n in named + specified.map(\.0) {
+                if let i = registrations.firstIndex(where: { $0.nexus == n }) { registrations[i].key = sak }
+                else { registrations.append(Registration(nexus: n, key: sak)) }
+            }
         }
         generation &+= 1
     }

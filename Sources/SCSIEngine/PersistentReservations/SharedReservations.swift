@@ -147,7 +147,7 @@ final class SharedReservations: Sendable {
     /// reset here, which also ends a RESERVE(6) reservation); best effort: a failure leaves
     /// the others without it.
     func announceToOthers(_ asc: ASC, target: SCSITarget) {
-        let everyNexus = ITNexus(initiatorName: "", isid: 0, targetName: target.name, targetPortalGroupTag: 0)
+        let everyNexus = ITNexus(initiatorName: "", initiatorPortID: 0, targetName: target.name, targetPortalGroupTag: 0)
         var serial: UInt64 = 0
         let written = update { record in
             record.legacyHolder = nil
@@ -229,7 +229,7 @@ final class SharedReservations: Sendable {
         let name = Array(n.initiatorName.utf8.prefix(1024)), target = Array(n.targetName.utf8.prefix(1024))
         w.u16(UInt16(name.count)); w.append(name)
         w.u16(UInt16(target.count)); w.append(target)
-        w.u64(n.isid); w.u16(n.targetPortalGroupTag)
+        w.u64(n.initiatorPortID); w.u16(n.targetPortalGroupTag)
     }
 
     static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Record {
@@ -275,7 +275,7 @@ final class SharedReservations: Sendable {
         mutating func nexus() throws(DecodeError) -> ITNexus {
             let name = String(decoding: try take(Int(try u16())), as: UTF8.self)
             let target = String(decoding: try take(Int(try u16())), as: UTF8.self)
-            return ITNexus(initiatorName: name, isid: try u64(), targetName: target, targetPortalGroupTag: try u16())
+            return ITNexus(initiatorName: name, initiatorPortID: try u64(), targetName: target, targetPortalGroupTag: try u16())
         }
     }
 }

@@ -84,17 +84,24 @@ extension LogicalUnit {
         w.u8(0x02); w.u8(0x01); w.u8(0); w.u8(UInt8(min(t10.count, 255)))
         w.append(Array(t10.prefix(255)))
         let tpgt = ctx.identity.targetPortalGroupTag
-        // Relative target port (PIV, target port association), iSCSI protocol.
-        w.u8(0x51); w.u8(0x94); w.u8(0); w.u8(4); w.u16(0); w.u16(tpgt)
+        // Target port designators carry the transport's protocol identifier (PIV 1) when the
+        // fabric names it (SPC-4 7.7.3.2: byte 0 protocol | code set, byte 1 PIV | association | type).
+        let transport = ctx.target.transport
+        let protocolBits = (transport.protocolIdentifier ?? 0) << 4
+        let piv: UInt8 = transport.protocolIdentifier == nil ? 0 : 0x80
+        // Relative target port, target port association.
+        w.u8(protocolBits | 0x01); w.u8(piv | 0x14); w.u8(0); w.u8(4); w.u16(0); w.u16(tpgt)
         // Target port group.
-        w.u8(0x51); w.u8(0x95); w.u8(0); w.u8(4); w.u16(0); w.u16(tpgt)
-        // SCSI name string of the target port: "<iqn>,t,0x<tpgt>", UTF-8, NUL padded to 4n.
-        var port = Array((ctx.target.name + ",t,0x" + hex(UInt64(tpgt), digits: 4)).utf8)
-        port.append(0)
-        while port.count % 4 != 0 { port.append(0) }
-        if port.count > 252 { port = Array(port.prefix(252)) }
-        w.u8(0x53); w.u8(0x98); w.u8(0); w.u8(UInt8(port.count))
-        w.append(port)
+        w.u8(protocolBits | 0x01); w.u8(piv | 0x15); w.u8(0); w.u8(4); w.u16(0); w.u16(tpgt)
+        // SCSI name string of the target port, UTF-8, NUL padded to 4n.
+        if let name = transport.targetPortName(target: ctx.target.name, portGroup: tpgt) {
+            var port = Array(name.utf8)
+            port.append(0)
+            while port.count % 4 != 0 { port.append(0) }
+            if port.count > 252 { port = Array(port.prefix(252)) }
+            w.u8(protocolBits | 0x03); w.u8(piv | 0x18); w.u8(0); w.u8(UInt8(port.count))
+            w.append(port)
+        }
         return vpdPage(VPDPage.deviceIdentification, w.bytes)
     }
 

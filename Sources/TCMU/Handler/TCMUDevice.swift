@@ -52,7 +52,7 @@ public final class TCMUDevice: Sendable {
         }
         _ = RingTakeover.prepare(ring: ring, signalFD: mapping.fd, control: configfs, always: resetRing,
                                  handedOverAt: handoverNote?.take(), name: uio, logger: logger)
-        let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", isid: 0, targetName: target.name))
+        let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", initiatorPortID: 0, targetName: target.name))
         let server: RingServer
         do {
             server = try RingServer(name: uio, ring: ring, signalFD: mapping.fd, workerThreads: workerThreads,
@@ -75,7 +75,7 @@ public final class TCMUDevice: Sendable {
         self.configfs = configfs
         self.target = target
         self.nexus = nexus
-        self.reconfigureNexus = target.openNexus(ITNexus(initiatorName: "tcmu-reconfigure", isid: 1, targetName: target.name))
+        self.reconfigureNexus = target.openNexus(ITNexus(initiatorName: "tcmu-reconfigure", initiatorPortID: 1, targetName: target.name))
         self.server = server
         self.mapping = mapping
         self.logger = logger

@@ -71,7 +71,7 @@ func makeEngineExecutor(store: any BlockStore) throws -> RingCommandExecutor {
 func makeEngineExecutors(store: any BlockStore) throws -> (full: RingCommandExecutor, fast: RingFastExecutor) {
     let target = SCSITarget(name: "naa.tcmu-test")
     try target.addLogicalUnit(0, store: store, configuration: LogicalUnitConfiguration(serialNumber: "sim0", uniqueID: 1))
-    let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", isid: 0, targetName: target.name))
+    let nexus = target.openNexus(ITNexus(initiatorName: "tcmu", initiatorPortID: 0, targetName: target.name))
     return ({ cdb, out, into in
         target.execute(cdb: cdb, lun: 0, nexus: nexus, attribute: .simple, dataOut: out, dataIn: into)
     }, { cdb, into in
