@@ -120,7 +120,10 @@ public struct LogicalUnitConfiguration: Sendable {
     /// Where persistent reservations are kept through a restart for registrants that set
     /// APTPL; nil: APTPL is not offered (PTPL_C 0). Not used for a store whose reservations
     /// every gateway shares (those live with the store).
-    public var reservationPersistence: (any ReservationPersistence)? = nil
+    public var reservationPersistence: (any SavedState)? = nil
+    /// Where mode pages saved with MODE SELECT SP=1 are kept (they are the LU's values at every
+    /// start and after every reset); nil: SP is refused and pages report PS 0.
+    public var savedModePages: (any SavedState)? = nil
 
     public init(serialNumber: String, uniqueID: UInt64, vendor: String = "SWIFTTGT",
                 product: String = "SwiftTarget LU", revision: String = "0001",

@@ -79,6 +79,8 @@ public final class SCSITarget: Sendable {
         case invalidBlockSize(Int)
         /// The persistent reservations saved for the LU cannot be read (APTPL).
         case reservationsUnreadable(String)
+        /// The mode pages saved for the LU cannot be read.
+        case modePagesUnreadable(String)
     }
 
     /// Adds a logical unit at `lun`. Other nexuses see REPORTED LUNS DATA HAS CHANGED.
@@ -91,6 +93,7 @@ public final class SCSITarget: Sendable {
         if unit.sharedReservations == nil, let saved = configuration.reservationPersistence {
             try unit.restoreReservations(from: saved, target: self)
         }
+        if let saved = configuration.savedModePages { try unit.restoreModePages(from: saved) }
         let others = try state.withLock { s throws(ConfigurationError) -> [LogicalUnit] in
             if s.units[lun] != nil { throw .lunInUse(lun) }
             let others = Array(s.units.values)
@@ -462,18 +465,19 @@ public final class SCSITarget: Sendable {
 
 extension LogicalUnit {
     /// LU reset (SAM-5 6.3.3, SPC-4 5.13.2): RESERVE(6/10) reservations are released, mode
-    /// pages return to defaults (we do not save them), persistent reservations stay, and
+    /// pages return to their saved values (the defaults, unless saved), persistent reservations stay, and
     /// every nexus, the issuing one included (SAM-5 6.3.3; libiscsi MultipathIO.Reset checks
     /// every path), gets the reset unit attention.
     func reset(asc: ASC, by nexus: NexusID) {
-        state.withLock { s in
+        let saved = state.withLock { s in
             s.legacyHolder = nil
-            s.mode = defaults
+            s.mode = s.savedMode
             s.unitAttentions.replaceAll(with: asc)
+            return s.savedMode
         }
-        descriptorSense.store(defaults.descriptorSense, ordering: .relaxed)
-        let wasOn = writeCacheOn.exchange(defaults.writeCacheEnabled, ordering: .relaxed)
-        if wasOn && !defaults.writeCacheEnabled {
+        descriptorSense.store(saved.descriptorSense, ordering: .relaxed)
+        let wasOn = writeCacheOn.exchange(saved.writeCacheEnabled, ordering: .relaxed)
+        if wasOn && !saved.writeCacheEnabled {
             // The cache an initiator had turned on is off again: what it acknowledged must
             // become durable. Not on the caller's thread (the fabric's event loop).
             let store = self.store

@@ -60,8 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Every gateway's port group, comma separated (REPORT TARGET PORT GROUPS lists them all; default: this one).")
     var portGroups: String?
 
-    @Option(help: ArgumentHelp("Directory for state kept through a restart: persistent reservations registered with APTPL (one file per LUN).",
-                               discussion: "Without it, a REGISTER with APTPL set is refused (PTPL_C 0). Created 0700 when missing."))
+    @Option(help: ArgumentHelp("Directory for state kept through a restart: persistent reservations registered with APTPL and mode pages saved with MODE SELECT SP (files per LUN).",
+                               discussion: "Without it, a REGISTER with APTPL set and a MODE SELECT with SP set are refused. Created 0700 when missing."))
     var stateDir: String?
 
     @OptionGroup(title: "Limits against guessing and exhaustion")
@@ -125,6 +125,7 @@ struct ServeCommand: AsyncParsableCommand {
                                                 readOnly: spec.readOnly)
             if let stateDir {
                 unit.reservationPersistence = DurableFile(path: "\(stateDir)/\(identity.serialNumber).pr")
+                unit.savedModePages = DurableFile(path: "\(stateDir)/\(identity.serialNumber).modepages")
             }
             do { try device.addLogicalUnit(UInt64(index), store: store, configuration: unit) } catch {
                 for opened in stores { opened.close() }

@@ -239,7 +239,8 @@ public actor TargetService: AdminBackend {
         var c = LogicalUnitConfiguration(serialNumber: lun.serial, uniqueID: lun.engineUniqueID,
                                          readOnly: lun.readOnly, writeCacheEnabled: lun.writeCache == .writeBack)
         c.statistics = recorder(target: target, lun: lun.id)
-        c.reservationPersistence = DurableFile(path: Self.reservationsPath(configuration: store.path, lun: lun))
+        c.reservationPersistence = DurableFile(path: Self.statePath(configuration: store.path, lun: lun, "pr"))
+        c.savedModePages = DurableFile(path: Self.statePath(configuration: store.path, lun: lun, "modepages"))
         return c
     }
 
@@ -252,10 +253,11 @@ public actor TargetService: AdminBackend {
         }
     }
 
-    /// Where a LUN's persistent reservations are kept for APTPL: beside the configuration,
-    /// one file per LU named by its NAA identifier (which outlives renames).
-    public static func reservationsPath(configuration: String, lun: LUN) -> String {
-        "\(configuration).reservations/\(hex16(lun.engineUniqueID)).pr"
+    /// Where a LUN keeps state through restarts (`pr`: persistent reservations for APTPL,
+    /// `modepages`: pages saved with MODE SELECT SP): beside the configuration, named by the
+    /// LU's NAA identifier (which outlives renames).
+    public static func statePath(configuration: String, lun: LUN, _ kind: String) -> String {
+        "\(configuration).state/\(hex16(lun.engineUniqueID)).\(kind)"
     }
 
     private static func hex16(_ v: UInt64) -> String {

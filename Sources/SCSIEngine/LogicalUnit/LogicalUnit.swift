@@ -4,6 +4,8 @@ import Synchronization
 /// Per-LU state that commands of several nexuses share; guarded by `LogicalUnit.state`.
 struct LogicalUnitState: Sendable {
     var mode: ModePages
+    /// The values a start and a reset return to: saved with MODE SELECT SP=1, else the defaults.
+    var savedMode: ModePages
     var pr = PersistentReservations()
     /// Holder of a RESERVE(6)/RESERVE(10) reservation (SPC-2 5.5.1).
     var legacyHolder: NexusID?
@@ -75,7 +77,7 @@ final class LogicalUnit: Sendable {
         self.configuration = configuration
         statistics = configuration.statistics ?? LUNStatisticsRecorder()
         defaults = ModePages(writeCacheEnabled: configuration.writeCacheEnabled)
-        state = Mutex(LogicalUnitState(mode: defaults))
+        state = Mutex(LogicalUnitState(mode: defaults, savedMode: defaults))
         writeCacheOn = Atomic(defaults.writeCacheEnabled)
         sharedReservations = ((try? store.sharedRecord("pr")) ?? nil).map(SharedReservations.init)
         completingStore = store as? any CompletingBlockStore

@@ -15,8 +15,15 @@ struct ModePages: Sendable, Equatable {
 
     static let supported: [UInt8] = [ModePageCode.caching, ModePageCode.control, ModePageCode.informationalExceptions]
 
-    /// Page bytes (header included) for `code` as seen through `pc`.
-    func page(_ code: UInt8, control pc: PageControl, defaults: ModePages) -> [UInt8] {
+    /// Page bytes (header included) for `code` as seen through `pc` (for `.saved`, call it on
+    /// the saved values); `savable` sets PS on the pages MODE SELECT can save.
+    func page(_ code: UInt8, control pc: PageControl, defaults: ModePages, savable: Bool = false) -> [UInt8] {
+        var p = pageBody(code, control: pc, defaults: defaults)
+        if savable && !p.isEmpty && code != ModePageCode.informationalExceptions { p[0] |= 0x80 }
+        return p
+    }
+
+    private func pageBody(_ code: UInt8, control pc: PageControl, defaults: ModePages) -> [UInt8] {
         switch code {
         case ModePageCode.caching:
             // SBC-3 6.4.5: 20 bytes.
@@ -94,5 +101,23 @@ struct ModePages: Sendable, Equatable {
             i += len + 2
         }
         self = next
+    }
+
+    // MARK: Saved pages (SPC-4 6.9 SP): version 1, the WCE the configuration asked for when
+    // they were saved, then WCE, D_SENSE, SWP.
+
+    func savedBytes(configuredWriteCache: Bool) -> [UInt8] {
+        [1, configuredWriteCache ? 1 : 0, writeCacheEnabled ? 1 : 0, descriptorSense ? 1 : 0, softwareWriteProtect ? 1 : 0]
+    }
+}
+
+extension ModePages {
+    /// The saved pages; WCE only while the configuration still asks for what it asked for when
+    /// they were saved (an admin's later change of the LU's write cache wins).
+    init?(saved b: [UInt8], configuredWriteCache: Bool) {
+        guard b.count == 5, b[0] == 1, b[1...].allSatisfy({ $0 <= 1 }) else { return nil }
+        self.init(writeCacheEnabled: (b[1] == 1) == configuredWriteCache ? b[2] == 1 : configuredWriteCache)
+        descriptorSense = b[3] == 1
+        softwareWriteProtect = b[4] == 1
     }
 }

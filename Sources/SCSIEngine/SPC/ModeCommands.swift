@@ -11,15 +11,16 @@ extension LogicalUnit {
         let subpage = cdb[3]
         let alloc = ten ? Int(cdb.u16(7)) : Int(cdb[4])
         guard let pc = PageControl(rawValue: pcRaw) else { throw SCSIError.invalidCDB(byte: 2, bit: 7) }
-        if pc == .saved { throw SCSIError(key: SenseKey.illegalRequest, asc: .savingParametersNotSupported) }
+        let savable = configuration.savedModePages != nil
+        if pc == .saved && !savable { throw SCSIError(key: SenseKey.illegalRequest, asc: .savingParametersNotSupported) }
         // Subpage 0xFF with page 0x3F asks for all pages and subpages; we have no subpages.
         if subpage != 0 && !(subpage == 0xFF && code == ModePageCode.allPages) { throw SCSIError.invalidCDB(byte: 3) }
-        let mode = state.withLock { $0.mode }
+        let mode = state.withLock { pc == .saved ? $0.savedMode : $0.mode }
         var pages: [UInt8] = []
         if code == ModePageCode.allPages {
-            for c in ModePages.supported { pages += mode.page(c, control: pc, defaults: defaults) }
+            for c in ModePages.supported { pages += mode.page(c, control: pc, defaults: defaults, savable: savable) }
         } else if ModePages.supported.contains(code) {
-            pages = mode.page(code, control: pc, defaults: defaults)
+            pages = mode.page(code, control: pc, defaults: defaults, savable: savable)
         } else {
             throw SCSIError.invalidCDB(byte: 2, bit: 5)
         }
@@ -57,7 +58,9 @@ extension LogicalUnit {
         let ten = cdb[0] == Opcode.modeSelect10
         let length = ten ? Int(cdb.u16(7)) : Int(cdb[4])
         if cdb[1] & 0x10 == 0 { throw SCSIError.invalidCDB(byte: 1, bit: 4) } // PF=0: vendor pages
-        if cdb[1] & 0x01 != 0 { throw SCSIError.invalidCDB(byte: 1, bit: 0) } // SP: cannot save
+        let save = cdb[1] & 0x01 != 0
+        let savedPages = configuration.savedModePages
+        if save && savedPages == nil { throw SCSIError.invalidCDB(byte: 1, bit: 0) } // SP: nowhere to save
         if length == 0 { return SCSICommandResult(status: .good) }
         if ctx.dataOut.count < length { throw SCSIError.shortDataOut }
         let data = ctx.dataOut.gather(length)
@@ -83,6 +86,15 @@ extension LogicalUnit {
         try ioLock.exclusive { () throws(SCSIError) in
             var next = state.withLock { $0.mode }
             try next.select(pages, base: pagesStart, defaults: defaults)
+            // SP: saved (durably) before anything changes; a failed save changes nothing.
+            if save, let savedPages {
+                do throws(BackstoreError) {
+                    try savedPages.save(next.savedBytes(configuredWriteCache: configuration.writeCacheEnabled))
+                } catch {
+                    throw SCSIError.backstore(.write, errno: error.errno)
+                }
+                state.withLock { $0.savedMode = next }
+            }
             if writeCacheOn.load(ordering: .relaxed) && !next.writeCacheEnabled {
                 // Writes acknowledged under the cache may still be only in the page cache, and
                 // the initiator sends no flush once WCE is off: make them durable first.
@@ -99,5 +111,21 @@ extension LogicalUnit {
             }
         }
         return SCSICommandResult(status: .good, transferLength: length)
+    }
+
+    /// Installs the mode pages saved before the daemon stopped (SPC-4 6.9): the LU starts with them.
+    func restoreModePages(from saved: any SavedState) throws(SCSITarget.ConfigurationError) {
+        let bytes: [UInt8]?
+        do { bytes = try saved.load() } catch { throw .modePagesUnreadable("\(error)") }
+        guard let bytes else { return }
+        guard let pages = ModePages(saved: bytes, configuredWriteCache: configuration.writeCacheEnabled) else {
+            throw .modePagesUnreadable("the saved mode pages are damaged")
+        }
+        state.withLock { s in
+            s.mode = pages
+            s.savedMode = pages
+        }
+        writeCacheOn.store(pages.writeCacheEnabled, ordering: .relaxed)
+        descriptorSense.store(pages.descriptorSense, ordering: .relaxed)
     }
 }

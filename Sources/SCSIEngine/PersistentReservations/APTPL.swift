@@ -1,24 +1,10 @@
 import Backstores
 
-/// Where a LU keeps its persistent reservations through a power loss, for registrants that
-/// asked for it with APTPL (SPC-4 5.13.5). The runtime gives one to each LU it can; without
-/// one, PTPL_C is 0 and a REGISTER with APTPL set is refused.
-public protocol ReservationPersistence: Sendable {
-    /// What was saved, nil when nothing is.
-    func load() throws(BackstoreError) -> [UInt8]?
-    /// Replaces what is saved; durable when it returns, the old content kept on failure.
-    func save(_ bytes: [UInt8]) throws(BackstoreError)
-    /// Forgets what is saved, durably.
-    func remove() throws(BackstoreError)
-}
-
-extension DurableFile: ReservationPersistence {}
-
 extension LogicalUnit {
     /// Installs the reservations saved before the daemon stopped (or died). A saved state that
     /// cannot be read stops the LU from being added: serving it without them would let an
     /// initiator the reservation fences off write.
-    func restoreReservations(from persistence: any ReservationPersistence, target: SCSITarget) throws(SCSITarget.ConfigurationError) {
+    func restoreReservations(from persistence: any SavedState, target: SCSITarget) throws(SCSITarget.ConfigurationError) {
         let saved: [UInt8]?
         do { saved = try persistence.load() } catch {
             throw .reservationsUnreadable("\(error)")
@@ -37,7 +23,7 @@ extension LogicalUnit {
     /// loss; a failed save changes nothing. `prOutLock` orders the service actions (they are
     /// the only writers of the reservation state).
     func applyPersisting(_ operation: (inout PersistentReservations) throws(PersistentReservations.Failure) -> [NexusID],
-                         persistence: any ReservationPersistence,
+                         persistence: any SavedState,
                          target: SCSITarget) throws(SCSIError) -> Result<[NexusID], PersistentReservations.Failure> {
         try prOutLock.withLock { _ throws(SCSIError) in
             let before = state.withLock { $0.pr }
