@@ -3,20 +3,22 @@
 # swift-targetd, scores the log with CUnit's own verdicts, and fails when a test from the
 # committed pass list (Tests/Conformance/passlist-NAME.txt) no longer passes.
 #
-# Usage: scripts/conformance.sh NAME KIND [--chap] [--multipath] [--sanitize] [--tests PATTERN] [--update]
+# Usage: scripts/conformance.sh NAME KIND [--chap] [--multipath] [--sanitize] [--readonly] [--tests PATTERN] [--update]
 #   NAME  label for logs and the pass list (file, sparse, loop, chap)
 #   KIND  file | sparse | loop   (loop needs root: a 256 MiB loop device)
 #   --multipath  the LUN twice (two sessions: the MultipathIO and two-nexus tests)
 #   --sanitize   also the SANITIZE tests (-S); the daemon then sanitizes at 32 MiB/s, so a
 #                sanitize of the 256 MiB LUN lasts the ~8 s Sanitize.Reset watches it run
+#   --readonly   the LUN exported read-only (`,ro`, on an image made beforehand): the write
+#                tests fail by design; ReadOnly.ReadOnlySBC and every read test must pass
 #   --tests P    only the tests matching P (iscsi-test-cu --test), instead of ALL
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 name=$1; kind=$2; shift 2
-chap=0; multipath=0; sanitize=0; update=0; tests=ALL
+chap=0; multipath=0; sanitize=0; readonly=0; update=0; tests=ALL
 while [ $# -gt 0 ]; do
   case $1 in
-    --chap) chap=1;; --multipath) multipath=1;; --sanitize) sanitize=1;; --update) update=1;;
+    --chap) chap=1;; --multipath) multipath=1;; --sanitize) sanitize=1;; --readonly) readonly=1;; --update) update=1;;
     --tests) tests=$2; shift;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
@@ -42,6 +44,11 @@ case $kind in
   loop)   truncate -s 256M "$work/loop.img"; loopdev=$(losetup --find --show "$work/loop.img"); lun="raw:$loopdev";;
   *) echo "unknown kind $kind" >&2; exit 2;;
 esac
+if [ $readonly = 1 ]; then
+  image=${lun#*:}; image=${image%%,*}
+  [ "$kind" = loop ] || { truncate -s 256M "$image"; head -c 1048576 /dev/urandom | dd of="$image" conv=notrunc status=none; }
+  lun="${lun%%,*},ro"
+fi
 args=(serve --listen 127.0.0.1:$port --target "$iqn" --lun "$lun" --log-level warning)
 userinfo=""
 suite=(--dataloss)

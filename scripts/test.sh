@@ -34,6 +34,9 @@ scripts/conformance.sh sparse sparse --multipath --sanitize || status=1
 # With two sessions Sanitize.Reset cannot pass: Sanitize.Reservations leaves the second
 # session's RESERVE(6) in place (it logs out only a connection of its own). Alone, it runs.
 scripts/conformance.sh sanitize file --sanitize --tests SCSI.Sanitize || status=1
+# A read-only LUN: ReadOnly.ReadOnlySBC (every write command refused as WRITE PROTECTED) and
+# every read test pass; the suite's write tests fail there by design.
+scripts/conformance.sh readonly sparse --readonly || status=1
 if [ "$(id -u)" = 0 ]; then scripts/conformance.sh loop loop || status=1; else echo "conformance[loop]: needs root for losetup"; status=1; fi
 scripts/conformance.sh chap file --chap || status=1
 # The rbd backstore on a real one-node Ceph cluster (scripts/ceph/mini-ceph.sh).
