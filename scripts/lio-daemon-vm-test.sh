@@ -190,6 +190,18 @@ i=0; SD2=""; while [ -z "$SD2" ] && [ $i -lt 300 ]; do iscsiadm -m session --res
 SD=$(find_disk 0)
 [ -n "$SD" ] && readback "after the live change" || bad "LUN 0 gone after the live change"
 
+echo "== a LUN map becomes the ACL's mapped LUNs"
+ctl map-luns $IQN --initiator "$INIT" --lun 0=0 --lun 5=1,ro > /tmp/ctl.out 2>&1 && ok "map-luns accepted" || bad "map-luns failed: $(cat /tmp/ctl.out)"
+[ -d $TPG/acls/$INIT/lun_5 ] && [ "$(cat $TPG/acls/$INIT/lun_5/write_protect)" = 1 ] && [ ! -d $TPG/acls/$INIT/lun_1 ] \
+  && [ ! -d $TPG/acls/$INIT/lun_2 ] && ok "the ACL maps LUN 0, and LUN 1 as 5 write protected; not LUN 2" || bad "ACL LUNs: $(ls $TPG/acls/$INIT 2>&1)"
+i=0; SD5=""; while [ -z "$SD5" ] && [ $i -lt 300 ]; do iscsiadm -m session --rescan >/dev/null 2>&1; SD5=$(find_disk 5); sleep 0.2; i=$((i+1)); done
+[ -n "$SD5" ] && [ "$(cat /sys/block/$SD5/size)" = 32768 ] && ok "initiator sees the target's LUN 1 as LUN 5 (/dev/$SD5)" || bad "LUN 5 not seen"
+if [ -n "$SD5" ]; then
+  dd if=/dev/zero of=/dev/$SD5 bs=4k count=1 oflag=direct 2>/dev/null && bad "a write to the read-only mapping succeeded" || ok "a write to the read-only mapping is refused"
+fi
+SD=$(find_disk 0)
+[ -n "$SD" ] && readback "after the LUN map" || bad "LUN 0 gone after the LUN map"
+
 echo "== stop removes only our objects"
 node --logout >/dev/null 2>&1
 kill $DAEMON; wait $DAEMON

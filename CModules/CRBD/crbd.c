@@ -98,6 +98,7 @@ static struct {
   int (*rbd_lock_release)(crbd_image_t);
   int (*rbd_lock_get_owners)(crbd_image_t, int *, char **, size_t *);
   void (*rbd_lock_get_owners_cleanup)(char **, size_t);
+  int (*rbd_list)(crbd_ioctx_t, char *, size_t *);
   int (*rbd_lock_break)(crbd_image_t, int, const char *);
 } fn;
 
@@ -171,6 +172,7 @@ static const struct sym {
     {"rbd_lock_get_owners", NULL, RBD, 0, &fn.rbd_lock_get_owners},
     {"rbd_lock_get_owners_cleanup", NULL, RBD, 0, &fn.rbd_lock_get_owners_cleanup},
     {"rbd_lock_break", NULL, RBD, 0, &fn.rbd_lock_break},
+    {"rbd_list", NULL, RBD, 0, &fn.rbd_list},
 };
 #define NSYMS (sizeof syms / sizeof syms[0])
 
@@ -350,6 +352,8 @@ int crbd_create2(crbd_ioctx_t ioctx, const char *name, uint64_t size, uint64_t f
 }
 
 int crbd_remove(crbd_ioctx_t ioctx, const char *name) { return CALL(rbd_remove, ioctx, name); }
+
+int crbd_list(crbd_ioctx_t ioctx, char *names, size_t *size) { return CALL(rbd_list, ioctx, names, size); }
 
 int crbd_open(crbd_ioctx_t ioctx, const char *name, crbd_image_t *image, const char *snap_name) {
   return CALL(rbd_open, ioctx, name, image, snap_name);

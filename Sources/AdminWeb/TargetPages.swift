@@ -180,6 +180,21 @@ extension AdminWebServer {
             b += "</table>"
         }
         let devices = options.blockDevices()
+        // Ceph images of the pool asked for with the "List images" form below the main form.
+        let rbdPool = page.query.text("rbd_pool")
+        var rbdOptions: [String: String] = [:]
+        for key in ["conf", "id"] where !page.query.text("rbd_\(key)").isEmpty { rbdOptions[key] = page.query.text("rbd_\(key)") }
+        var rbdImages: [String] = []
+        if !rbdPool.isEmpty {
+            let (pool, opts, list) = (rbdPool, rbdOptions, options.rbdImages)
+            do {
+                rbdImages = try await Task.detached { try list(pool, opts) }.value
+                if rbdImages.isEmpty { b += "<p class=\"muted\">Pool \(h(rbdPool)) has no images.</p>" }
+            } catch {
+                b += "<p class=\"error\">Cannot list the images of pool \(h(rbdPool)): \(h("\(error)"))</p>"
+            }
+            for (key, value) in rbdOptions { b += "<input type=\"hidden\" name=\"rbd_\(key)\" value=\"\(h(value))\">" }
+        }
         let rows = existing == nil ? 3 : 2
         b += "<p>Add LUNs \(applyModeBadge(.lunAdded)) (rows with no device and no path are ignored):</p>"
         b += "<table id=\"new-luns\"><tr><th>LUN id</th><th>Device</th><th>or file / device path</th><th>Kind</th><th>Size (new images)</th><th>IO mode</th></tr>"
@@ -190,6 +205,9 @@ extension AdminWebServer {
             for d in devices {
                 b += option(d.path, "\(d.path) (\(d.kindLabel), \(formatBytes(d.sizeBytes)))", dev)
             }
+            for image in rbdImages {
+                b += option("rbd:\(rbdPool)/\(image)", "rbd:\(rbdPool)/\(image) (Ceph image)", dev)
+            }
             b += "</select></td><td>\(textInput("new_path_\(k)", val("new_path_\(k)", ""), placeholder: "/var/lib/swifttarget/disk1.img"))</td>"
             let kind = val("new_kind_\(k)", "file")
             b += "<td><select name=\"new_kind_\(k)\" id=\"new_kind_\(k)\">"
@@ -198,7 +216,8 @@ extension AdminWebServer {
             b += "<td>\(ioModeSelect("new_mode_\(k)", val("new_mode_\(k)", "wt")))</td></tr>"
         }
         b += "</table><p class=\"muted\">A device chosen in the list is served raw. Image files are created with the given size if missing. "
-        b += "Write-back is faster but can lose acknowledged writes on power failure unless initiators flush.</p></fieldset>"
+        b += "Write-back is faster but can lose acknowledged writes on power failure unless initiators flush.</p>"
+        b += "<p class=\"muted\">Ceph RBD images: list a pool's images with the form below the page, then pick one here.</p></fieldset>"
 
         // Authentication
         let ownAuth = form.map { $0.text("auth_src") == "own" } ?? (existing?.auth != nil)
@@ -231,6 +250,13 @@ extension AdminWebServer {
             }
         }
         b += "</p></form>"
+        // Its own GET form, so listing images never sends the main form's fields (secrets) in a URL.
+        b += "<form method=\"get\" action=\"\(existing == nil ? "/targets/new" : "/target")\" id=\"rbd-picker\"><fieldset><legend>Ceph RBD images</legend>"
+        if let t = existing { b += "<input type=\"hidden\" name=\"name\" value=\"\(h(t.name))\">" }
+        b += "<p><label for=\"rbd_pool\">Pool</label>\(textInput("rbd_pool", rbdPool, placeholder: "rbd")) "
+        b += "<label for=\"rbd_conf\">ceph.conf</label>\(textInput("rbd_conf", page.query.text("rbd_conf"), placeholder: "/etc/ceph/ceph.conf")) "
+        b += "<label for=\"rbd_id\">client</label>\(textInput("rbd_id", page.query.text("rbd_id"), size: 8, placeholder: "admin")) "
+        b += "<button type=\"submit\" id=\"list-images\">List images</button></p></fieldset></form>"
         let title = existing.map { "Edit iSCSI target \($0.name)" } ?? "Add a new iSCSI target"
         return htmlResponse(layout(title: title, csrf: page.csrf, body: b), status: status)
     }
@@ -257,6 +283,7 @@ extension AdminWebServer {
         var size: UInt64?
         var readOnly: Bool
         var writeCache: WriteCacheMode
+        var options: [String: String] = [:]
     }
 
     func parseNewLUNs(_ form: FormData) throws(FormProblems) -> [NewLUN] {
@@ -268,7 +295,16 @@ extension AdminWebServer {
             let path = dev.isEmpty ? typed : dev
             if path.isEmpty { continue }
             var kind = BackstoreKind(rawValue: form.text("new_kind_\(k)")) ?? .file
-            if !dev.isEmpty { kind = .raw }
+            var lunOptions: [String: String] = [:]
+            var location = path
+            if dev.hasPrefix("rbd:") {
+                // An image from the picker: rbd, with the cluster options it was listed with.
+                kind = .rbd
+                location = String(dev.dropFirst(4))
+                for key in ["conf", "id"] where !form.text("rbd_\(key)").isEmpty { lunOptions[key] = form.text("rbd_\(key)") }
+            } else if !dev.isEmpty {
+                kind = .raw
+            }
             var id: Int?
             let idText = form.text("new_id_\(k)")
             if !idText.isEmpty {
@@ -285,8 +321,8 @@ extension AdminWebServer {
                 size = v
             }
             let mode = form.text("new_mode_\(k)")
-            out.append(NewLUN(id: id, kind: kind, path: path, size: size, readOnly: mode == "ro",
-                              writeCache: mode == "wb" ? .writeBack : .writeThrough))
+            out.append(NewLUN(id: id, kind: kind, path: location, size: size, readOnly: mode == "ro",
+                              writeCache: mode == "wb" ? .writeBack : .writeThrough, options: lunOptions))
         }
         if !problems.isEmpty { throw FormProblems(problems) }
         return out
@@ -372,7 +408,7 @@ extension AdminWebServer {
                 }
                 for l in addLUNs {
                     try c.addLUN(toTarget: targetName, id: l.id, backstore: l.kind, path: l.path, size: l.size,
-                                 readOnly: l.readOnly, writeCache: l.writeCache)
+                                 readOnly: l.readOnly, writeCache: l.writeCache, options: l.options)
                 }
             }
             let note = isNew ? "Created target \(targetName)." : "Saved target \(targetName)."

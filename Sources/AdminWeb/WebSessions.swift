@@ -82,10 +82,21 @@ public struct AdminWebOptions: Sendable {
     public var lockoutSeconds: TimeInterval = 60
     /// Lists block devices and partitions for the LUN picker (default: /sys/block).
     public var blockDevices: @Sendable () -> [BlockDevice] = BlockDevice.scanSysBlock
+    /// Lists a Ceph pool's images for the LUN picker: (pool, rbd options such as `conf`, `id`)
+    /// → image names, or an error worded for the admin. Default: no Ceph support here.
+    public var rbdImages: @Sendable (_ pool: String, _ options: [String: String]) throws -> [String] = { _, _ in
+        throw RBDPickerUnavailable()
+    }
     /// Host name used for the default target name prefix (default: the system's).
     public var hostName: @Sendable () -> String = { ProcessInfo.processInfo.hostName }
     /// Sets the `Secure` attribute on the session cookie (only when served through HTTPS).
     public var secureCookie = false
 
     public init() {}
+}
+
+/// The daemon gave the console no way to list rbd images.
+public struct RBDPickerUnavailable: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "this daemon cannot list Ceph images" }
 }

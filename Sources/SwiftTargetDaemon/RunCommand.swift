@@ -1,6 +1,7 @@
 import AdminAPI
 import AdminCore
 import AdminWeb
+import Backstores
 import ArgumentParser
 import Foundation
 import LIORuntime
@@ -162,8 +163,10 @@ struct RunCommand: AsyncParsableCommand {
                 await service.shutdown()
                 throw DaemonError("--web-credentials \(webCredentials): \(error)")
             }
+            var webOptions = AdminWebOptions()
+            webOptions.rbdImages = { pool, options in try RBDPool.imageNames(pool: pool, options: options) }
             let console = AdminWebServer(backend: service, credentials: credentials,
-                                         logger: Logger(label: "swift-targetd.web"))
+                                         logger: Logger(label: "swift-targetd.web"), options: webOptions)
             let app = console.makeApplication(host: portal.host, port: portal.port)
             webTask = Task {
                 do { try await app.run() } catch { logger.error("web console stopped: \(error)") }

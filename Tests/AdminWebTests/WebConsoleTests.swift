@@ -555,6 +555,33 @@ extension FakeBackend {
     }
 }
 
+@Suite struct RBDImagePicker {
+    @Test func listsAPoolsImagesAndAddsOneAsAnRBDLUN() async throws {
+        let backend = FakeBackend(config: sampleConfig())
+        var options = testOptions()
+        options.rbdImages = { pool, opts in
+            guard pool == "vms" else { throw RBDPickerUnavailable() }
+            #expect(opts == ["conf": "/etc/ceph/lab.conf"])
+            return ["db01", "web01"]
+        }
+        try await withServer(backend, options: options) { client in
+            let b = try await Browser.loggedIn(client)
+            let page = try await b.get("/target?name=\(formEncode(tName))&rbd_pool=vms&rbd_conf=%2Fetc%2Fceph%2Flab.conf").text
+            #expect(page.contains("value=\"rbd:vms/db01\"") && page.contains("rbd:vms/web01 (Ceph image)"))
+            #expect(page.contains("id=\"rbd-picker\"") && page.contains("method=\"get\""))
+            let failed = try await b.get("/target?name=\(formEncode(tName))&rbd_pool=other").text
+            #expect(failed.contains("Cannot list the images of pool other"))
+            let saved = try await b.post("/target", [("name", tName), ("alias", "first"), ("auth_src", "own"),
+                                                     ("new_dev_0", "rbd:vms/db01"), ("new_mode_0", "wt"), ("rbd_conf", "/etc/ceph/lab.conf"),
+                                                     ("hd", ""), ("dd", "")])
+            #expect(saved.status == .ok, "\(saved.text.prefix(2000))")
+            let lun = await backend.config.targets[0].luns.first { $0.backstore == .rbd }
+            #expect(lun?.path == "vms/db01")
+            #expect(lun?.options == ["conf": "/etc/ceph/lab.conf"])
+        }
+    }
+}
+
 @Suite struct LiveViews {
     @Test func sessionsPageAndLogout() async throws {
         let backend = FakeBackend(config: sampleConfig())

@@ -166,3 +166,17 @@ extension RBDImageStoreTests {
         #expect(wide == .unsupported)
     }
 }
+
+extension RBDImageStoreTests {
+    /// The web console's image picker: the names `rbd ls` shows.
+    @Test func aPoolListsItsImages() throws {
+        let name = "listed-\(UInt32.random(in: 0...UInt32.max))"
+        let store = try Self.open(name, size: 4 << 20)
+        store.close()
+        let options = ["conf": ProcessInfo.processInfo.environment["CEPH_CONF"]!]
+        let names = try RBDPool.imageNames(pool: "rbd", options: options)
+        #expect(names.contains(name))
+        #expect(names == names.sorted())
+        #expect(throws: BackstoreOpenError.self) { try RBDPool.imageNames(pool: "no-such-pool", options: options) }
+    }
+}

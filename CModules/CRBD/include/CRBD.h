@@ -153,6 +153,9 @@ int crbd_create2(crbd_ioctx_t ioctx, const char *name, uint64_t size, uint64_t f
                  int *order);
 /* rbd_remove (fails with -EBUSY while a client has the image open). */
 int crbd_remove(crbd_ioctx_t ioctx, const char *name);
+/* The pool's image names, NUL-separated, in `names` (*size bytes); -ERANGE with *size set to
+ * the bytes needed when they do not fit; otherwise the number of bytes used or -errno. */
+int crbd_list(crbd_ioctx_t ioctx, char *CRBD_NULLABLE names, size_t *size);
 /* rbd_open / rbd_open_read_only. snap_name NULL opens the writable head. */
 int crbd_open(crbd_ioctx_t ioctx, const char *name,
               crbd_image_t CRBD_NULLABLE *CRBD_NONNULL image,
