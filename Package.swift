@@ -93,10 +93,12 @@ let package = Package(
             ]
         ),
         .target(name: "SCSIEngine", dependencies: ["Backstores"]),
+        // CRC32C with the CPU's instructions (SSE4.2, ARMv8 CRC), chosen at run time.
+        .target(name: "CCRC32C", path: "CModules/CCRC32C"),
         .target(
             name: "ISCSIFabric",
             dependencies: [
-                "SCSIEngine",
+                "SCSIEngine", "CCRC32C",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -134,6 +136,8 @@ let package = Package(
             path: "Tests/Fuzz",
             exclude: ["Corpus", "Dictionaries", "README.md"]
         ),
+        // Micro-benchmarks for scripts/benchmark.sh (crc32c), built in release mode.
+        .executableTarget(name: "swift-target-bench", dependencies: ["ISCSIFabric"], path: "Tests/Bench"),
         .testTarget(name: "TargetConfigTests", dependencies: ["TargetConfig"]),
         .testTarget(name: "LIORuntimeTests", dependencies: ["LIORuntime", "TCMU", "TargetConfig", "AdminCore"]),
         .testTarget(

@@ -9,9 +9,16 @@
 # Both targets negotiate no digests (tgtd's default), so the comparison is like for like.
 # Usage: scripts/benchmark.sh [rounds]   (default 3; needs root for tgtd; BENCH_WORKLOADS="rr4k sr128k" picks some)
 #        scripts/benchmark.sh rbd [rounds]   the rbd backstore against tgtd's bs_rbd (scripts/rbd-benchmark.sh)
+#        scripts/benchmark.sh crc32c         CRC32C on 1 MiB buffers, one core: `crc32c: N GB/s`
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "${1:-}" = rbd ] && { shift; exec "$here/scripts/rbd-benchmark.sh" "$@"; }
+if [ "${1:-}" = crc32c ]; then
+  log=$(mktemp)
+  (cd "$here" && swift build -c release --product swift-target-bench > "$log" 2>&1) || { cat "$log"; exit 1; }
+  rm -f "$log"
+  exec "$here/.build/release/swift-target-bench" crc32c
+fi
 rounds=${1:-3}
 "$here/scripts/install-deps.sh"
 command -v tgtd >/dev/null || { apt-get install -y -qq --no-install-recommends tgt >/dev/null; }

@@ -71,6 +71,42 @@ import Testing
     }
 }
 
+/// The CPU path and the software path give the same digests, over every block-size boundary of
+/// the three-way interleaving (8 KiB and 256-byte blocks) and every alignment.
+@Suite struct CRC32CPathsTests {
+    @Test func theCPUIsUsedWhereItCan() {
+        #if arch(x86_64) || arch(arm64)
+        #expect(CRC32C.hardware, "this CPU has CRC32C instructions; the digests should use them")
+        #endif
+    }
+
+    @Test(arguments: 0..<CRC32CTests.vectors.count)
+    func softwarePathMeetsTheRFCVectors(index: Int) {
+        let (_, input, crc, _) = CRC32CTests.vectors[index]
+        #expect(input.withUnsafeBytes { CRC32C.softwareChecksum($0) } == crc)
+    }
+
+    @Test func bothPathsAgreeOnEveryLengthAroundTheBlockSizes() {
+        var rng = SplitMix64(seed: 7)
+        let data = (0..<(3 * 8192 * 2 + 3 * 256 + 64)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var lengths = Set<Int>([0, 1, 7, 8, 9, 63, 64, 767, 768, 769, 4096])
+        for base in [3 * 256, 3 * 8192, 3 * 8192 + 3 * 256, 2 * 3 * 8192] { for d in -9...9 { lengths.insert(base + d) } }
+        data.withUnsafeBytes { all in
+            for length in lengths.sorted() where length >= 0 {
+                for offset in [0, 1, 3, 5] where offset + length <= all.count {
+                    let view = UnsafeRawBufferPointer(rebasing: all[offset..<(offset + length)])
+                    let software = CRC32C.softwareChecksum(view)
+                    #expect(CRC32C.checksum(view) == software, "length \(length), offset \(offset)")
+                    // Continuing from a previous value, as the data digest over several buffers does.
+                    #expect(CRC32C.checksum(view, continuing: 0xDEAD_BEEF) == CRC32C.softwareChecksum(view, continuing: 0xDEAD_BEEF))
+                }
+            }
+            let whole = UnsafeRawBufferPointer(rebasing: all[0..<(3 * 8192 + 100)])
+            #expect(CRC32C.checksum(whole) == CRC32CTests.reference(Array(whole)))
+        }
+    }
+}
+
 /// Deterministic generator for tests.
 struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
