@@ -396,6 +396,14 @@ extension AdminWebServer {
                 conn.dataDigest = dd ?? nil
                 c.targets[i].connection = conn.isEmpty ? nil : conn
                 c.targets[i].luns.removeAll { removes.contains($0.id) }
+                // Mappings of removed LUNs go with them (as through the API).
+                c.targets[i].lunMaps = c.targets[i].lunMaps.map { maps in
+                    maps.map { m in
+                        var m = m
+                        m.luns.removeAll { removes.contains($0.lun) }
+                        return m
+                    }
+                }
                 for j in c.targets[i].luns.indices {
                     let id = c.targets[i].luns[j].id
                     if let e = lunEdits[id] {

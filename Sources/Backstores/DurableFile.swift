@@ -42,9 +42,11 @@ public final class DurableFile: Sendable {
 
     /// Replaces the content; durable when it returns. On failure the old content stays.
     public func save(_ bytes: [UInt8]) throws(BackstoreError) {
+        // What could not be read back is not written (EFBIG).
+        if bytes.count > Self.maxBytes { throw BackstoreError(.write, errno: EFBIG, path: path) }
         let tmp = path + ".tmp"
         var fd = clinuxio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0o600)
-        if fd < 0 && errno == ENOENT && mkdir(directory, 0o700) == 0 {
+        if fd < 0 && errno == ENOENT && (mkdir(directory, 0o700) == 0 || errno == EEXIST) {
             // The first save makes the directory (private: the state names initiators).
             try Self.sync(directory: Self.parent(of: directory))
             fd = clinuxio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, 0o600)

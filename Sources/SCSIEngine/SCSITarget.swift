@@ -148,6 +148,27 @@ public final class SCSITarget: Sendable {
         state.withLock { s in Self.id(for: nexus, in: &s) }
     }
 
+    /// The same, noting in `created` an ID made now (for `forgetNexuses` if it is not kept).
+    func nexusID(for nexus: ITNexus, created: inout [NexusID]) -> NexusID {
+        let (id, fresh) = state.withLock { s -> (NexusID, Bool) in
+            if let id = s.ids[nexus] { return (id, false) }
+            return (Self.id(for: nexus, in: &s), true)
+        }
+        if fresh { created.append(id) }
+        return id
+    }
+
+    /// Drops IDs made for identities a failed command named: never logged in, nothing kept of
+    /// them, so hostile TransportIDs leave no trace.
+    func forgetNexuses(_ ids: [NexusID]) {
+        state.withLock { s in
+            for id in ids where !s.open.contains(id) {
+                if let identity = s.nexuses.removeValue(forKey: id) { s.ids.removeValue(forKey: identity) }
+                s.views.removeValue(forKey: id)
+            }
+        }
+    }
+
     /// Target port groups: every configured gateway's and those seen on nexuses, ascending.
     func portalGroupTags(including tag: UInt16) -> [UInt16] {
         var tags = Set(configuredPortGroups.withLock { $0 })
@@ -229,6 +250,11 @@ public final class SCSITarget: Sendable {
 
     func unit(_ lun: UInt64) -> LogicalUnit? {
         state.withLock { $0.units[lun] }
+    }
+
+    /// Whether a nexus reaches a LU at `lun` (through its LUN map), for the fabric's task management.
+    public func reaches(lun: UInt64, nexus: NexusID) -> Bool {
+        unit(lun, for: nexus) != nil
     }
 
     /// The LU a nexus reaches at `lun` (through its LUN map).

@@ -196,6 +196,7 @@ public actor TargetService: AdminBackend {
     private func open(_ target: EffectiveTarget) throws -> Running {
         let device = SCSITarget(name: target.name, portGroups: Self.portGroups(of: config), transport: ISCSITransport())
         device.sanitizeBytesPerSecond = Self.sanitizeRate(of: config, overrides: options.limitOverrides)
+        device.setLUNMaps(Self.lunMaps(of: target))
         server.attach(device)
         var stores: [Int: any BlockStore] = [:]
         do {
@@ -210,7 +211,6 @@ public actor TargetService: AdminBackend {
             if let e = error as? TargetServiceError { throw e }
             throw TargetServiceError("target \(target.name): \(error)")
         }
-        device.setLUNMaps(Self.lunMaps(of: target))
         return Running(device: device, stores: stores)
     }
 
@@ -425,6 +425,8 @@ public actor TargetService: AdminBackend {
                 if let s = r.device.removeLogicalUnit(UInt64(id)) { retireStore(s) }
                 r.stores.removeValue(forKey: id)
             }
+            // The new maps before the new LUNs: a LUN the change hides is never visible.
+            if td.lunMapsChanged { r.device.setLUNMaps(Self.lunMaps(of: new.effective(t))) }
             for id in td.addedLUNs {
                 guard let lun = t.lun(id), let s = newLUNs[k]?[id] else { continue }
                 do {
@@ -453,7 +455,6 @@ public actor TargetService: AdminBackend {
                     outcomes["lunSize|\(t.name)|\(id)"] = resize(s, lun: lun, to: newSize, device: r.device, target: t.name)
                 }
             }
-            if td.lunMapsChanged { r.device.setLUNMaps(Self.lunMaps(of: new.effective(t))) }
             running[k] = r
         }
         publish()

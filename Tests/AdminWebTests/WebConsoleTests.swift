@@ -548,6 +548,11 @@ extension FakeBackend {
             #expect(missing.status == .badRequest)
             #expect(missing.text.contains("the target has no LUN 7"))
             #expect(await backend.config.targets[0].lunMaps?.count == 1)
+            // Removing LUN 1 on the target page takes its mapping with it.
+            let removed = try await b.post("/target", [("name", tName), ("alias", "first"), ("auth_src", "own"),
+                                                       ("remove_lun", "1"), ("hd", ""), ("dd", "")])
+            #expect(removed.status == .ok, "\(removed.text.prefix(1500))")
+            #expect(await backend.config.targets[0].lunMaps?.first?.luns == [MappedLUN(mappedLun: 1, lun: 0, readOnly: true)])
             let del = try await b.post("/lunmaps/delete", [("target", tName), ("op", "delete"), ("sel", "0")])
             #expect(del.status == .ok)
             #expect(await backend.config.targets[0].lunMaps == nil)

@@ -35,6 +35,29 @@ import Testing
         #expect(LUNMap.glob(Array("a*b*c".utf8), Array("aXXbYYbZc".utf8)))
         #expect(!LUNMap.glob(Array("a*b*c".utf8), Array("aXXbYYbZ".utf8)))
         #expect(LUNMap(initiators: ["IQN.X:Y"], entries: []).matches(initiatorName: "iqn.x:y"))
+        // A name with wildcard characters of its own is still matched by the pattern's `*`.
+        #expect(LUNMap.glob(Array("*".utf8), Array("*x".utf8)))
+        #expect(LUNMap.glob(Array("iqn.*".utf8), Array("iqn.*?*".utf8)))
+        #expect(!LUNMap.glob(Array("iqn.a*".utf8), Array("iqn.*a".utf8)))
+    }
+
+    @Test func taskManagementAndTheFabricSeeTheMap() {
+        let (h, _) = threeLUs()
+        #expect(h.target.reaches(lun: 5, nexus: h.a) && !h.target.reaches(lun: 1, nexus: h.a))
+        #expect(h.target.reaches(lun: 1, nexus: h.b) && !h.target.reaches(lun: 5, nexus: h.b))
+        #expect(h.target.taskManagement(.logicalUnitReset, lun: 1, nexus: h.a) == .lunDoesNotExist)
+        #expect(h.target.taskManagement(.logicalUnitReset, lun: 5, nexus: h.a) == .functionComplete)
+    }
+
+    @Test func aReadOnlyMappingCannotChangeTheLUForOthers() {
+        let (h, _) = threeLUs()
+        var caching = [UInt8](repeating: 0, count: 20)
+        caching[0] = 0x08; caching[1] = 0x12
+        let params = [0, 0, 0, 0] + caching
+        expectSense(h.run(CDB.modeSelect6(params.count), lun: 5, nexus: h.a, dataOut: params), 0x07, 0x2700)
+        expectSense(h.run([0x1B, 0, 0, 0, 0x00, 0], lun: 5, nexus: h.a), 0x07, 0x2700)  // STOP
+        expectGood(h.run([0x1B, 0, 0, 0, 0x01, 0], lun: 5, nexus: h.a))                 // START is harmless
+        expectGood(h.run(CDB.modeSelect6(params.count), lun: 0, nexus: h.b, dataOut: params))
     }
 
     @Test func eachInitiatorSeesItsOwnLUNs() {

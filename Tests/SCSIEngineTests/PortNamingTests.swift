@@ -59,6 +59,28 @@ import Testing
         #expect(keys(h) == [0xB2])
     }
 
+    @Test func hostileTransportIDListsLeaveNoTrace() {
+        let h = Harness()
+        let known = h.target.state.withLock { $0.nexuses.count }
+        // More TransportIDs than can ever be registered: refused at once, nothing kept.
+        let many = (0 ..< 1100).map { iscsiTID("iqn.2026-01.test:m", isid: UInt64($0)) }
+        let (cdb, data) = specifying(sak: 0xA1, many)
+        expectSense(h.run(cdb, dataOut: data), 5, 0x5504)
+        // Valid ports followed by a bad one: refused, and the ports it named are forgotten.
+        let mixed = specifying(sak: 0xA1, (0 ..< 10).map { iscsiTID("iqn.2026-01.test:n", isid: UInt64($0)) }
+                                            + [iscsiTID("iqn.2026-01.test:b", isid: 0x23D0_0000_0002)] + [[0x45, 0, 0, 4, 0, 0, 0, 0]])
+        expectSense(h.run(mixed.cdb, dataOut: mixed.data), 5, 0x2600)
+        // A name longer than any iSCSI name.
+        let long = specifying(sak: 0xA1, [iscsiTID("iqn.2026-01.test:" + String(repeating: "x", count: 300), isid: 1)])
+        expectSense(h.run(long.cdb, dataOut: long.data), 5, 0x2600)
+        #expect(h.target.state.withLock { $0.nexuses.count } == known)
+        #expect(keys(h) == [])
+        // SPEC_I_PT from a registered nexus, even with an empty list: INVALID FIELD IN CDB.
+        expectGood(h.run(CDB.prOut(PROutAction.register), dataOut: CDB.prParams(key: 0, sak: 0xA1)))
+        let empty = specifying(key: 0xA1, sak: 0xA2, [])
+        expectSense(h.run(empty.cdb, dataOut: empty.data), 5, 0x2400)
+    }
+
     @Test func allTargetPortsRegistersThePortOnEveryGateway() {
         let h = Harness()
         h.target.setPortGroups([1, 2])

@@ -65,7 +65,10 @@ struct EstablishedSession {
         return SessionStateMachine.Configuration(
             parameters: parameters, servesCommands: nexus != nil, windowDepth: environment.commandWindowDepth,
             maxBufferedWriteBytes: environment.guards.limits.maxBufferedWriteBytesPerSession,
-            lunExists: { device?.logicalUnitNumbers.contains($0) ?? false },
+            lunExists: { [nexus] lun in
+                guard let device, let nexus else { return false }
+                return device.reaches(lun: lun, nexus: nexus)
+            },
             answerText: { request in
                 sendTargetsResponse(request: request, directory: catalog.directory(forLocalAddress: localAddress),
                                     initiatorName: parameters.initiatorName, remoteAddress: remoteAddress,

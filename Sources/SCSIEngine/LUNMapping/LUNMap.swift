@@ -39,10 +39,11 @@ public struct LUNMap: Sendable, Equatable {
         var (pi, si) = (0, 0)
         var star: Int?, mark = 0
         while si < s.count {
-            if pi < p.count && (p[pi] == UInt8(ascii: "?") || p[pi] == s[si]) {
-                pi += 1; si += 1
-            } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
+            // A `*` in the pattern is a wildcard even where the name has a `*` too.
+            if pi < p.count && p[pi] == UInt8(ascii: "*") {
                 star = pi; mark = si; pi += 1
+            } else if pi < p.count && (p[pi] == UInt8(ascii: "?") || p[pi] == s[si]) {
+                pi += 1; si += 1
             } else if let st = star {
                 pi = st + 1; mark += 1; si = mark
             } else {

@@ -42,6 +42,8 @@ extension LogicalUnit {
                     try persistence.remove()
                 }
             } catch {
+                // More registrations than the file may hold: as for the registration limit.
+                if error.errno == 27 /* EFBIG */ { throw SCSIError.illegal(.insufficientRegistrationResources) }
                 throw SCSIError.backstore(.write, errno: error.errno)
             }
             state.withLock { s in

@@ -115,6 +115,11 @@ extension LogicalUnit {
         if action == PROutAction.register && !specifiesPorts && length != 24 { throw SCSIError.parameterListLength }
         var siblings: [NexusID] = []
         var specified: [(NexusID, offset: Int)] = []
+        // IDs made for identities this command names for the first time: dropped again unless
+        // the command registers them.
+        var created: [NexusID] = []
+        var committed = false
+        defer { if !committed && !created.isEmpty { ctx.target.forgetNexuses(created) } }
         if action == PROutAction.registerAndMove {
             unreg = p[17] & 0x02 != 0
             let rtpi = UInt16(p[18]) << 8 | UInt16(p[19])
@@ -128,17 +133,18 @@ extension LogicalUnit {
                 siblings = ports.map { tag in
                     var n = me
                     n.targetPortalGroupTag = tag
-                    return ctx.target.nexusID(for: n)
+                    return ctx.target.nexusID(for: n, created: &created)
                 }
             }
-            if specifiesPorts { specified = try specifiedPorts(p, length: length, ports: ports, ctx) }
+            if specifiesPorts { specified = try specifiedPorts(p, length: length, ports: ports, created: &created, ctx) }
         }
 
         let nexus = ctx.nexus
         let operation = { (pr: inout PersistentReservations) throws(PersistentReservations.Failure) -> [NexusID] in
             switch action {
             case PROutAction.register, PROutAction.registerAndIgnoreExistingKey:
-                try pr.register(nexus, siblings: siblings, specified: specified, key: key, serviceActionKey: sak,
+                try pr.register(nexus, siblings: siblings, specified: specified, specifiesPorts: specifiesPorts,
+                                key: key, serviceActionKey: sak,
                                 ignoreExisting: action == PROutAction.registerAndIgnoreExistingKey, aptpl: aptpl)
             case PROutAction.reserve: try pr.reserve(nexus, key: key, type: type)
             case PROutAction.release: try pr.release(nexus, key: key, type: type)
@@ -172,7 +178,9 @@ extension LogicalUnit {
         }
         let preempted: [NexusID]
         switch outcome {
-        case .success(let lost): preempted = lost
+        case .success(let lost):
+            preempted = lost
+            committed = true
         case .failure(.conflict): throw SCSIError.reservationConflict
         case .failure(.invalidField(let byte)): throw SCSIError.invalidParameter(byte: byte)
         case .failure(.invalidCDBField(let byte, let bit)): throw SCSIError.invalidCDB(byte: byte, bit: bit)
@@ -202,7 +210,8 @@ extension LogicalUnit {
     /// The I_T nexuses a REGISTER with SPEC_I_PT names (SPC-4 6.16.3.2): after the 24 bytes, a
     /// TRANSPORTID PARAMETER DATA LENGTH and TransportIDs, each naming an initiator port (or
     /// every known port of an initiator) through `ports`.
-    private func specifiedPorts(_ p: [UInt8], length: Int, ports: [UInt16], _ ctx: CommandContext) throws(SCSIError) -> [(NexusID, offset: Int)] {
+    private func specifiedPorts(_ p: [UInt8], length: Int, ports: [UInt16], created: inout [NexusID],
+                                _ ctx: CommandContext) throws(SCSIError) -> [(NexusID, offset: Int)] {
         guard length >= 28 else { throw SCSIError.parameterListLength }
         let dataLength = Int(UInt32(p[24]) << 24 | UInt32(p[25]) << 16 | UInt32(p[26]) << 8 | UInt32(p[27]))
         guard 28 + dataLength == length else { throw SCSIError.parameterListLength }
@@ -210,11 +219,14 @@ extension LogicalUnit {
         var at = 28
         while at < length {
             guard let parsed = ctx.target.transport.parseTransportID(p[at ..< length]) else { throw SCSIError.invalidParameter(byte: at) }
+            // No more than can be registered: the rest could only fail.
+            if out.count >= EngineLimits.maxRegistrations { throw SCSIError.illegal(.insufficientRegistrationResources) }
             var named: [NexusID] = []
             for tag in ports {
                 if let port = parsed.initiatorPortID {
                     named.append(ctx.target.nexusID(for: ITNexus(initiatorName: parsed.initiatorName, initiatorPortID: port,
-                                                                 targetName: ctx.target.name, targetPortalGroupTag: tag)))
+                                                                 targetName: ctx.target.name, targetPortalGroupTag: tag),
+                                                    created: &created))
                 } else {
                     named += ctx.target.nexuses(initiatorName: parsed.initiatorName, initiatorPortID: nil, targetPortalGroupTag: tag)
                 }

@@ -112,12 +112,12 @@ struct PersistentReservations: Sendable, Equatable {
     /// `siblings`, the issuing initiator port through the other target ports (ALL_TG_PT), take
     /// the same change; `specified`, the ports the TransportIDs name (SPEC_I_PT, each with the
     /// parameter list offset of its TransportID), are registered with the new key.
-    mutating func register(_ nexus: NexusID, siblings: [NexusID], specified: [(NexusID, offset: Int)],
+    mutating func register(_ nexus: NexusID, siblings: [NexusID], specified: [(NexusID, offset: Int)], specifiesPorts: Bool,
                            key: UInt64, serviceActionKey sak: UInt64, ignoreExisting: Bool, aptpl: Bool) throws(Failure) {
         let issuing = registrations.first { $0.nexus == nexus }
         if let issuing {
             if !ignoreExisting && issuing.key != key { throw .conflict }
-            if !specified.isEmpty { throw .specifiedPortsFromRegistered }
+            if specifiesPorts { throw .specifiedPortsFromRegistered }
         } else if !ignoreExisting && key != 0 {
             throw .conflict
         }

@@ -157,6 +157,8 @@ extension LogicalUnit {
     func startStopUnit(_ ctx: CommandContext) throws(SCSIError) -> SCSICommandResult {
         let start = ctx.cdb[4] & 0x01 != 0
         let powerCondition = ctx.cdb[4] >> 4
+        // Stopping the LU stops it for every initiator: not for one its LUN map shows it read-only.
+        if powerCondition == 0 && !start && ctx.readOnlyMapping { throw SCSIError.writeProtected }
         if powerCondition == 0 {
             state.withLock { $0.stopped = !start }
         }

@@ -58,6 +58,9 @@ extension LogicalUnit {
         let ten = cdb[0] == Opcode.modeSelect10
         let length = ten ? Int(cdb.u16(7)) : Int(cdb[4])
         if cdb[1] & 0x10 == 0 { throw SCSIError.invalidCDB(byte: 1, bit: 4) } // PF=0: vendor pages
+        // Mode pages are the LU's, for every initiator (WCE, SWP, saved pages): not changed by
+        // one its LUN map shows it read-only.
+        if ctx.readOnlyMapping && length > 0 { throw SCSIError.writeProtected }
         let save = cdb[1] & 0x01 != 0
         let savedPages = configuration.savedModePages
         if save && savedPages == nil { throw SCSIError.invalidCDB(byte: 1, bit: 0) } // SP: nowhere to save

@@ -166,13 +166,13 @@ struct SCSIError: Error, Equatable, Sendable {
     /// INVALID FIELD IN CDB pointing at `byte` (and `bit` when the field is narrower than a byte).
     static func invalidCDB(byte: Int, bit: Int? = nil) -> SCSIError {
         SCSIError(key: SenseKey.illegalRequest, asc: .invalidFieldInCDB,
-                  fieldPointer: FieldPointer(inCDB: true, byte: UInt16(byte), bit: bit.map { UInt8($0) }))
+                  fieldPointer: FieldPointer(inCDB: true, byte: UInt16(clamping: byte), bit: bit.map { UInt8($0) }))
     }
 
     /// INVALID FIELD IN PARAMETER LIST pointing at `byte` of the data-out.
     static func invalidParameter(byte: Int, bit: Int? = nil) -> SCSIError {
         SCSIError(key: SenseKey.illegalRequest, asc: .invalidFieldInParameterList,
-                  fieldPointer: FieldPointer(inCDB: false, byte: UInt16(byte), bit: bit.map { UInt8($0) }))
+                  fieldPointer: FieldPointer(inCDB: false, byte: UInt16(clamping: byte), bit: bit.map { UInt8($0) }))
     }
 
     /// MISCOMPARE DURING VERIFY OPERATION; INFORMATION = offset of the first differing byte (SBC-3 5.2).
