@@ -184,12 +184,20 @@ private func fileTypeName(_ mode: mode_t) -> String {
     }
 }
 
-/// flock(LOCK_EX|LOCK_NB); a held lock becomes `.inUse`.
+/// flock(LOCK_EX|LOCK_NB); a lock still held after a second becomes `.inUse`. The wait covers
+/// a store of this process that is closing the same image (a LUN re-added, a TCMU device
+/// removed and added again): its descriptor, and the lock, go with its last in-flight command.
 private func lockExclusively(_ fd: Int32, path: String) throws(BackstoreOpenError) {
+    var waited = 0
     while flock(fd, LOCK_EX | LOCK_NB) != 0 {
         let e = errno
         if e == EINTR { continue }
         if e == EWOULDBLOCK {
+            if waited < 20 {
+                waited += 1
+                usleep(50_000)
+                continue
+            }
             throw BackstoreOpenError(.inUse, path: path, message: "\(path) is in use by another process (it holds an exclusive lock on it)")
         }
         throw systemError("lock", path, e)
