@@ -1,5 +1,6 @@
 import AdminCore
 import Foundation
+import TargetConfig
 
 /// Prometheus text exposition (format 0.0.4) of the daemon's counters.
 ///
@@ -11,10 +12,12 @@ import Foundation
 /// - `chap_failures_total`, `acl_denials_total`, `nop_timeouts_total` counters
 /// - `targets_running` gauge, `target_running{target}` gauge (0/1), `target_sessions{target}` gauge
 /// - `sessions` gauge (all sessions, discovery included)
-/// - `session_commands_in_flight{tsih,target,initiator}` gauge
-///
-/// Per-session command and byte counters are not exported: `SessionInfo` carries only the
-/// number of commands in flight.
+/// - `session_commands_in_flight{target,initiator,isid}` gauge and the per-session counters, labelled
+///   by the initiator port (name and ISID), not the TSIH, so a reconnect continues its series
+/// - `lun_capacity_bytes{target,lun}` gauge
+/// - `build_info{version}` gauge, always 1
+/// - `session_commands_total`, `session_read_bytes_total`, `session_written_bytes_total`,
+///   `session_errors_total` counters with the same labels
 ///
 /// Histogram `_count`: when the last bucket bound is `+Inf`, its count; otherwise the larger of
 /// the last bucket's count and the LUN's total commands (read + write + other), and a
@@ -32,6 +35,8 @@ func renderMetrics(statistics: [LUNStatistics], statuses: [TargetStatus], sessio
         }
         out += " \(value)\n"
     }
+    family("build_info", "gauge", "The running release; always 1.")
+    line("build_info", [("version", ProductVersion.current)], "1")
     let stats = statistics.sorted { ($0.target, $0.lun) < ($1.target, $1.lun) }
     func lunLabels(_ s: LUNStatistics) -> [(String, String)] { [("target", s.target), ("lun", String(s.lun))] }
 
@@ -87,13 +92,21 @@ func renderMetrics(statistics: [LUNStatistics], statuses: [TargetStatus], sessio
     for t in st { line("target_running", [("target", t.name)], t.running ? "1" : "0") }
     family("target_sessions", "gauge", "Sessions logged in to the target.")
     for t in st { line("target_sessions", [("target", t.name)], String(t.sessions)) }
+    family("lun_capacity_bytes", "gauge", "The capacity the LUN serves.")
+    for t in st {
+        for (lun, bytes) in t.lunSizes.sorted(by: { $0.key < $1.key }) {
+            line("lun_capacity_bytes", [("target", t.name), ("lun", String(lun))], String(bytes))
+        }
+    }
     family("sessions", "gauge", "All iSCSI sessions, discovery sessions included.")
     line("sessions", [], String(sessions.count))
     family("session_commands_in_flight", "gauge", "Commands received and not yet completed, per session.")
-    for s in sessions.sorted(by: { $0.tsih < $1.tsih }) {
-        line("session_commands_in_flight",
-             [("tsih", String(s.tsih)), ("target", s.target ?? ""), ("initiator", s.initiator)], String(s.commandsInFlight))
+    // The initiator port, stable across reconnects (the TSIH is new for every session).
+    func sessionLabels(_ s: SessionInfo) -> [(String, String)] {
+        [("target", s.target ?? ""), ("initiator", s.initiator), ("isid", s.isid)]
     }
+    let bySession = sessions.sorted { ($0.target ?? "", $0.initiator, $0.isid) < ($1.target ?? "", $1.initiator, $1.isid) }
+    for s in bySession { line("session_commands_in_flight", sessionLabels(s), String(s.commandsInFlight)) }
     let perSession: [(String, String, String, (SessionInfo) -> UInt64)] = [
         ("session_commands_total", "counter", "Commands answered in the session.", { $0.commands }),
         ("session_read_bytes_total", "counter", "Bytes read by the session's initiator.", { $0.bytesRead }),
@@ -102,9 +115,7 @@ func renderMetrics(statistics: [LUNStatistics], statuses: [TargetStatus], sessio
     ]
     for (name, type, help, value) in perSession {
         family(name, type, help)
-        for s in sessions.sorted(by: { $0.tsih < $1.tsih }) {
-            line(name, [("tsih", String(s.tsih)), ("target", s.target ?? ""), ("initiator", s.initiator)], String(value(s)))
-        }
+        for s in bySession { line(name, sessionLabels(s), String(value(s))) }
     }
     return out
 }

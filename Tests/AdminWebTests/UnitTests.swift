@@ -48,11 +48,13 @@ import Testing
             "swifttarget_target_running{target=\"iqn.2026-01.com.example:disk2\"} 0",
             "swifttarget_target_sessions{target=\"iqn.2026-01.com.example:disk1\"} 2",
             "swifttarget_sessions 1",
-            "swifttarget_session_commands_in_flight{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 4",
-            "swifttarget_session_commands_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 21",
-            "swifttarget_session_read_bytes_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 8192",
-            "swifttarget_session_written_bytes_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 4096",
-            "swifttarget_session_errors_total{tsih=\"3\",target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\"} 2",
+            "swifttarget_build_info{version=\"\(ProductVersion.current)\"} 1",
+            "swifttarget_lun_capacity_bytes{target=\"iqn.2026-01.com.example:disk1\",lun=\"0\"} 1024",
+            "swifttarget_session_commands_in_flight{target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\",isid=\"400001370000\"} 4",
+            "swifttarget_session_commands_total{target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\",isid=\"400001370000\"} 21",
+            "swifttarget_session_read_bytes_total{target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\",isid=\"400001370000\"} 8192",
+            "swifttarget_session_written_bytes_total{target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\",isid=\"400001370000\"} 4096",
+            "swifttarget_session_errors_total{target=\"iqn.2026-01.com.example:disk1\",initiator=\"iqn.1993-08.org.debian:01:a\",isid=\"400001370000\"} 2",
         ] {
             #expect(lines.contains(expected), "missing: \(expected)")
         }
