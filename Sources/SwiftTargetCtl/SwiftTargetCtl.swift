@@ -669,26 +669,6 @@ struct Logout: AsyncParsableCommand {
     }
 }
 
-struct Stats: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Per-LUN counters and security counters.")
-    @OptionGroup var connection: Connection
-    @Flag(help: "JSON output.") var json = false
-
-    func run() async throws {
-        try await perform {
-            let data = try await connection.client.raw(.GET, "/v1/statistics")
-            if json { printJSON(data); return }
-            let s = try JSONDecoder().decode(StatisticsView.self, from: data)
-            for l in s.luns {
-                let total = l.readCommands + l.writeCommands + l.otherCommands
-                let avg = total > 0 ? l.latencySumSeconds / Double(total) * 1000 : 0
-                print("\(l.target) LUN \(l.lun): reads \(l.readCommands) (\(l.bytesRead) B) writes \(l.writeCommands) (\(l.bytesWritten) B) other \(l.otherCommands) errors \(l.errors) avg \(String(format: "%.3f", avg)) ms")
-            }
-            print("security: CHAP failures \(s.security.chapFailures), ACL denials \(s.security.aclDenials), NOP timeouts \(s.security.nopTimeouts)")
-        }
-    }
-}
-
 struct ShowConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show-config", abstract: "Print the configuration (secrets redacted).")
     @OptionGroup var connection: Connection

@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import ISCSITestSupport
 import TargetConfig
 import Testing
 
@@ -112,6 +114,38 @@ extension RuntimeTests.CtlProcessTests {
         let forced = try ctl(["remove-target", targetA, "--force"], socket: h.socketPath)
         #expect(forced.status == 0, "\(forced.output)")
         #expect(await h.service.configuration().targets.isEmpty)
+    }
+
+    /// `stats --watch`: rates between samples, in human units, `--count` samples then exit.
+    @Test func statsWatchPrintsRatesPerInterval() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        _ = try await h.startAPI()
+        let (session, _) = try h.login(targetA)
+        _ = try session.runGood([0, 0, 0, 0, 0, 0])
+        // Reads keep going on another thread while the samples are taken.
+        final class Reader: @unchecked Sendable {
+            let session: TestInitiator
+            let stopped = Mutex(false)
+            init(_ s: TestInitiator) { session = s }
+        }
+        let reader = Reader(session)
+        let thread = Thread {
+            while !reader.stopped.withLock({ $0 }) { _ = try? reader.session.read10(blocks: 8) }
+        }
+        thread.start()
+        let watched = try ctl(["stats", "--watch", "--interval", "0.3", "--count", "2"], socket: h.socketPath)
+        reader.stopped.withLock { $0 = true }
+        #expect(watched.status == 0, "\(watched.output)")
+        let lines = watched.output.split(separator: "\n")
+        #expect(lines.filter { $0.contains("read IOPS") }.count == 2, "\(watched.output)")
+        let row = lines.last { $0.contains("\(targetA) 0") }.map(String.init) ?? ""
+        let readIOPS = row.split(separator: " ").dropFirst(2).first.flatMap { Double($0) } ?? 0
+        #expect(readIOPS > 0, "no reads counted: \(row)")
+        #expect(row.contains("KiB") || row.contains("MiB"), "throughput in human units: \(row)")
+        #expect(try ctl(["stats", "--watch", "--interval", "0"], socket: h.socketPath).status == 2)
+        let plain = try ctl(["stats"], socket: h.socketPath)
+        #expect(plain.output.contains("KiB") || plain.output.contains("MiB"), "\(plain.output)")
     }
 
     /// `--log-format json`: every line one JSON object with time, level, label, message, metadata.
