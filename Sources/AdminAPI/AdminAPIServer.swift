@@ -193,46 +193,7 @@ struct APIRoutes: Sendable {
         }
         v1.get("discovery-auth") { _, _ in await respond { redact(await backend.configuration().discoveryAuth) } }
 
-        // Per-initiator LUN maps of a target (ordered: the first map naming an initiator decides).
-        v1.get("targets/:name/lun-maps") { _, c in
-            await respond {
-                let n = try name(c)
-                guard let t = await backend.configuration().target(named: n) else { throw AdminError(.notFound, "no target named \(n)") }
-                return t.lunMaps ?? []
-            }
-        }
-        v1.put("targets/:name/lun-maps") { r, c in
-            await respond {
-                let n = try name(c)
-                let maps = try await decode([LUNMapping].self, r)
-                return try await editTarget(n) { $0.lunMaps = maps.isEmpty ? nil : maps }
-            }
-        }
-        v1.post("targets/:name/lun-maps") { r, c in
-            await respond {
-                let n = try name(c)
-                let body = try await decode(NewLUNMapRequest.self, r)
-                return try await editTarget(n) { t in
-                    var maps = t.lunMaps ?? []
-                    let at = body.position ?? maps.count
-                    guard (0...maps.count).contains(at) else { throw AdminError(.invalid, "position \(at) is out of range 0...\(maps.count)") }
-                    maps.insert(body.map, at: at)
-                    t.lunMaps = maps
-                }
-            }
-        }
-        v1.delete("targets/:name/lun-maps/:index") { _, c in
-            await respond {
-                let n = try name(c)
-                let index = try self.index(c)
-                return try await editTarget(n) { t in
-                    var maps = t.lunMaps ?? []
-                    guard maps.indices.contains(index) else { throw AdminError(.notFound, "target \(n) has no LUN map at position \(index)") }
-                    maps.remove(at: index)
-                    t.lunMaps = maps.isEmpty ? nil : maps
-                }
-            }
-        }
+        registerLUNMaps(on: v1)
 
         // Allowed clients (ordered rules) and allowed server addresses, per target and global.
         for scope in ["targets/:name/", ""] {

@@ -1,3 +1,4 @@
+import AdminCore
 import Foundation
 
 /// A block device or partition offered by the LUN picker.
@@ -62,17 +63,7 @@ public struct BlockDevice: Sendable, Hashable {
 }
 
 /// `1536` → `1.5 KiB`.
-func formatBytes(_ n: UInt64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    var v = Double(n)
-    var i = 0
-    while v >= 1024 && i < units.count - 1 {
-        v /= 1024
-        i += 1
-    }
-    if i == 0 { return "\(n) B" }
-    return String(format: v >= 100 ? "%.0f %@" : "%.1f %@", v, units[i])
-}
+func formatBytes(_ n: UInt64) -> String { ByteCount.formatted(n) }
 
 /// Parses `64M`, `10G`, `512K`, `1T` (binary multiples) or plain bytes.
 func parseSize(_ text: String) -> UInt64? {

@@ -60,15 +60,10 @@ struct Stats: AsyncParsableCommand {
 
 /// Numbers as an admin reads them.
 enum HumanUnits {
-    /// 1536 → "1.5 KiB".
-    static func bytes(_ n: UInt64) -> String { bytes(Double(n)) }
+    static func bytes(_ n: UInt64) -> String { ByteCount.formatted(n) }
 
-    static func bytes(_ n: Double) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var v = n, i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return i == 0 ? "\(Int(v)) B" : String(format: v < 10 ? "%.1f %@" : "%.0f %@", v, units[i])
-    }
+    /// A rate's bytes, rounded to whole bytes.
+    static func bytes(_ n: Double) -> String { ByteCount.formatted(UInt64(max(0, n.rounded()))) }
 
     /// 0.00042 → "420 µs".
     static func seconds(_ s: Double) -> String {

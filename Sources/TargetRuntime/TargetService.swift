@@ -257,12 +257,7 @@ public actor TargetService: AdminBackend {
     /// `modepages`: pages saved with MODE SELECT SP): beside the configuration, named by the
     /// LU's NAA identifier (which outlives renames).
     public static func statePath(configuration: String, lun: LUN, _ kind: String) -> String {
-        "\(configuration).state/\(hex16(lun.engineUniqueID)).\(kind)"
-    }
-
-    private static func hex16(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: max(0, 16 - s.count)) + s
+        "\(configuration).state/\(lun.naaId.lowercased()).\(kind)"
     }
 
     static func policy(_ auth: AuthSettings) -> AuthenticationPolicy {

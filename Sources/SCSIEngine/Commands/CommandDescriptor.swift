@@ -135,13 +135,14 @@ enum CommandLookup {
 
     @inline(__always)
     static func find(_ cdb: ByteReader) -> Found {
-        let slot = slots[Int(cdb[0])]
-        if !slot.hasServiceActions {
-            guard let c = slot.commands.first else { return .unknownOpcode }
+        // Read in place: no copy of the slot (and its array) per command.
+        let i = Int(cdb[0])
+        if !slots[i].hasServiceActions {
+            guard let c = slots[i].commands.first else { return .unknownOpcode }
             return .command(c)
         }
         let sa = cdb[1] & 0x1F
-        for c in slot.commands where c.serviceAction == sa { return .command(c) }
+        for c in slots[i].commands where c.serviceAction == sa { return .command(c) }
         return .unknownServiceAction
     }
 

@@ -125,7 +125,7 @@ extension LogicalUnit {
             let rtpi = UInt16(p[18]) << 8 | UInt16(p[19])
             let tidLength = Int(UInt32(p[20]) << 24 | UInt32(p[21]) << 16 | UInt32(p[22]) << 8 | UInt32(p[23]))
             if 24 + tidLength > length { throw SCSIError.parameterListLength }
-            destination = try resolveTransportID(Array(p[24 ..< 24 + tidLength]), relativePort: rtpi, ctx)
+            destination = try resolveTransportID(Array(p[24 ..< 24 + tidLength]), relativePort: rtpi, created: &created, ctx)
         } else if registers {
             let me = ctx.identity
             let ports = allTargetPorts ? ctx.target.portalGroupTags(including: me.targetPortalGroupTag) : [me.targetPortalGroupTag]
@@ -195,15 +195,23 @@ extension LogicalUnit {
         return SCSICommandResult(status: .good, transferLength: length)
     }
 
-    /// Finds (or creates the ID of) the I_T nexus a REGISTER AND MOVE TransportID names.
-    private func resolveTransportID(_ t: [UInt8], relativePort: UInt16, _ ctx: CommandContext) throws(SCSIError) -> NexusID {
-        guard let parsed = ctx.target.transport.parseTransportID(t[...]) else { throw SCSIError.invalidParameter(byte: 24) }
-        if let port = parsed.initiatorPortID {
-            return ctx.target.nexusID(for: ITNexus(initiatorName: parsed.initiatorName, initiatorPortID: port,
-                                                   targetName: ctx.target.name, targetPortalGroupTag: relativePort))
+    /// The I_T nexuses a TransportID names through one target port: its initiator port (the ID
+    /// made if new, noted in `created`), or every known port of an initiator named without one.
+    private func nexuses(namedBy parsed: ParsedTransportID, through tag: UInt16, created: inout [NexusID],
+                         _ ctx: CommandContext) -> [NexusID] {
+        guard let port = parsed.initiatorPortID else {
+            return ctx.target.nexuses(initiatorName: parsed.initiatorName, initiatorPortID: nil, targetPortalGroupTag: tag)
         }
-        let found = ctx.target.nexuses(initiatorName: parsed.initiatorName, initiatorPortID: nil, targetPortalGroupTag: relativePort)
-        guard let first = found.first else { throw SCSIError.invalidParameter(byte: 24) }
+        return [ctx.target.nexusID(for: ITNexus(initiatorName: parsed.initiatorName, initiatorPortID: port,
+                                                targetName: ctx.target.name, targetPortalGroupTag: tag), created: &created)]
+    }
+
+    /// The I_T nexus a REGISTER AND MOVE TransportID names.
+    private func resolveTransportID(_ t: [UInt8], relativePort: UInt16, created: inout [NexusID],
+                                    _ ctx: CommandContext) throws(SCSIError) -> NexusID {
+        guard let parsed = ctx.target.transport.parseTransportID(t[...]),
+              let first = nexuses(namedBy: parsed, through: relativePort, created: &created, ctx).first
+        else { throw SCSIError.invalidParameter(byte: 24) }
         return first
     }
 
@@ -221,16 +229,7 @@ extension LogicalUnit {
             guard let parsed = ctx.target.transport.parseTransportID(p[at ..< length]) else { throw SCSIError.invalidParameter(byte: at) }
             // No more than can be registered: the rest could only fail.
             if out.count >= EngineLimits.maxRegistrations { throw SCSIError.illegal(.insufficientRegistrationResources) }
-            var named: [NexusID] = []
-            for tag in ports {
-                if let port = parsed.initiatorPortID {
-                    named.append(ctx.target.nexusID(for: ITNexus(initiatorName: parsed.initiatorName, initiatorPortID: port,
-                                                                 targetName: ctx.target.name, targetPortalGroupTag: tag),
-                                                    created: &created))
-                } else {
-                    named += ctx.target.nexuses(initiatorName: parsed.initiatorName, initiatorPortID: nil, targetPortalGroupTag: tag)
-                }
-            }
+            let named = ports.flatMap { nexuses(namedBy: parsed, through: $0, created: &created, ctx) }
             // An initiator named without a port that never logged in: nothing to register.
             if named.isEmpty { throw SCSIError.invalidParameter(byte: at) }
             out += named.map { ($0, offset: at) }

@@ -89,23 +89,8 @@ struct PersistentReservations: Sendable, Equatable {
     /// REGISTER (ignoreExisting: false) and REGISTER AND IGNORE EXISTING KEY (SPC-4 5.13.7).
     mutating func register(_ nexus: NexusID, key: UInt64, serviceActionKey: UInt64, ignoreExisting: Bool,
                            aptpl: Bool = false) throws(Failure) {
-        guard let i = registrations.firstIndex(where: { $0.nexus == nexus }) else {
-            if !ignoreExisting && key != 0 { throw .conflict }
-            self.aptpl = aptpl
-            if serviceActionKey == 0 { return }
-            if registrations.count >= EngineLimits.maxRegistrations { throw .insufficientResources }
-            registrations.append(Registration(nexus: nexus, key: serviceActionKey))
-            generation &+= 1
-            return
-        }
-        if !ignoreExisting && registrations[i].key != key { throw .conflict }
-        self.aptpl = aptpl
-        if serviceActionKey == 0 {
-            unregister(at: i)
-        } else {
-            registrations[i].key = serviceActionKey
-        }
-        generation &+= 1
+        try register(nexus, siblings: [], specified: [], specifiesPorts: false, key: key, serviceActionKey: serviceActionKey,
+                     ignoreExisting: ignoreExisting, aptpl: aptpl)
     }
 
     /// REGISTER naming more I_T nexuses than the issuing one, all or none (SPC-4 5.13.7):
