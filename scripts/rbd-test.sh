@@ -165,5 +165,17 @@ fault "cluster not answering" "did not answer\|cannot connect" 25 "rbd:rbd/lun9,
 fault "Ceph libraries absent" "librbd1" 10 "rbd:rbd/lun9,conf=$CEPH_CONF,size=1G" CRBD_LIBRBD=/nonexistent/librbd.so.1
 fault "existing image of another size" "not the 536870912 bytes" 15 "rbd:rbd/lun0,conf=$CEPH_CONF,size=512M"
 
+# --- the same images through LIO: the TCMU handler in a real kernel (scripts/lio-rbd-vm-test.sh,
+# on this cluster), unless the machine cannot boot the VM
+if command -v qemu-system-x86_64 >/dev/null 2>&1; then
+  "$here/scripts/lio-rbd-vm-test.sh" > "$out/lio-rbd-vm.log" 2>&1
+  grep -E '^(PASS|FAIL):' "$out/lio-rbd-vm.log" | sed 's/^/  lio: /'
+  vm=$(grep -m1 '^RESULT:' "$out/lio-rbd-vm.log")
+  [ -n "$vm" ] && [ "${vm##*, }" = "0 failed" ] && ok "rbd LUNs in LIO mode (real kernel): ${vm#RESULT: }" \
+    || bad "rbd LUNs in LIO mode: ${vm:-no result} (see $out/lio-rbd-vm.log)"
+else
+  bad "rbd LUNs in LIO mode: qemu-system-x86_64 missing (scripts/install-deps.sh)"
+fi
+
 echo "RESULT: $passed passed, $failed failed"
 [ $failed = 0 ]

@@ -36,6 +36,12 @@ public enum BackstoreKind: String, Sendable, CaseIterable, Codable, Hashable {
     /// cluster runs it, so the workers bound the commands in flight.
     public var waitsOnNetwork: Bool { self == .rbd }
 
+    /// Seconds the kernel lets a command of this kind run in LIO mode (TCMU's `cmd_time_out`;
+    /// nil: the kernel's 30 s). An rbd command fails by itself after the OSD op timeout (25 s,
+    /// `RBDCluster`) with NOT READY, becoming ready, which initiators retry; a kernel timeout
+    /// first would answer LOGICAL UNIT COMMUNICATION FAILURE, which Linux fails at once.
+    public var kernelCommandTimeout: Int? { waitsOnNetwork ? 60 : nil }
+
     /// I/O workers a daemon with such LUNs runs by default: an initiator's queue depth of 32
     /// reaches the cluster whole.
     public static let networkStoreIOThreads = 32

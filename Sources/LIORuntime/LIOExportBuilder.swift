@@ -1,3 +1,4 @@
+import Backstores
 import TCMU
 import TargetConfig
 
@@ -59,8 +60,21 @@ public enum LIOExportBuilder {
                 if lun.path.contains(",") || lun.path.contains(";") || lun.path.contains("\n") {
                     throw LIOExportError("target \(name) LUN \(lun.id): the path \(lun.path) contains ',' ';' or a newline, which LIO's control file cannot carry")
                 }
+                if lun.backstore == .rbd, case .success(let location) = RBDLocation.parse(lun.path, options: lun.options),
+                   location.shared {
+                    // LIO keeps reservations and ALUA state in each host's kernel: gateways
+                    // would not share them.
+                    throw LIOExportError("target \(name) LUN \(lun.id): shared=yes (several gateways on one image) needs the embedded target; run with --fabric embedded")
+                }
                 var cfg = "\(lun.backstore.rawValue):\(lun.path)"
                 if lun.readOnly { cfg += ";ro" }
+                // Kind settings (rbd's conf, id, keyring) travel to the handler in dev_config.
+                for (key, value) in lun.options.sorted(by: { $0.key < $1.key }) {
+                    if value.contains(",") || value.contains(";") || value.contains("\n") {
+                        throw LIOExportError("target \(name) LUN \(lun.id): the \(key) setting \(value) contains ',' ';' or a newline, which LIO's control file cannot carry")
+                    }
+                    cfg += ";\(key)=\(value)"
+                }
                 cfg += TCMUConfigString.identityOptions(serial: lun.serial, uniqueID: lun.engineUniqueID)
                 // dev_config holds at most TCMU_CONFIG_LEN (256) bytes with its NUL.
                 if TCMUConfigString.subtype.utf8.count + 1 + cfg.utf8.count > 255 {
@@ -69,7 +83,7 @@ public enum LIOExportBuilder {
                 let b = LIOExportSpec.Backstore(
                     hba: hba, name: backstoreName(target: name, lun: lun.id), cfgstring: cfg,
                     size: try deviceSize(t, lun), blockSize: lun.effectiveBlockSize, maxSectors: maxSectors,
-                    writeCache: lun.writeCache == .writeBack)
+                    writeCache: lun.writeCache == .writeBack, commandTimeout: lun.backstore.kernelCommandTimeout)
                 backstores.append(b)
                 luns.append(.init(number: lun.id, backstore: b.name))
             }

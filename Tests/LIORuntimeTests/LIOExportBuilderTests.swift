@@ -1,4 +1,5 @@
 import Testing
+import Backstores
 import TCMU
 import TargetConfig
 @testable import LIORuntime
@@ -58,6 +59,30 @@ import TargetConfig
         #expect(steps.contains("echo 'tgt' > \(acl)/auth/userid_mutual"))
         #expect(steps.contains("echo '5' > \(acl)/attrib/nopin_timeout"))
         #expect(steps.contains("echo '262144' > iscsi/\(iqn)/tpgt_1/param/MaxRecvDataSegmentLength"))
+    }
+
+    @Test func rbdSettingsTravelInTheControlString() throws {
+        let t = Target(name: iqn, luns: [
+            LUN(id: 0, backstore: .rbd, path: "rbd/disk1", size: 1 << 30, serial: "S1", naaId: "60014050000000000000000000000c01",
+                options: ["id": "gw", "conf": "/etc/ceph/ceph.conf", "keyring": "/etc/ceph/gw.keyring"]),
+        ])
+        let spec = try LIOExportBuilder.build(config(t), deviceSize: size).spec
+        let cfg = try #require(spec.backstores.first?.cfgstring)
+        #expect(spec.backstores.first?.commandTimeout == 60)
+        #expect(try ConfigfsPlan.create(spec).map(\.description).contains(
+            "echo '60' > core/user_7/\(LIOExportBuilder.backstoreName(target: iqn, lun: 0))/attrib/cmd_time_out"))
+        #expect(cfg == "rbd:rbd/disk1;conf=/etc/ceph/ceph.conf;id=gw;keyring=/etc/ceph/gw.keyring;serial=S1;naa=0000000000000c01")
+        // What the handler makes of it: the same store the embedded target would open.
+        var expected = BackstoreSpec(kind: .rbd, path: "rbd/disk1")
+        expected.options = ["id": "gw", "conf": "/etc/ceph/ceph.conf", "keyring": "/etc/ceph/gw.keyring"]
+        #expect(try TCMUConfigString.backstoreSpec(cfg) == expected)
+
+        let bad = Target(name: iqn, luns: [LUN(id: 0, backstore: .rbd, path: "rbd/disk1", size: 1 << 30,
+                                               options: ["conf": "/etc/ceph/a;b.conf"])])
+        #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(bad), deviceSize: size) }
+        let shared = Target(name: iqn, luns: [LUN(id: 0, backstore: .rbd, path: "rbd/disk1", size: 1 << 30,
+                                                  options: ["shared": "yes"])])
+        #expect(throws: LIOExportError.self) { try LIOExportBuilder.build(config(shared), deviceSize: size) }
     }
 
     @Test func emptyRulesAreDemoModeWithTPGCHAP() throws {

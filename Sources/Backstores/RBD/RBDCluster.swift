@@ -58,7 +58,9 @@ final class RBDCluster: Sendable {
     /// answers with a retryable sense, instead of hanging the initiator).
     static let mountTimeout: UInt32 = 10
     static let monitorTimeout: UInt32 = 10
-    static let osdTimeout: UInt32 = 30
+    /// Below the 30 s initiators give a command (Linux sd, open-iscsi), so a cluster outage
+    /// reaches them as a retryable NOT READY rather than an abort.
+    static let osdTimeout: UInt32 = 25
 
     private static let connected = Mutex<[String: RBDCluster]>([:])
 

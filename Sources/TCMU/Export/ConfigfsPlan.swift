@@ -170,6 +170,8 @@ public enum ConfigfsPlan {
         steps.append(.write(b.path + "/enable", "1"))
         // Aborts reach the ring as TMR entries only when asked for (default off).
         steps.append(.write(b.path + "/attrib/tmr_notification", "1"))
+        // Settable until the device is exported (linked to a LUN).
+        if let t = b.commandTimeout { steps.append(.write(b.path + "/attrib/cmd_time_out", "\(t)")) }
         // TCMU devices start with the cache off; only turning it on needs a RECONFIG.
         if b.writeCache == true { steps.append(.write(b.path + "/attrib/emulate_write_cache", "1")) }
         return steps

@@ -15,10 +15,13 @@ public struct LIOExportSpec: Sendable, Equatable, Codable {
         public var maxSectors: Int?
         /// `attrib/emulate_write_cache` after enable.
         public var writeCache: Bool?
+        /// `attrib/cmd_time_out` in seconds (nil: the kernel's 30 s).
+        public var commandTimeout: Int?
         public var subtype: String
 
         public init(hba: Int, name: String, cfgstring: String, size: UInt64, blockSize: Int? = nil,
-                    maxSectors: Int? = nil, writeCache: Bool? = nil, subtype: String = TCMUConfigString.subtype) {
+                    maxSectors: Int? = nil, writeCache: Bool? = nil, commandTimeout: Int? = nil,
+                    subtype: String = TCMUConfigString.subtype) {
             self.hba = hba
             self.name = name
             self.cfgstring = cfgstring
@@ -26,6 +29,7 @@ public struct LIOExportSpec: Sendable, Equatable, Codable {
             self.blockSize = blockSize
             self.maxSectors = maxSectors
             self.writeCache = writeCache
+            self.commandTimeout = commandTimeout
             self.subtype = subtype
         }
 

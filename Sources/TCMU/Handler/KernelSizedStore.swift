@@ -27,9 +27,7 @@ public final class KernelSizedStore: BlockStore {
     /// image smaller than `deviceSize` is grown (never shrunk implicitly).
     public init(spec: BackstoreSpec, deviceSize: UInt64?, blockSize: Int?) throws {
         var spec = spec
-        if spec.size == nil, !spec.kind.isSizedByDevice, let deviceSize, access(spec.path, F_OK) != 0 {
-            spec.size = deviceSize
-        }
+        if let deviceSize { Self.createWhenMissing(&spec, size: deviceSize) }
         let inner = try openStore(for: spec)
         let innerBlock = inner.logicalBlockSize
         if let blockSize, blockSize >= innerBlock, blockSize % innerBlock == 0, blockSize.nonzeroBitCount == 1 {
@@ -45,7 +43,7 @@ public final class KernelSizedStore: BlockStore {
                     throw ResizeError.beyondDevice(requested: deviceSize, device: capacity)
                 }
                 do {
-                    try Self.resizeImage(spec, to: deviceSize)
+                    try Self.resize(inner, to: deviceSize)
                     try inner.refreshSize()
                 } catch {
                     inner.close()
@@ -64,7 +62,7 @@ public final class KernelSizedStore: BlockStore {
         if spec.kind.isSizedByDevice {
             guard bytes <= inner.byteCount else { throw .beyondDevice(requested: bytes, device: inner.byteCount) }
         } else {
-            try Self.resizeImage(spec, to: bytes)
+            try Self.resize(inner, to: bytes)
             _ = try? inner.refreshSize()
         }
         state.withLock { $0.capacity = bytes }
@@ -75,7 +73,7 @@ public final class KernelSizedStore: BlockStore {
     public func replace(spec: BackstoreSpec) throws {
         let capacity = state.withLock { $0.capacity }
         var spec = spec
-        if spec.size == nil, !spec.kind.isSizedByDevice, access(spec.path, F_OK) != 0 { spec.size = capacity }
+        Self.createWhenMissing(&spec, size: capacity)
         let next = try openStore(for: spec)
         let old = state.withLock { s -> any BlockStore in
             defer { s.inner = next; s.spec = spec }
@@ -84,12 +82,30 @@ public final class KernelSizedStore: BlockStore {
         old.close()
     }
 
-    private static func resizeImage(_ spec: BackstoreSpec, to bytes: UInt64) throws(ResizeError) {
+    /// A missing image is created with the kernel's size. A file image is looked up by path;
+    /// an image elsewhere (rbd) is opened with the size as a floor, so it is created when
+    /// missing and an existing one is kept (grown below only when smaller).
+    private static func createWhenMissing(_ spec: inout BackstoreSpec, size: UInt64) {
+        guard spec.size == nil, !spec.kind.isSizedByDevice else { return }
+        switch spec.kind.locator {
+        case .path:
+            if access(spec.path, F_OK) != 0 { spec.size = size }
+        case .poolImage:
+            spec.size = size
+            spec.growsExistingImage = true
+        }
+    }
+
+    private static func resize(_ store: any BlockStore, to bytes: UInt64) throws(ResizeError) {
         do {
-            try Backstores.resizeImage(kind: spec.kind, path: spec.path, to: bytes)
-        } catch {
+            try resizeStore(store, to: bytes)
+        } catch let error as BackstoreOpenError {
             if case .system(let e) = error.reason { throw .system(errno: e) }
             throw .system(errno: EINVAL)
+        } catch let error as BackstoreError {
+            throw .system(errno: error.errno)
+        } catch {
+            throw .system(errno: EIO)
         }
     }
 
