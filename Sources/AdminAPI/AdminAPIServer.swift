@@ -194,6 +194,7 @@ struct APIRoutes: Sendable {
         v1.get("discovery-auth") { _, _ in await respond { redact(await backend.configuration().discoveryAuth) } }
 
         registerLUNMaps(on: v1)
+        registerConfig(on: v1)
 
         // Allowed clients (ordered rules) and allowed server addresses, per target and global.
         for scope in ["targets/:name/", ""] {

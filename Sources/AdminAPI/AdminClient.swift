@@ -100,7 +100,11 @@ public struct AdminClient: Sendable {
 
     /// As `call`, returning the JSON text of a 2xx answer.
     public func raw(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<String>.none) async throws -> Data {
-        let encoded: Data? = try body.map { try JSONEncoder().encode($0) }
+        try await raw(method, path, bodyData: try body.map { try JSONEncoder().encode($0) })
+    }
+
+    /// As `raw`, with a body that is JSON already (a configuration file).
+    public func raw(_ method: HTTPMethod, _ path: String, bodyData encoded: Data?) async throws -> Data {
         let (status, data) = try await send(method, path, body: encoded)
         guard (200..<300).contains(status) else {
             if let e = try? JSONDecoder().decode(APIErrorBody.self, from: data) {

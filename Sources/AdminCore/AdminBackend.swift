@@ -186,6 +186,8 @@ public protocol AdminBackend: Sendable {
     /// Validates, saves atomically and applies a change live; throws AdminError.invalid with
     /// the validation messages when the result would be invalid (nothing changes then).
     func update(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport
+    /// Re-reads the configuration file and applies the difference live (`ReloadSource`).
+    func reload() async throws -> ApplyReport
     func targetStatuses() async -> [TargetStatus]
     func sessions() async -> [SessionInfo]
     /// Logs a session out politely (async logout request, then close).

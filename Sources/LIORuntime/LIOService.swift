@@ -310,10 +310,27 @@ public actor LIOService: AdminBackend {
     public func configuration() async -> Config { config }
 
     public func update(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
+        try store.refuseIfEditedOnDisk()
+        return try applyChange(change)
+    }
+
+    public func reload() async throws -> ApplyReport {
+        let source = try ReloadSource(store)
+        let fresh = source.config
+        var report = try applyChange({ $0 = fresh }, replacing: source.data)
+        report.warnings = source.warnings + report.warnings
+        return report
+    }
+
+    /// - Parameter replacing: the file contents a reload read (nil: those last read or written).
+    private func applyChange(_ change: @Sendable (inout Config) throws -> Void, replacing: Data? = nil) throws -> ApplyReport {
         let proposed = try ProposedChange(from: config, change)
         let new = proposed.config, diff = proposed.diff
         var warnings = proposed.warnings
-        if diff.isEmpty { return ApplyReport(effects: [], warnings: warnings) }
+        if diff.isEmpty {
+            if let replacing { store.adopt(replacing) }
+            return ApplyReport(effects: [], warnings: warnings)
+        }
         let export: LIOExport
         do { export = try buildExport(new) } catch { throw AdminError(.invalid, "\(error)") }
         warnings += export.warnings
@@ -329,9 +346,10 @@ public actor LIOService: AdminBackend {
             throw AdminError(.failed, "\(error)")
         }
         do {
-            try store.save(new)
+            try store.save(new, replacing: replacing)
         } catch {
             _ = try? reconcile(to: (try? buildExport(old).spec) ?? oldSpec)
+            if let error = error as? ConfigChangedOnDisk { throw AdminError(.conflict, error.description) }
             throw AdminError(.failed, "cannot save the configuration: \(error)")
         }
         config = new

@@ -71,6 +71,25 @@ struct InstallService: ParsableCommand {
         return "/usr/local/bin/swift-targetd"
     }
 
+    /// Folders the daemon writes that the hardening would make read-only: the configuration's
+    /// (it saves changes and state files there) and those of file images under /etc, /usr,
+    /// /boot, /home or /root, read from the configuration when it can be read.
+    var writablePaths: [String] {
+        let protected = ["/etc/", "/usr/", "/boot/", "/home/", "/root/"]
+        var folders = [URL(fileURLWithPath: config).deletingLastPathComponent().path]
+        if let loaded = try? ConfigStore(path: config).read().loaded.config {
+            for t in loaded.targets {
+                for l in t.luns where l.backstore.locator == .path && !l.backstore.isSizedByDevice {
+                    let folder = URL(fileURLWithPath: l.path).deletingLastPathComponent().path
+                    if protected.contains(where: { folder.hasPrefix($0) || folder + "/" == $0 }), !folders.contains(folder) {
+                        folders.append(folder)
+                    }
+                }
+            }
+        }
+        return folders.map { "-" + $0 }  // "-": a folder that does not exist yet is no error
+    }
+
     var unit: String {
         var exec = "\(daemonPath) run --config \(config)"
         if let apiGroup { exec += " --api-group \(apiGroup)" }
@@ -81,8 +100,12 @@ struct InstallService: ParsableCommand {
             Wants=network-online.target
 
             [Service]
-            Type=simple
+            # READY=1 once every target listens and the API answers; RELOADING=1 during a reload.
+            Type=notify
+            NotifyAccess=main
             ExecStart=\(exec)
+            # Re-reads the configuration file and applies the difference live.
+            ExecReload=/bin/kill -HUP $MAINPID
             Restart=on-failure
             RestartSec=2
             RuntimeDirectory=swift-targetd
@@ -90,6 +113,27 @@ struct InstallService: ParsableCommand {
             TimeoutStopSec=30
             KillSignal=SIGTERM
             LimitNOFILE=65536
+            # Images, state files and the configuration are the admin's alone.
+            UMask=0077
+
+            # Hardening. /usr, /boot and /etc are read-only but for the configuration's folder
+            # and image folders under them; /home and /root are read-only but for image folders.
+            # /sys stays writable: the LIO-backed mode writes configfs (/sys/kernel/config).
+            NoNewPrivileges=yes
+            ProtectSystem=full
+            ProtectHome=read-only
+            ReadWritePaths=\(writablePaths.joined(separator: " "))
+            ProtectControlGroups=yes
+            ProtectClock=yes
+            ProtectHostname=yes
+            RestrictRealtime=yes
+            RestrictSUIDSGID=yes
+            LockPersonality=yes
+            RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+            # 3260 is below 1024 (NET_BIND_SERVICE); TCMU's netlink family is admin-only
+            # (NET_ADMIN); image files and devices of other owners (DAC_OVERRIDE, FOWNER); the
+            # API socket's group (CHOWN).
+            CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_CHOWN
 
             [Install]
             WantedBy=multi-user.target

@@ -28,7 +28,7 @@ struct SwiftTargetCtl: AsyncParsableCommand {
             SetAuth.self, ListClients.self, AllowClient.self, RemoveClient.self, MoveClient.self, AllowServer.self,
             ListLUNMaps.self, MapLUNs.self, UnmapLUNs.self,
             Portals.self, ShowSettings.self, SetSettings.self, Limits.self, Start.self, Stop.self, Restart.self, Sessions.self,
-            Logout.self, Stats.self, ShowConfig.self, ImportIETD.self, InstallService.self,
+            Logout.self, Stats.self, ShowConfig.self, Reload.self, SaveConfig.self, RestoreConfig.self, ImportIETD.self, InstallService.self,
         ]
     )
 
@@ -666,15 +666,5 @@ struct Logout: AsyncParsableCommand {
             let _: [String: String] = try await connection.client.call(.DELETE, "/v1/sessions/\(tsih)")
             print("logout requested")
         }
-    }
-}
-
-struct ShowConfig: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show-config", abstract: "Print the configuration (secrets redacted).")
-    @OptionGroup var connection: Connection
-    @Flag(help: "JSON output (the default).") var json = false
-
-    func run() async throws {
-        try await perform { printJSON(try await connection.client.raw(.GET, "/v1/config")) }
     }
 }

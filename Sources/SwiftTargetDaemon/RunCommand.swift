@@ -180,8 +180,29 @@ struct RunCommand: AsyncParsableCommand {
         }
         FileHandle.standardOutput.write(Data(urls.utf8))
         logger.notice("running", metadata: ["targets": "\(cfg.targets.count)", "api": "\(apiSocket)"])
+        // Reloads are taken from here on: READY=1 tells systemd they are.
+        let reloading = service
+        let configPath = config
+        SignalWaiter.onHangup {
+            Task {
+                SystemdNotify.reloading()
+                defer { SystemdNotify.ready(status: "reloaded \(configPath)") }
+                do {
+                    let report = try await reloading.reload()
+                    for w in report.warnings { logger.warning("reload: \(w)") }
+                    logger.notice("reloaded \(configPath)", metadata: ["changes": "\(report.effects.count)"])
+                    for e in report.effects {
+                        logger.notice("reload: \(e.target.map { "target \($0)" } ?? "global")\(e.lun.map { " LUN \($0)" } ?? ""): \(e.setting) [\(e.applyMode)]: \(e.outcome)")
+                    }
+                } catch {
+                    logger.error("reload of \(configPath) refused, nothing changed: \((error as? AdminError)?.message ?? "\(error)")")
+                }
+            }
+        }
+        SystemdNotify.ready(status: "serving \(cfg.targets.count) target(s)")
 
         await SignalWaiter.waitForTermination()
+        SystemdNotify.stopping()
         logger.notice("shutting down: asking initiators to log out")
         apiTask.cancel()
         webTask?.cancel()

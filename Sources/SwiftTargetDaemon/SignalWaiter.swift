@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// Waits for SIGTERM or SIGINT (both mean: stop politely).
+/// Waits for SIGTERM or SIGINT (both mean: stop politely); SIGHUP means reload.
 enum SignalWaiter {
     static func waitForTermination() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -14,6 +14,15 @@ enum SignalWaiter {
                 Retained.sources.append(source)
             }
         }
+    }
+
+    /// Runs `handler` on every SIGHUP (the daemon's reload) from now on.
+    static func onHangup(_ handler: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: handler)
+        source.resume()
+        Retained.sources.append(source)
     }
 
     private final class Once: @unchecked Sendable {

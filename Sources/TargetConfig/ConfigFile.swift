@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -93,6 +94,9 @@ public enum ConfigFile {
 public struct ConfigStore: Sendable {
     public var path: String
     public var hooks: AtomicWriteHooks
+    /// The bytes this store last read from or wrote to the file. A file that holds anything
+    /// else was edited by someone else meanwhile, and `save` refuses to overwrite it.
+    private let known = KnownContents()
 
     public init(path: String, hooks: AtomicWriteHooks = AtomicWriteHooks()) {
         self.path = path
@@ -106,13 +110,18 @@ public struct ConfigStore: Sendable {
     /// generated and `persistGeneratedIdentities` is true, the file is rewritten (atomically,
     /// canonical formatting) so the identities survive restarts.
     public func load(persistGeneratedIdentities: Bool = true) throws -> LoadedConfig {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
-            throw ConfigIOError(operation: "read", path: path, errno: Int32(code ?? Int(ENOENT)))
+        let (loaded, data) = try read()
+        known.set(data)
+        if persistGeneratedIdentities && !loaded.generatedIdentities.isEmpty {
+            try save(loaded.config)
         }
+        return loaded
+    }
+
+    /// Reads and validates the file as `load` does, without adopting it: what a reload
+    /// applies (and then adopts with `save(_:replacing:)` or `adopt`).
+    public func read() throws -> (loaded: LoadedConfig, data: Data) {
+        let data = try contents()
         var loaded = try ConfigFile.decode(data, fileName: path)
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & 0o077 != 0 {
@@ -121,25 +130,61 @@ public struct ConfigStore: Sendable {
                 "file mode is \(String(st.st_mode & 0o777, radix: 8)); it holds CHAP secrets and should be 600",
                 file: path, line: nil), at: 0)
         }
-        if persistGeneratedIdentities && !loaded.generatedIdentities.isEmpty {
-            try save(loaded.config)
-        }
-        return loaded
+        return (loaded, data)
     }
+
+    private func contents() throws(ConfigIOError) -> Data {
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
+            throw ConfigIOError(operation: "read", path: path, errno: Int32(code ?? Int(ENOENT)))
+        }
+    }
+
+    /// Throws when the file holds something other than what this store last read or wrote
+    /// (`expected`, when given, instead): a hand edit not yet reloaded. A file that is gone,
+    /// or a store that never read one, has nothing to lose.
+    public func checkUnchangedOnDisk(expected: Data? = nil) throws(ConfigChangedOnDisk) {
+        guard let wanted = expected ?? known.get(), let now = try? contents() else { return }
+        if now != wanted { throw ConfigChangedOnDisk(path: path) }
+    }
+
+    /// Takes `data` (just read and applied) as what the file holds.
+    public func adopt(_ data: Data) { known.set(data) }
 
     /// Validates, then writes atomically: temp file in the same directory (mode 0600), write,
     /// fsync, rename over the old file, fsync the directory. On any failure the old file is
     /// untouched and the temp file removed. Throws `ConfigError` if the config has errors.
     /// Returns the warnings.
+    /// Refuses (`ConfigChangedOnDisk`) to overwrite a file edited since it was read: `replacing`
+    /// names the contents a reload read, otherwise those last read or written.
     @discardableResult
-    public func save(_ config: Config) throws -> [ConfigDiagnostic] {
+    public func save(_ config: Config, replacing: Data? = nil) throws -> [ConfigDiagnostic] {
         let diags = config.validate()
         if diags.contains(where: { $0.severity == .error }) {
             throw ConfigError(diags.map { var d = $0; d.file = path; return d })
         }
-        try AtomicFile.write(try ConfigFile.encode(config), to: path, mode: 0o600, hooks: hooks)
+        try checkUnchangedOnDisk(expected: replacing)
+        let data = try ConfigFile.encode(config)
+        try AtomicFile.write(data, to: path, mode: 0o600, hooks: hooks)
+        known.set(data)
         return diags
     }
+}
+
+/// The configuration file was changed by someone else since the daemon read it.
+public struct ConfigChangedOnDisk: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var description: String {
+        "\(path) was changed on disk since the daemon read it, and nothing was changed: apply that edit with `swift-targetctl reload` (or SIGHUP) first, or undo it"
+    }
+}
+
+private final class KnownContents: Sendable {
+    private let data = Mutex<Data?>(nil)
+    func get() -> Data? { data.withLock { $0 } }
+    func set(_ new: Data) { data.withLock { $0 = new } }
 }
 
 /// Crash-safe replacement of a file's contents.

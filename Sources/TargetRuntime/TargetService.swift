@@ -349,13 +349,28 @@ public actor TargetService: AdminBackend {
     public func update(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
         await beginChange()
         defer { endChange() }
+        try store.refuseIfEditedOnDisk()
         return try await applyChange(change)
     }
 
-    private func applyChange(_ change: @Sendable (inout Config) throws -> Void) async throws -> ApplyReport {
+    public func reload() async throws -> ApplyReport {
+        await beginChange()
+        defer { endChange() }
+        let source = try ReloadSource(store)
+        let fresh = source.config
+        var report = try await applyChange({ $0 = fresh }, replacing: source.data)
+        report.warnings = source.warnings + report.warnings
+        return report
+    }
+
+    /// - Parameter replacing: the file contents a reload read (nil: those last read or written).
+    private func applyChange(_ change: @Sendable (inout Config) throws -> Void, replacing: Data? = nil) async throws -> ApplyReport {
         let proposed = try ProposedChange(from: config, change)
         let new = proposed.config, diff = proposed.diff, warnings = proposed.warnings
-        if diff.isEmpty { return ApplyReport(effects: [], warnings: warnings) }
+        if diff.isEmpty {
+            if let replacing { store.adopt(replacing) }
+            return ApplyReport(effects: [], warnings: warnings)
+        }
 
         // Open what is new before anything changes, so a bad path fails the whole change.
         let old = config
@@ -385,11 +400,12 @@ public actor TargetService: AdminBackend {
         var unbound: [Portal] = []
         do {
             if diff.portalsChanged && started { unbound = try await switchPortals(to: new.portals) }
-            try store.save(new)
+            try store.save(new, replacing: replacing)
         } catch {
             for (_, r) in opened { close(r) }
             for (_, m) in newLUNs { for (_, s) in m { s.close() } }
             if let error = error as? AdminError { throw error }
+            if let error = error as? ConfigChangedOnDisk { throw AdminError(.conflict, error.description) }
             throw AdminError(.failed, "cannot save the configuration: \(error)")
         }
         config = new

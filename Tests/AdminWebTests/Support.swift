@@ -24,6 +24,8 @@ actor FakeBackend: AdminBackend {
 
     func configuration() -> Config { config }
 
+    func reload() throws -> ApplyReport { ApplyReport(effects: [], warnings: []) }
+
     func update(_ change: @Sendable (inout Config) throws -> Void) throws -> ApplyReport {
         var c = config
         try change(&c)
