@@ -51,6 +51,20 @@ public struct LUNView: Codable, Sendable, Equatable {
     public var naaId: String
 }
 
+/// A LUN changed in place (`PATCH /v1/targets/{name}/luns/{id}`): the fields given change,
+/// the rest (path, serial, NAA id) stay.
+public struct LUNEditRequest: Codable, Sendable {
+    /// A larger size grows the image; a smaller one is refused.
+    public var size: UInt64?
+    public var readOnly: Bool?
+    public var writeCache: String?
+    public init(size: UInt64? = nil, readOnly: Bool? = nil, writeCache: String? = nil) {
+        self.size = size
+        self.readOnly = readOnly
+        self.writeCache = writeCache
+    }
+}
+
 public struct NewTargetRequest: Codable, Sendable {
     public var name: String
     public var alias: String?

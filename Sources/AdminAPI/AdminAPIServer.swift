@@ -156,6 +156,29 @@ struct APIRoutes: Sendable {
                 }
             }
         }
+        v1.patch("targets/:name/luns/:id") { r, c in
+            await respond {
+                let n = try name(c)
+                guard let id = c.parameters.get("id").flatMap(Int.init) else { throw AdminError(.invalid, "LUN id must be a number") }
+                let body = try await decode(LUNEditRequest.self, r)
+                let cache: WriteCacheMode? = try body.writeCache.map {
+                    guard let mode = WriteCacheMode(rawValue: $0) else { throw AdminError(.invalid, "writeCache must be write-back or write-through") }
+                    return mode
+                }
+                // The size served (an existing image's own, when the configuration names none).
+                let served = await backend.targetStatuses().first { $0.name.lowercased() == n.lowercased() }?.lunSizes[id]
+                return try await editTarget(n) { t in
+                    guard let j = t.luns.firstIndex(where: { $0.id == id }) else { throw AdminError(.notFound, "target \(n) has no LUN \(id)") }
+                    if let size = body.size {
+                        let now = max(t.luns[j].size ?? 0, served ?? 0)
+                        if size < now { throw AdminError(.invalid, "LUN \(id) is \(now) bytes; shrinking it to \(size) would cut off data the initiators wrote, so it is refused") }
+                        t.luns[j].size = size
+                    }
+                    if let readOnly = body.readOnly { t.luns[j].readOnly = readOnly }
+                    if let cache { t.luns[j].writeCache = cache }
+                }
+            }
+        }
         v1.patch("targets/:name") { r, c in
             await respond {
                 let n = try name(c)
