@@ -24,7 +24,7 @@ struct SwiftTargetCtl: AsyncParsableCommand {
             """,
         version: ProductVersion.current,
         subcommands: [
-            ListCommand.self, ShowCommand.self, AddTarget.self, EditTarget.self, RemoveTarget.self, AddLUN.self, EditLUN.self, RemoveLUN.self,
+            ListCommand.self, TreeCommand.self, ShowCommand.self, AddTarget.self, EditTarget.self, RemoveTarget.self, AddLUN.self, EditLUN.self, RemoveLUN.self,
             SetAuth.self, ListClients.self, AllowClient.self, RemoveClient.self, MoveClient.self, AllowServer.self,
             ListLUNMaps.self, MapLUNs.self, UnmapLUNs.self,
             Portals.self, ShowSettings.self, SetSettings.self, Limits.self, Start.self, Stop.self, Restart.self, Sessions.self,

@@ -5,9 +5,9 @@ import TargetConfig
 import Testing
 @testable import TargetRuntime
 
-/// swift-targetctl edit-lun / edit-target against a running service over its API socket.
+/// swift-targetctl edit-lun, edit-target and ls against a running service over its API socket.
 extension RuntimeTests {
-@Suite(.serialized) struct EditCommandTests {
+@Suite(.serialized) struct EditAndTreeCommandTests {
     /// (sense key, ASC, ASCQ) of the CHECK CONDITION a command gets, nil for GOOD.
     func sense(_ i: TestInitiator, _ cdb: [UInt8]) throws -> (UInt8, UInt8, UInt8)? {
         let tag = try i.command(cdb: cdb, read: 0)
@@ -18,6 +18,36 @@ extension RuntimeTests {
             let s = Array(r.data.dropFirst(2))  // the sense length, then fixed-format sense
             return (s[2] & 0x0F, s[12], s[13])
         }
+    }
+
+    @Test func lsDrawsTargetsPortalsLUNsRulesMapsAndSessions() async throws {
+        let h = try await Harness()
+        defer { Task { await h.stop() } }
+        _ = try await h.startAPI()
+        _ = try await h.service.update { c in
+            c.targets[1].allowedClients = [.allow(initiator: "iqn.2026-11.org.test:*")]
+            c.targets[1].lunMaps = [LUNMapping(initiators: ["iqn.2026-11.org.test:initiator"], luns: [MappedLUN(mappedLun: 3, lun: 0)])]
+        }
+        let (session, status) = try h.login(targetB)
+        #expect(status == 0)
+        let r = try withExtendedLifetime(session) { try ctl(["ls"], socket: h.socketPath) }
+        #expect(r.status == 0, "\(r.output)")
+        let lines = r.output.split(separator: "\n").map(String.init)
+        let b = try #require(lines.firstIndex { $0.hasPrefix("  o- \(targetB) [running, 1 session, auth none, global]") }, "\(r.output)")
+        #expect(lines.first == "o- targets [2]")
+        #expect(Array(lines[(b + 1)...]) == [
+            "    o- portals [1]",
+            "    | o- 127.0.0.1:\(h.port)",
+            "    o- luns [1]",
+            "    | o- lun0 file \(h.directory.path)/b0.img (4.0 MiB, write-through) [serial \(await h.service.configuration().targets[1].luns[0].serial)]",
+            "    o- allowed clients [1]",
+            "    | o- allow initiator iqn.2026-11.org.test:*",
+            "    o- lun maps [1]",
+            "    | o- iqn.2026-11.org.test:initiator: LUN 3 = target LUN 0",
+            "    o- sessions [1]",
+            "      o- iqn.2026-11.org.test:initiator from \(try #require(await h.service.sessions().first?.remoteAddress)) (TSIH 1, ISID 800012345678)",
+        ], "\(r.output)")
+        #expect(try ctl(["ls", "iqn.2026-11.org.example:none"], socket: h.socketPath).status == 3)
     }
 
     @Test func editLUNGrowsAndSwitchesInPlaceKeepingItsIdentity() async throws {
