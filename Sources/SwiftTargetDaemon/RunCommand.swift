@@ -115,7 +115,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             service = try makeRuntime(logger: logger)
         } catch let e as ConfigError {
-            throw DaemonError("invalid configuration:\n" + e.diagnostics.map(\.description).joined(separator: "\n"))
+            throw DaemonError("invalid configuration, \(e.errors.count) error\(e.errors.count == 1 ? "" : "s"):\n\(e)")
         } catch let e as ConfigIOError {
             throw DaemonError("cannot read the configuration: \(e)")
         }

@@ -53,25 +53,23 @@ public enum ConfigFile {
             throw ConfigError([ConfigDiagnostic(.error, ConfigPath(), "invalid JSON at column \(error.column): \(error.message)",
                                                 file: fileName, line: error.line)])
         }
-        let config: Config
-        let unknown: [(ConfigPath, Int)]
-        do {
-            (config, unknown) = try StrictTreeDecoder.decode(Config.self, from: tree)
-        } catch let f as StrictTreeDecoder.Failure {
-            throw ConfigError([ConfigDiagnostic(.error, ConfigPath(f.path), f.message, file: fileName,
-                                                line: tree.locate(f.path).line)])
-        } catch {
-            throw ConfigError([ConfigDiagnostic(.error, ConfigPath(), "\(error)", file: fileName)])
-        }
-        var diags = unknown.map { path, line in
+        // Every problem in one pass: type errors, unknown fields, then what validation finds in
+        // the rest (RepairingDecode).
+        let decoding = RepairingDecode(tree)
+        var diags = decoding.typeErrors.map { ConfigDiagnostic(.error, ConfigPath($0.path), $0.message, file: fileName, line: $0.line) }
+        diags += decoding.unknown.map { path, line in
             ConfigDiagnostic(.error, path, "unknown field \"\(path.components.last.map { c -> String in if case .key(let k) = c { return k }; return "" } ?? "")\"",
                              file: fileName, line: line)
         }
+        guard let config = decoding.config else { throw ConfigError(Self.ordered(diags)) }
         for var d in ConfigValidator.validate(config) {
+            d.path = ConfigPath(decoding.original(d.path.components))
+            if decoding.followsFromRemoval(d.path.components) { continue }
             d.file = fileName
             d.line = tree.locate(d.path.components).line
             diags.append(d)
         }
+        if !decoding.typeErrors.isEmpty { throw ConfigError(Self.ordered(diags)) }
         var generated = [ConfigPath]()
         for (ti, t) in config.targets.enumerated() {
             for li in t.luns.indices {
@@ -83,10 +81,15 @@ public enum ConfigFile {
                 }
             }
         }
-        if diags.contains(where: { $0.severity == .error }) {
-            throw ConfigError(diags.sorted { ($0.severity == .error ? 0 : 1, $0.line ?? 0) < ($1.severity == .error ? 0 : 1, $1.line ?? 0) })
-        }
+        if diags.contains(where: { $0.severity == .error }) { throw ConfigError(Self.ordered(diags)) }
         return LoadedConfig(config: config, warnings: diags, generatedIdentities: generated)
+    }
+
+    /// Errors by line, then warnings by line.
+    static func ordered(_ diags: [ConfigDiagnostic]) -> [ConfigDiagnostic] {
+        diags.enumerated().sorted { a, b in
+            (a.element.severity == .error ? 0 : 1, a.element.line ?? 0, a.offset) < (b.element.severity == .error ? 0 : 1, b.element.line ?? 0, b.offset)
+        }.map(\.element)
     }
 }
 

@@ -86,5 +86,10 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var errors: [ConfigDiagnostic] { diagnostics.filter { $0.severity == .error } }
     public var warnings: [ConfigDiagnostic] { diagnostics.filter { $0.severity == .warning } }
     public init(_ diagnostics: [ConfigDiagnostic]) { self.diagnostics = diagnostics }
-    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+    /// Every error, then the warnings apart.
+    public var description: String {
+        let w = warnings
+        return (errors.map(\.description) + (w.isEmpty ? [] : ["\(w.count) warning\(w.count == 1 ? "" : "s"):"] + w.map(\.description)))
+            .joined(separator: "\n")
+    }
 }

@@ -38,6 +38,8 @@ struct StrictTreeDecoder {
         return (value, unknown)
     }
 
+    static let missingField = "required field is missing"
+
     static func convert(_ e: DecodingError) -> Failure {
         func comps(_ path: [CodingKey]) -> [ConfigPath.Component] {
             path.map { k in k.intValue.map { .index($0) } ?? .key(k.stringValue) }
@@ -45,7 +47,7 @@ struct StrictTreeDecoder {
         switch e {
         case .dataCorrupted(let c): return Failure(path: comps(c.codingPath), message: c.debugDescription)
         case .keyNotFound(let k, let c):
-            return Failure(path: comps(c.codingPath + [k]), message: "required field is missing")
+            return Failure(path: comps(c.codingPath + [k]), message: missingField)
         case .typeMismatch(_, let c): return Failure(path: comps(c.codingPath), message: c.debugDescription)
         case .valueNotFound(_, let c): return Failure(path: comps(c.codingPath), message: c.debugDescription)
         @unknown default: return Failure(path: [], message: "\(e)")

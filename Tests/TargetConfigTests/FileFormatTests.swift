@@ -63,6 +63,44 @@ import Testing
         ])
     }
 
+    /// Type errors do not hide what comes after them: one pass lists every problem, with the
+    /// file's own indices although a broken element was set aside to go on.
+    @Test func everyProblemInOnePassTypeErrorsIncluded() {
+        let text = """
+            {
+              "version": 1,
+              "portals": ["127.0.0.1:3260", 7],
+              "targets": [
+                {"luns": []},
+                {"name": "iqn.2026-12.org.example:b",
+                 "luns": [{"id": 0, "backstore": "floppy", "path": "/srv/b.img"},
+                          {"id": 1, "backstore": "sparse", "path": "srv/c.img", "size": "1G"}],
+                 "aliass": "x"},
+                {"name": "bad name", "luns": [{"id": 0, "backstore": "sparse", "path": "/srv/d.img"}]},
+                {"name": "iqn.2026-12.org.example:e", "luns": []}
+              ]
+            }
+            """
+        #expect(loadErrors(text) == [
+            "/etc/swifttarget/config.json:3: portals[1]: expected a string, found a number",
+            "/etc/swifttarget/config.json:5: targets[0].name: required field is missing",
+            "/etc/swifttarget/config.json:7: targets[1].luns[0].backstore: \"floppy\" is not one of \"file\", \"sparse\", \"raw\", \"rbd\"",
+            "/etc/swifttarget/config.json:8: targets[1].luns[1].size: expected an integer, found a string",
+            "/etc/swifttarget/config.json:8: targets[1].luns[1].path: must be an absolute path",
+            "/etc/swifttarget/config.json:9: targets[1].aliass: unknown field \"aliass\"",
+            "/etc/swifttarget/config.json:10: targets[2].name: \"bad name\" is not a valid iSCSI name: must start with iqn., eui. or naa. (e.g. iqn.2026-01.com.example:storage)",
+        ])
+        // Warnings come apart, after the errors.
+        do {
+            _ = try ConfigFile.decode(Data(text.utf8), fileName: "c.json")
+            Issue.record("decoded")
+        } catch {
+            let lines = error.description.split(separator: "\n")
+            #expect(lines.dropLast(2).allSatisfy { !$0.contains("warning") })
+            #expect(lines.suffix(2) == ["1 warning:", "c.json:11: warning: targets[3].luns: target has no LUNs"])
+        }
+    }
+
     @Test func syntaxErrorsHaveLineAndColumn() {
         let text = "{\n  \"version\": 1,\n  \"targets\": [,]\n}"
         #expect(loadErrors(text) == ["/etc/swifttarget/config.json:3: (root): invalid JSON at column 15: unexpected character ','"])
