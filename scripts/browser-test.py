@@ -311,8 +311,44 @@ def main():
 
         ui.go("/sessions")
         ui.shot("sessions")
+        # Statistics with traffic: a sample before and after some reads, so the LUN's charts
+        # have an interval with data.
         ui.go("/statistics")
+        if not args.skip_iscsi:
+            for _ in range(20):
+                run_inq(f"iscsi://{urllib.parse.quote(chap_user, safe='')}%{urllib.parse.quote(chap_secret, safe='')}"
+                        f"@127.0.0.1:{iscsi_port}/{iqn}/0")
+        time.sleep(1.5)
+        ui.go("/statistics")
+        charts = ui.driver.find_elements(By.CSS_SELECTOR, "svg.chart")
+        if len(charts) < 3:
+            fail(f"the statistics page draws {len(charts)} charts, expected 3 per LUN")
+        points = max(int(c.get_attribute("data-points") or 0) for c in charts)
+        lines = ui.driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline")
+        if points < 1 or not lines:
+            fail(f"the charts have no data after traffic ({points} points, {len(lines)} lines)")
+        iops = ui.driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline.series-iops")
+        log(f"statistics: {len(charts)} charts, {points} sampled interval(s), {len(iops)} IOPS line(s)")
         ui.shot("statistics-after-io")
+        # It refreshes by itself (meta refresh, no script needed): a marker set on this page is
+        # gone once the browser loaded it again.
+        if not ui.driver.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]'):
+            fail("the statistics page does not refresh by itself")
+        ui.driver.execute_script("window.__swifttarget_marker = 1")
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            time.sleep(0.5)
+            try:
+                if ui.driver.execute_script("return window.__swifttarget_marker") is None:
+                    break
+            except Exception:
+                pass
+        else:
+            fail("the statistics page did not reload itself within 15 s")
+        log("statistics page reloaded by itself")
+        ui.go("/statistics?refresh=off")
+        if ui.driver.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]'):
+            fail("?refresh=off still refreshes")
         with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
             metrics = r.read().decode()
         with open(os.path.join(args.artifacts, "metrics.txt"), "w") as f:
@@ -323,7 +359,28 @@ def main():
         if int(m.group(1)) < 1:
             log("warning: swifttarget_acl_denials_total is 0 after a refused login")
 
-        # 7. Log out.
+        # 7. The target list shows the state in colour, and a delete is asked once more.
+        ui.go("/")
+        if not ui.driver.find_elements(By.CSS_SELECTOR, "#targets span.state-running"):
+            fail("the target list does not mark the running target")
+        ui.click(f'input[name="sel"][value="{iqn}"]')
+        ui.submit("#delete-selected")
+        ui.expect_text("Delete this target?", "delete confirmation")
+        ui.shot("delete-confirmation")
+        ui.driver.find_element(By.LINK_TEXT, "Cancel").click()
+        ui.wait_for("iSCSI Targets")
+        if iqn not in ui.driver.page_source:
+            fail("the target went although the delete was cancelled")
+        ui.click(f'input[name="sel"][value="{iqn}"]')
+        ui.submit("#delete-selected")
+        ui.submit("#confirm-delete")
+        ui.no_errors("delete target")
+        ui.expect_text("Deleted 1 target(s)", "delete target")
+        if ui.driver.find_elements(By.CSS_SELECTOR, f'input[name="sel"][value="{iqn}"]'):
+            fail("the deleted target is still listed")
+        log("delete asked once more; cancel kept the target, confirm removed it")
+
+        # 8. Log out.
         ui.go("/")
         old_html = ui.driver.find_element(By.TAG_NAME, "html")
         ui.driver.find_element(By.XPATH, "//header//button[text()='Log out']").click()

@@ -172,6 +172,16 @@ extension AdminWebServer {
         let scope = f.text("scope")
         let op = f.text("op")
         let selected = Set(f.all("sel").compactMap(Int.init))
+        if op == "delete", !selected.isEmpty {
+            let rules = (await backend.configuration()).clientRules(scope: scope) ?? []
+            let doomed = rules.enumerated().filter { selected.contains($0.offset) }.map { rule in
+                let r = rule.element
+                let who = r.initiator ?? r.initiatorRegex.map { "regex " + $0 } ?? "any initiator"
+                return "Rule \(rule.offset + 1): \(r.action.rawValue) \(who) from \(r.address.map(\.description) ?? "all addresses")"
+            }
+            let back = "/clients?scope=\(q(scope))"
+            if let ask = confirmation(page, action: "/clients/action", title: "Delete \(doomed.count) allowed-client rule(s)?", items: doomed, back: back) { return ask }
+        }
         do {
             let report = try await audited(page).update { c in
                 var rules = c.clientRules(scope: scope) ?? []

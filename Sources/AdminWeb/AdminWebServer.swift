@@ -28,7 +28,7 @@ public struct AdminWebServer: Sendable {
     let logger: Logger
     let options: AdminWebOptions
     let sessions: WebSessionStore
-    let sampler: StatisticsSampler
+    let history: StatisticsHistory
 
     public init(backend: any AdminBackend, credentials: WebCredentials, logger: Logger) {
         self.init(backend: backend, credentials: credentials, logger: logger, options: AdminWebOptions())
@@ -40,7 +40,17 @@ public struct AdminWebServer: Sendable {
         self.logger = logger
         self.options = options
         self.sessions = WebSessionStore(options: options)
-        self.sampler = StatisticsSampler()
+        self.history = StatisticsHistory(interval: options.statisticsInterval, window: options.statisticsWindow,
+                                         minimumGap: options.statisticsMinimumGap)
+    }
+
+    /// Samples the LUN statistics every `statisticsInterval` until cancelled: run it beside the
+    /// application, so the statistics page has history to chart.
+    public func runStatisticsSampling() async {
+        while !Task.isCancelled {
+            await history.record(await backend.statistics())
+            try? await Task.sleep(nanoseconds: UInt64(options.statisticsInterval * 1_000_000_000))
+        }
     }
 
     /// An HTTP/1.1 server for the console on `host:port`. Run it with `try await app.run()` (it

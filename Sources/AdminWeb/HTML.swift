@@ -124,11 +124,16 @@ let css = """
     .mode-applies-now{background:#cfc}.mode-new-logins{background:#ffc}.mode-target-restart{background:#fcc}
     .warn li{color:#840}fieldset{margin:.5em 0;border:1px solid #bbb}label{margin-right:.5em}
     .muted{color:#777}input[type=text],input[type=password]{min-width:14em}code{background:#eee;padding:0 .2em}
+    .iqn{white-space:nowrap}.state{font-weight:600;padding:0 .35em;border-radius:3px}
+    .state-running{background:#cfc;color:#060}.state-stopped{background:#fcc;color:#900}.state-unknown{background:#eee;color:#555}
+    #sessions td{font-size:.9em}svg.chart{margin:0 .5em .5em 0;vertical-align:top}.charts h3{font-size:1em;margin:.8em 0 .3em}
     """
 
 /// The page frame. `csrf` nil means the visitor is not logged in (no navigation).
-func layout(title: String, csrf: String?, body: String) -> String {
+/// `refresh`: seconds after which the browser reloads the page by itself (no script needed).
+func layout(title: String, csrf: String?, body: String, refresh: Int? = nil) -> String {
     var s = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    if let refresh, refresh > 0 { s += "<meta http-equiv=\"refresh\" content=\"\(refresh)\">" }
     s += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
     s += "<title>\(h(title)) – SwiftTarget</title><style>\(css)</style></head><body><header><strong>SwiftTarget iSCSI Target</strong>"
     if let csrf {

@@ -99,6 +99,12 @@ extension AdminWebServer {
     func deleteLUNMaps(_ page: Page) async throws -> Response {
         let target = page.form.text("target")
         let selected = Set(page.form.all("sel").compactMap(Int.init))
+        if !selected.isEmpty {
+            let maps = (await backend.configuration()).target(named: target)?.lunMaps ?? []
+            let doomed = maps.enumerated().filter { selected.contains($0.offset) }.map { "Map \($0.offset + 1): \($0.element.initiators.joined(separator: " "))" }
+            if let ask = confirmation(page, action: "/lunmaps/delete", title: "Delete \(doomed.count) LUN map(s) of \(target)?", items: doomed,
+                                      back: "/lunmaps?target=\(q(target))") { return ask }
+        }
         do {
             if selected.isEmpty { throw AdminError(.invalid, "No maps selected") }
             let report = try await audited(page).update { c in

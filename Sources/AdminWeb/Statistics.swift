@@ -19,20 +19,60 @@ struct LUNRates: Sendable, Equatable {
     var current: LUNStatistics
 }
 
-/// Keeps the previous sample of every LUN's counters in memory so the statistics page can
-/// show IOPS and MB/s as the difference of two samples.
-actor StatisticsSampler {
-    private var previous: [String: (time: Double, stats: LUNStatistics)] = [:]
+/// Samples of every LUN's cumulative counters over the last minutes. The console takes one
+/// every `interval` while it runs (`AdminWebServer.runStatisticsSampling`) and one per view of
+/// the statistics page, so its rates and charts come from the counters' own history, the same
+/// for every viewer, not from whoever viewed the page last.
+actor StatisticsHistory {
+    /// Seconds between background samples.
+    let interval: Double
+    /// Seconds of history kept (and charted).
+    let window: Double
+    /// Views closer than this to the newest sample add none (a refresh storm stays cheap).
+    let minimumGap: Double
+    private var samples: [(time: Double, stats: [LUNKey: LUNStatistics])] = []
 
-    func sample(_ stats: [LUNStatistics], now: Double = Date().timeIntervalSince1970) -> [LUNRates] {
-        var out: [LUNRates] = []
-        var next: [String: (time: Double, stats: LUNStatistics)] = [:]
-        for s in stats.sorted(by: { ($0.target, $0.lun) < ($1.target, $1.lun) }) {
-            let key = "\(s.target)\u{0}\(s.lun)"
-            next[key] = (now, s)
-            out.append(computeRates(previous: previous[key].map { ($0.time, $0.stats) }, current: s, now: now))
+    struct LUNKey: Hashable, Sendable, Comparable {
+        var target: String
+        var lun: Int
+        static func < (a: LUNKey, b: LUNKey) -> Bool { (a.target, a.lun) < (b.target, b.lun) }
+    }
+
+    init(interval: Double = 5, window: Double = 600, minimumGap: Double = 1) {
+        self.interval = interval
+        self.window = window
+        self.minimumGap = minimumGap
+    }
+
+    func record(_ stats: [LUNStatistics], now: Double = Date().timeIntervalSince1970) {
+        if let last = samples.last, now - last.time < minimumGap { return }
+        var byLUN: [LUNKey: LUNStatistics] = [:]
+        for s in stats { byLUN[LUNKey(target: s.target, lun: s.lun)] = s }
+        samples.append((now, byLUN))
+        // One sample before the window, so its first interval is charted whole.
+        while samples.count > 2, now - samples[1].time > window { samples.removeFirst() }
+    }
+
+    /// Each LUN's rates between consecutive samples, oldest first; the LUNs in order.
+    func series() -> [(key: LUNKey, points: [(time: Double, rates: LUNRates)])] {
+        var out: [LUNKey: [(time: Double, rates: LUNRates)]] = [:]
+        for (a, b) in zip(samples, samples.dropFirst()) {
+            for (key, current) in b.stats {
+                out[key, default: []].append((b.time, computeRates(previous: a.stats[key].map { (a.time, $0) }, current: current, now: b.time)))
+            }
         }
-        previous = next
+        for key in samples.last?.stats.keys ?? [:].keys where out[key] == nil { out[key] = [] }
+        return out.keys.sorted().map { ($0, out[$0]!) }
+    }
+
+    /// Each LUN's rates over the last interval sampled (nil where there is no earlier sample).
+    func latest() -> [LUNKey: LUNRates] {
+        var out: [LUNKey: LUNRates] = [:]
+        guard let last = samples.last else { return out }
+        let previous = samples.count > 1 ? samples[samples.count - 2] : nil
+        for (key, current) in last.stats {
+            out[key] = computeRates(previous: previous.flatMap { p in p.stats[key].map { (p.time, $0) } }, current: current, now: last.time)
+        }
         return out
     }
 }

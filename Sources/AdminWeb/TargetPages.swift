@@ -29,11 +29,12 @@ extension AdminWebServer {
                 if users.isEmpty { usersText = "<span class=\"muted\">anyone (no CHAP)</span>" }
                 if e.inherited.contains("auth") && !users.isEmpty { usersText += " <span class=\"muted\">(default)</span>" }
                 b += "<tr><td><input type=\"checkbox\" name=\"sel\" value=\"\(h(t.name))\"></td>"
-                b += "<td><a href=\"/target?name=\(q(t.name))\">\(h(t.name))</a></td><td>\(h(t.alias ?? ""))</td>"
+                b += "<td class=\"iqn\"><a href=\"/target?name=\(q(t.name))\">\(h(t.name))</a></td><td>\(h(t.alias ?? ""))</td>"
                 b += "<td>\(paths.isEmpty ? "<span class=\"muted\">no LUNs</span>" : paths)</td>"
                 b += "<td>\(total > 0 ? formatBytes(total) : "–")</td><td>\(usersText)</td>"
                 b += "<td><a href=\"/sessions\">\(st?.sessions ?? 0)</a></td>"
-                b += "<td>\(st.map { $0.running ? "running" : "stopped" } ?? "unknown")</td><td>"
+                let state = st.map { $0.running ? "running" : "stopped" } ?? "unknown"
+                b += "<td><span class=\"state state-\(state)\">\(state)</span></td><td>"
                 for a in ServiceAction.allCases {
                     b += "<button type=\"submit\" formaction=\"/service\" name=\"op\" value=\"\(a.rawValue) \(h(t.name))\">\(a.rawValue.capitalized)</button> "
                 }

@@ -87,6 +87,14 @@ public struct AdminWebOptions: Sendable {
     public var rbdImages: @Sendable (_ pool: String, _ options: [String: String]) throws -> [String] = { _, _ in
         throw RBDPickerUnavailable()
     }
+    /// Seconds between the statistics samples the console takes while it runs.
+    public var statisticsInterval: TimeInterval = 5
+    /// Seconds of statistics history kept and charted.
+    public var statisticsWindow: TimeInterval = 600
+    /// A view of the statistics page within this many seconds of the last sample adds none.
+    public var statisticsMinimumGap: TimeInterval = 1
+    /// Seconds between the automatic reloads of the sessions and statistics pages (0: none).
+    public var autoRefresh: Int = 5
     /// Host name used for the default target name prefix (default: the system's).
     public var hostName: @Sendable () -> String = { ProcessInfo.processInfo.hostName }
     /// Sets the `Secure` attribute on the session cookie (only when served through HTTPS).

@@ -169,7 +169,15 @@ struct RunCommand: AsyncParsableCommand {
                                          logger: Logger(label: "swift-targetd.web"), options: webOptions)
             let app = console.makeApplication(host: portal.host, port: portal.port)
             webTask = Task {
-                do { try await app.run() } catch { logger.error("web console stopped: \(error)") }
+                // The statistics history the console charts is sampled while it runs.
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await console.runStatisticsSampling() }
+                    group.addTask {
+                        do { try await app.run() } catch where !Task.isCancelled { logger.error("web console stopped: \(error)") } catch {}
+                    }
+                    await group.next()
+                    group.cancelAll()
+                }
             }
             logger.notice("web console", metadata: ["url": "http://\(portal.advertised)/"])
         }

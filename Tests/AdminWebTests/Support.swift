@@ -87,6 +87,7 @@ func testOptions() -> AdminWebOptions {
     o.blockDevices = { [BlockDevice(path: "/dev/sdz", sizeBytes: 8 << 30, isPartition: false),
                         BlockDevice(path: "/dev/sdz1", sizeBytes: 4 << 30, isPartition: true)] }
     o.hostName = { "node1.Example.com" }
+    o.statisticsMinimumGap = 0
     return o
 }
 

@@ -176,13 +176,40 @@ import Testing
         #expect(computeRates(previous: (10, b), current: a, now: 12).iops == nil)
     }
 
-    @Test func samplerKeepsThePreviousSample() async {
-        let s = StatisticsSampler()
-        let a = LUNStatistics(target: "t", lun: 0, readCommands: 10)
-        var b = a
-        b.readCommands = 30
-        #expect(await s.sample([a], now: 100).first?.iops == nil)
-        #expect(await s.sample([b], now: 102).first?.iops == 10)
+    @Test func historyGivesEveryViewerTheSameRatesAndASeriesPerLUN() async {
+        let history = StatisticsHistory(interval: 5, window: 20, minimumGap: 1)
+        func stats(_ reads: UInt64, _ other: UInt64 = 0) -> [LUNStatistics] {
+            [LUNStatistics(target: "t", lun: 0, readCommands: reads, bytesRead: reads * 4096),
+             LUNStatistics(target: "t", lun: 1, otherCommands: other)]
+        }
+        await history.record(stats(10), now: 100)
+        #expect(await history.latest()[.init(target: "t", lun: 0)]?.iops == nil)  // one sample: no rate yet
+        await history.record(stats(30), now: 102)
+        await history.record(stats(99), now: 102.5)  // within the minimum gap: not a sample
+        await history.record(stats(70, 5), now: 107)
+        // The rates are those of the last interval however often the page is viewed.
+        for _ in 0..<3 { #expect(await history.latest()[.init(target: "t", lun: 0)]?.iops == 8) }
+        let series = await history.series()
+        #expect(series.map(\.key) == [.init(target: "t", lun: 0), .init(target: "t", lun: 1)])
+        #expect(series[0].points.map(\.time) == [102, 107])
+        #expect(series[0].points.map(\.rates.iops) == [10, 8])
+        #expect(series[1].points.map(\.rates.iops) == [0, 1])
+        // Older than the window (plus the one sample before it) is dropped.
+        await history.record(stats(80), now: 130)
+        #expect(await history.series()[0].points.map(\.time) == [130])
+    }
+
+    @Test func lineChartDrawsEachSeriesWithGapsForMissingSamples() {
+        let chart = LineChart(title: "IOPS", unit: "commands/s", times: [0, 10, 20, 30],
+                              series: [.init(name: "iops", color: "#000", values: [10, nil, 20, 40])], width: 100, height: 50, span: 30)
+        let svg = chart.svg
+        #expect(svg.hasPrefix("<svg class=\"chart\"") && svg.hasSuffix("</svg>"))
+        #expect(svg.contains("data-points=\"4\""))
+        #expect(svg.contains("max 40.0"))
+        // Two runs: the sample without a value breaks the line.
+        #expect(svg.components(separatedBy: "<polyline class=\"series-iops\"").count == 3)
+        // The newest point is at the right edge, the largest value near the top.
+        #expect(svg.contains("98.0,"))
     }
 
     @Test func blockDeviceScanReadsSysfsLayout() throws {

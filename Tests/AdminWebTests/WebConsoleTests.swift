@@ -497,7 +497,12 @@ extension FakeBackend {
             #expect(bad.status == .badRequest)
             #expect(bad.text.contains("300.1.1.1 is not an IPv4/IPv6 address"))
             #expect(bad.text.contains("value=\"300.1.1.1\""))
-            let del = try await b.post("/clients/action", [("scope", tName), ("op", "delete"), ("sel", "1"), ("sel", "2")])
+            // A delete is asked once more, naming the rules; nothing goes before that.
+            let ask = try await b.post("/clients/action", [("scope", tName), ("op", "delete"), ("sel", "1"), ("sel", "2")])
+            #expect(ask.status == .ok && ask.text.contains("Delete 2 allowed-client rule(s)?") && ask.text.contains("id=\"confirm-delete\""))
+            #expect(ask.text.contains("<li>Rule 2: ") && ask.text.contains("<li>Rule 3: "))
+            #expect(await backend.config.targets[0].allowedClients?.count == 3)
+            let del = try await b.post("/clients/action", [("scope", tName), ("op", "delete"), ("sel", "1"), ("sel", "2"), ("confirm", "yes")])
             #expect(del.status == .ok)
             #expect(await backend.config.targets[0].allowedClients?.count == 1)
             let inh = try await b.post("/clients/action", [("scope", tName), ("op", "inherit")])
@@ -553,7 +558,10 @@ extension FakeBackend {
                                                        ("remove_lun", "1"), ("hd", ""), ("dd", "")])
             #expect(removed.status == .ok, "\(removed.text.prefix(1500))")
             #expect(await backend.config.targets[0].lunMaps?.first?.luns == [MappedLUN(mappedLun: 1, lun: 0, readOnly: true)])
-            let del = try await b.post("/lunmaps/delete", [("target", tName), ("op", "delete"), ("sel", "0")])
+            let ask = try await b.post("/lunmaps/delete", [("target", tName), ("op", "delete"), ("sel", "0")])
+            #expect(ask.status == .ok && ask.text.contains("Delete 1 LUN map(s) of \(tName)?"))
+            #expect(await backend.config.targets[0].lunMaps?.count == 1)
+            let del = try await b.post("/lunmaps/delete", [("target", tName), ("op", "delete"), ("sel", "0"), ("confirm", "yes")])
             #expect(del.status == .ok)
             #expect(await backend.config.targets[0].lunMaps == nil)
         }
@@ -623,6 +631,13 @@ extension FakeBackend {
             let second = try await b.get("/statistics").text
             #expect(second.contains("<td>300</td>"))
             #expect(second.contains("3.00 ms"))  // average latency of the interval: 0.6 s / 200
+            // A chart per measure, drawn from the interval sampled.
+            #expect(second.components(separatedBy: "<svg class=\"chart\"").count == 4)
+            #expect(second.contains("aria-label=\"IOPS\"") && second.contains("aria-label=\"p99 latency\"") && second.contains("class=\"series-read\""))
+            // It reloads itself, unless asked not to.
+            #expect(second.contains("<meta http-equiv=\"refresh\" content=\"5\">"))
+            let still = try await b.get("/statistics?refresh=off").text
+            #expect(!still.contains("http-equiv=\"refresh\"") && still.contains("id=\"auto-refresh-on\""))
         }
     }
 
