@@ -62,6 +62,10 @@ struct InstallService: ParsableCommand {
     @Option(name: .customLong("api-group"), help: "Group allowed to use the API socket.") var apiGroup: String?
     @Flag(help: "Print the unit instead of installing it.") var dryRun = false
     @Flag(help: "Do not run systemctl enable.") var noEnable = false
+    @Option(help: "Where the manual pages go.") var manDirectory: String = "/usr/local/share/man/man8"
+    @Option(help: "Prefix of the shell completion folders (bash-completion/completions, zsh/site-functions, fish/vendor_completions.d).")
+    var completionPrefix: String = "/usr/local/share"
+    @Flag(help: "Install only the unit, no manual pages or shell completions.") var noDocs = false
 
     var daemonPath: String {
         if let daemon { return daemon }
@@ -141,6 +145,49 @@ struct InstallService: ParsableCommand {
             """
     }
 
+    /// The manual pages and completion scripts of both programs, made by the programs themselves.
+    func documentation() throws -> [(path: String, contents: Data)] {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let version = ProductVersion.current
+        let ctlExit = [("0", "success"), ("1", "failure: the daemon refused (an image that cannot be opened, a port in use, …)"),
+                       ("2", "invalid input: a bad option, or a change that does not validate"), ("3", "not found: no such target, LUN, rule or session"),
+                       ("4", "conflict: the target exists already, live sessions without --force, or the configuration file changed on disk"),
+                       ("69", "the daemon is unreachable (socket missing or refusing)")]
+        let daemonExit = [("0", "stopped cleanly (SIGTERM, SIGINT)"), ("1", "the start failed: an invalid configuration, an image that cannot be opened, a port in use"),
+                          ("64", "a bad option or --lun spec (EX_USAGE)")]
+        let files = [(config, "the configuration (JSON, mode 0600: it holds CHAP secrets); its .state folder keeps persistent reservations and saved mode pages"),
+                     (defaultAPISocketPath, "the local admin API socket"),
+                     (unitDirectory + "/swift-targetd.service", "the systemd unit")]
+        var out: [(String, Data)] = []
+        for (program, exits, seeAlso) in [(daemonPath, daemonExit, "swift-targetctl(8)"), (me, ctlExit, "swift-targetd(8)")] {
+            let name = URL(fileURLWithPath: program).lastPathComponent
+            let dump = try Self.output(of: program, ["--experimental-dump-help"])
+            let page = try ManualPage.render(dump, version: version, exitStatus: exits, files: files,
+                                             seeAlso: [seeAlso, "systemd.service(5)", "iscsiadm(8)"])
+            out.append(("\(manDirectory)/\(name).8", Data(page.utf8)))
+            out.append(("\(completionPrefix)/bash-completion/completions/\(name)", try Self.output(of: program, ["--generate-completion-script", "bash"])))
+            out.append(("\(completionPrefix)/zsh/site-functions/_\(name)", try Self.output(of: program, ["--generate-completion-script", "zsh"])))
+            out.append(("\(completionPrefix)/fish/vendor_completions.d/\(name).fish", try Self.output(of: program, ["--generate-completion-script", "fish"])))
+        }
+        return out
+    }
+
+    static func output(of program: String, _ arguments: [String]) throws -> Data {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, !data.isEmpty else {
+            throw ValidationError("\(program) \(arguments.joined(separator: " ")) failed (exit \(p.terminationStatus))")
+        }
+        return data
+    }
+
     func run() throws {
         if dryRun {
             print(unit, terminator: "")
@@ -155,6 +202,19 @@ struct InstallService: ParsableCommand {
             throw ExitCode(CtlExitCode.failure)
         }
         print("wrote \(path)")
+        if !noDocs {
+            do {
+                for file in try documentation() {
+                    try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: file.path).deletingLastPathComponent().path,
+                                                            withIntermediateDirectories: true)
+                    try AtomicFile.write(file.contents, to: file.path, mode: 0o644)
+                    print("wrote \(file.path)")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("swift-targetctl: cannot install the manual pages and completions: \(error)\n".utf8))
+                throw ExitCode(CtlExitCode.failure)
+            }
+        }
         if !FileManager.default.fileExists(atPath: config) {
             print("note: \(config) does not exist yet; create it (see docs/config-example.json) before starting the service")
         }

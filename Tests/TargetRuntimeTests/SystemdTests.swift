@@ -77,8 +77,26 @@ extension RuntimeTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (status, output) = try runProcess(ctlPath, ["install-service", "--daemon", daemonPath, "--unit-directory", directory,
-                                                        "--config", "/home/admin/st/config.json", "--no-enable"])
+                                                        "--config", "/home/admin/st/config.json", "--no-enable",
+                                                        "--man-directory", directory + "/man8", "--completion-prefix", directory + "/share"])
         #expect(status == 0, "\(output)")
+        // Manual pages of both programs, from their own help, that man(1) reads without a warning.
+        for name in ["swift-targetd", "swift-targetctl"] {
+            let page = try String(contentsOfFile: "\(directory)/man8/\(name).8", encoding: .utf8)
+            #expect(page.hasPrefix(".TH \"\(name.uppercased())\" 8 "))
+            #expect(page.contains(".SH COMMANDS") && page.contains(".SH EXIT STATUS") && page.contains(".SH FILES"))
+            // (groff's complaints go to stderr; the page itself is thrown away)
+            let warnings = try runProcess("/bin/sh", ["-c", "man --warnings -l \(directory)/man8/\(name).8 2>&1 >/dev/null"])
+            #expect(warnings.status == 0 && warnings.output.isEmpty, "\(warnings.output.prefix(500))")
+            // Completions for bash, zsh and fish; the bash one parses.
+            for file in ["share/bash-completion/completions/\(name)", "share/zsh/site-functions/_\(name)",
+                         "share/fish/vendor_completions.d/\(name).fish"] {
+                #expect(FileManager.default.fileExists(atPath: "\(directory)/\(file)"), "\(file)")
+            }
+            #expect(try runProcess("/bin/bash", ["-n", "\(directory)/share/bash-completion/completions/\(name)"]).status == 0)
+        }
+        let ctlPage = try String(contentsOfFile: directory + "/man8/swift-targetctl.8", encoding: .utf8)
+        #expect(ctlPage.contains(".SS swift\\-targetctl save\\-config") && ctlPage.contains("\\fB\\-\\-backups\\fR"))
         let unit = try String(contentsOfFile: directory + "/swift-targetd.service", encoding: .utf8)
         for line in ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes", "ProtectSystem=full",
                      "ProtectHome=read-only", "ReadWritePaths=-/home/admin/st", "UMask=0077"] {
