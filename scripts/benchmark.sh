@@ -10,8 +10,14 @@
 # Usage: scripts/benchmark.sh [rounds]   (default 3; needs root for tgtd; BENCH_WORKLOADS="rr4k sr128k" picks some)
 #        scripts/benchmark.sh rbd [rounds]   the rbd backstore against tgtd's bs_rbd (scripts/rbd-benchmark.sh)
 #        scripts/benchmark.sh crc32c         CRC32C on 1 MiB buffers, one core: `crc32c: N GB/s`
+#        scripts/benchmark.sh admin-scale [N] administration with N (1,000) targets (scripts/admin_scale.py)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = admin-scale ]; then
+  (cd "$here" && swift build -c release --product swift-targetd >/dev/null && swift build -c release --product swift-targetctl >/dev/null)
+  exec python3 "$here/scripts/admin_scale.py" --daemon "$here/.build/release/swift-targetd" \
+    --ctl "$here/.build/release/swift-targetctl" --targets "${2:-1000}"
+fi
 [ "${1:-}" = rbd ] && { shift; exec "$here/scripts/rbd-benchmark.sh" "$@"; }
 if [ "${1:-}" = crc32c ]; then
   log=$(mktemp)
