@@ -336,6 +336,9 @@ extension AdminWebServer {
             try await targetForm(page, name: existing, notice: Notice(errors: errors), status: st, useForm: true)
         }
         var name: String
+        // Every problem of the form is reported at once.
+        var problems: [String] = []
+        var conflict = false
         if let existing {
             guard let t = config.target(named: existing) else { return try await fail(["There is no target named \(existing)"], .notFound) }
             name = t.name
@@ -344,12 +347,14 @@ extension AdminWebServer {
             while prefix.hasSuffix(":") { prefix.removeLast() }
             let suffix = form.text("suffix")
             name = suffix.isEmpty ? prefix : "\(prefix):\(suffix)"
-            if let p = ISCSIName.problem(name) { return try await fail(["Target name \(name) is not valid: \(p)"], .badRequest) }
-            if config.target(named: name) != nil { return try await fail(["A target named \(name) already exists"], .conflict) }
+            if let p = ISCSIName.problem(name) { problems.append("Target name \(name) is not valid: \(p)") }
+            if config.target(named: name) != nil {
+                problems.append("A target named \(name) already exists")
+                conflict = true
+            }
         }
         let aliasText = form.text("alias")
         let alias: String? = aliasText.isEmpty ? nil : aliasText
-        var problems: [String] = []
         var auth: AuthSettings?
         if form.text("auth_src") == "own" {
             do { auth = try AuthEditor.parse(prefix: "t", form: form, old: config.target(named: name)?.auth) } catch { problems += error.messages }
@@ -360,7 +365,6 @@ extension AdminWebServer {
         do { newLUNs = try parseNewLUNs(form) } catch { problems += error.messages }
         let hd = parseDigestChoice(form.text("hd")), dd = parseDigestChoice(form.text("dd"))
         if hd == nil || dd == nil { problems.append("Digest must be None, CRC32C or a comma-separated preference list") }
-        if !problems.isEmpty { return try await fail(problems, .badRequest) }
         var edits: [Int: (path: String?, size: UInt64?)] = [:]
         for l in config.target(named: name)?.luns ?? [] {
             var e: (path: String?, size: UInt64?) = (nil, nil)
@@ -376,7 +380,7 @@ extension AdminWebServer {
             }
             if e.path != nil || e.size != nil { edits[l.id] = e }
         }
-        if !problems.isEmpty { return try await fail(problems, .badRequest) }
+        if !problems.isEmpty { return try await fail(problems, conflict && problems.count == 1 ? .conflict : .badRequest) }
         let lunEdits = edits
         let removes = Set(form.all("remove_lun").compactMap(Int.init))
         var modes: [Int: String] = [:]

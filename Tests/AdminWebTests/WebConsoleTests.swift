@@ -195,6 +195,23 @@ func sampleConfig() -> Config {
         #expect(await backend.updateCount == 0)
     }
 
+    @Test func theNewTargetFormReportsEveryProblemAtOnce() async throws {
+        let backend = FakeBackend()
+        try await withServer(backend) { client in
+            let b = try await Browser.loggedIn(client)
+            let r = try await b.post("/targets/new", [
+                ("prefix", "iqn.2026-02.org.example"), ("suffix", "Bad Name"),
+                ("new_path_0", "/tmp/x.img"), ("new_size_0", "lots"), ("auth_src", "inherit"), ("t_count", "0"),
+                ("hd", "MD5"), ("dd", ""),
+            ])
+            #expect(r.status == .badRequest)
+            #expect(r.text.contains("is not valid"), "name")
+            #expect(r.text.contains("\"lots\""), "size")
+            #expect(r.text.contains("Digest must be None, CRC32C"), "digest")
+        }
+        #expect(await backend.updateCount == 0)
+    }
+
     @Test func backendErrorsAreShownOnTheFormWithInputPreserved() async throws {
         let backend = FakeBackend()
         try await withServer(backend) { client in
