@@ -31,14 +31,14 @@ extension AdminWebServer {
             f.locale = Locale(identifier: "en_US_POSIX")
             f.dateFormat = "yyyy-MM-dd HH:mm:ss"
             b += "<form method=\"post\" action=\"/sessions/logout\">\(csrfField(page.csrf))"
-            b += "<table id=\"sessions\"><tr><th>TSIH</th><th>Target</th><th>Initiator</th><th>ISID</th><th>Client address</th><th>Portal</th>"
-            b += "<th>CHAP user</th><th>Header / data digest</th><th>Negotiated</th><th>Commands in flight</th><th>Since</th><th></th></tr>"
+            b += "<table id=\"sessions\"><tr><th>TSIH</th><th>Target</th><th>Initiator</th><th>ISID</th><th>Client → portal</th>"
+            b += "<th>CHAP user</th><th>Digests (header / data), negotiated</th><th>In flight</th><th>Since</th><th></th></tr>"
             for s in sessions {
                 b += "<tr><td>\(s.tsih)</td><td class=\"iqn\">\(s.target.map(h) ?? "<em>discovery</em>")</td><td class=\"iqn\">\(h(s.initiator))</td>"
-                b += "<td><code>\(h(s.isid))</code></td><td>\(h(s.remoteAddress))</td><td>\(h(s.localAddress))</td>"
-                b += "<td>\(h(s.authenticatedUser ?? "–"))</td><td>\(h(s.headerDigest)) / \(h(s.dataDigest))</td>"
+                b += "<td><code>\(h(s.isid))</code></td><td>\(h(s.remoteAddress)) → \(h(s.localAddress))</td>"
+                b += "<td>\(h(s.authenticatedUser ?? "–"))</td>"
                 // Folded: a dozen keys per row would push the table past a 1280-pixel screen.
-                b += "<td><details><summary>\(s.negotiated.count) keys</summary><small>"
+                b += "<td><details><summary>\(h(s.headerDigest)) / \(h(s.dataDigest)), \(s.negotiated.count) keys</summary><small>"
                 b += s.negotiated.sorted { $0.key < $1.key }.map { "\(h($0.key))=\(h($0.value))" }.joined(separator: "<br>")
                 b += "</small></details></td><td>\(s.commandsInFlight)</td><td>\(h(f.string(from: Date(timeIntervalSince1970: s.connectedSince))))</td>"
                 b += "<td><button type=\"submit\" name=\"tsih\" value=\"\(s.tsih)\">Log out</button></td></tr>"
