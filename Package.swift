@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "SwiftTargetDaemon",
             dependencies: [
-                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "TargetConfig", "TargetRuntime", "LIORuntime", "AdminAPI", "AdminWeb",
+                "ISCSIFabric", "SCSIEngine", "Backstores", "TCMU", "TargetConfig", "TargetRuntime", "LIORuntime", "AdminAPI", "AdminWeb", "CLinuxIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

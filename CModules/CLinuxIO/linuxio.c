@@ -79,3 +79,19 @@ long clinuxio_preadv_nowait(int fd, const struct iovec *iov, int count, uint64_t
     ssize_t n = preadv2(fd, iov, count, (off_t)offset, RWF_NOWAIT);
     return n >= 0 ? (long)n : -errno;
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int clinuxio_tune_allocator(long mmap_threshold, long trim_threshold, long top_pad) {
+#if defined(__GLIBC__)
+  int ok = mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold);
+  ok &= mallopt(M_TRIM_THRESHOLD, (int)trim_threshold);
+  ok &= mallopt(M_TOP_PAD, (int)top_pad);
+  return ok ? 0 : -1;
+#else
+  (void)mmap_threshold; (void)trim_threshold; (void)top_pad;
+  return 0;
+#endif
+}

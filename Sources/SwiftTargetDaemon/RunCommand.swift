@@ -103,6 +103,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MemoryTuning.apply()
         bootstrapLogging(level: Logger.Level(rawValue: logLevel)!, format: logFormat)
         let logger = Logger(label: "swift-targetd")
         var group: gid_t?

@@ -101,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MemoryTuning.apply()
         bootstrapLogging(level: Logger.Level(rawValue: logLevel)!, format: logFormat)
         let logger = Logger(label: "swift-targetd")
 

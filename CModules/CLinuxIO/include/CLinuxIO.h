@@ -37,4 +37,9 @@ long clinuxio_pread_nowait(int fd, void *buffer, unsigned long length, uint64_t 
 struct iovec;
 long clinuxio_preadv_nowait(int fd, const struct iovec *iov, int count, uint64_t offset);
 
+/* glibc's allocator (mallopt): allocations below `mmap_threshold` come from the heap, and
+   free memory at a heap's top goes back to the kernel only past `trim_threshold`, with
+   `top_pad` more taken from it per growth. 0 when all were set (always 0 without glibc). */
+int clinuxio_tune_allocator(long mmap_threshold, long trim_threshold, long top_pad);
+
 #endif
