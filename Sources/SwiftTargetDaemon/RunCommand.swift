@@ -104,6 +104,8 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         MemoryTuning.apply()
+        // A stop asked for during the start is kept and carried out once the start is done.
+        SignalWaiter.armTermination()
         bootstrapLogging(level: Logger.Level(rawValue: logLevel)!, format: logFormat)
         let logger = Logger(label: "swift-targetd")
         var group: gid_t?

@@ -102,6 +102,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         MemoryTuning.apply()
+        // A stop asked for during the start is kept and carried out once the start is done.
+        SignalWaiter.armTermination()
         bootstrapLogging(level: Logger.Level(rawValue: logLevel)!, format: logFormat)
         let logger = Logger(label: "swift-targetd")
 

@@ -51,7 +51,8 @@ extension RuntimeTests {
         p.arguments = ["run", "--config", directory + "/config.json", "--api-socket", directory + "/api.sock"]
         p.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        let errors = Pipe()
+        p.standardError = errors
         try p.run()
         defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
 
@@ -67,8 +68,11 @@ extension RuntimeTests {
 
         p.terminate()
         #expect(notify.next() == "STOPPING=1")
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        // A clean stop: exit 0 (under the sanitizers, no report either) and no error logged.
+        #expect(p.terminationStatus == 0, "\(log.suffix(3000))")
+        #expect(!log.contains(" error ") && !log.contains(" critical "), "\(log.suffix(3000))")
     }
 
     /// `systemd-analyze verify` accepts the unit (Type=notify, ExecReload, the hardening).
