@@ -316,23 +316,25 @@ def main():
                                      f"iscsi://{urllib.parse.quote(chap_user, safe='')}%{urllib.parse.quote(chap_secret, safe='')}"
                                      f"@127.0.0.1:{iscsi_port}/{iqn}/0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(2)
-        ui.driver.set_window_size(1280, 900)
-        ui.go("/sessions?refresh=off")
-        if perf is not None:
-            rows = ui.driver.find_elements(By.CSS_SELECTOR, "#sessions tr")
-            if len(rows) < 2:
-                fail("the sessions page lists no session while iscsi-perf is logged in")
-            width = ui.driver.execute_script("return document.documentElement.scrollWidth")
-            if width > 1280:
-                fail(f"the sessions page is {width} px wide with a session listed; it must fit 1280 px")
-            log(f"sessions page with {len(rows) - 1} session(s): {width} px wide at a 1280 px window")
-        ui.driver.save_screenshot(os.path.join(shots, "00-sessions-1280px.png"))
-        if perf is not None:
-            perf.send_signal(signal.SIGINT)
-            try:
-                perf.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                perf.kill()
+        try:
+            ui.driver.set_window_size(1280, 900)
+            ui.go("/sessions?refresh=off")
+            if perf is not None:
+                rows = ui.driver.find_elements(By.CSS_SELECTOR, "#sessions tr")
+                if len(rows) < 2:
+                    fail("the sessions page lists no session while iscsi-perf is logged in")
+                width = ui.driver.execute_script("return document.documentElement.scrollWidth")
+                if width > 1280:
+                    fail(f"the sessions page is {width} px wide with a session listed; it must fit 1280 px")
+                log(f"sessions page with {len(rows) - 1} session(s): {width} px wide at a 1280 px window")
+            ui.driver.save_screenshot(os.path.join(shots, "00-sessions-1280px.png"))
+        finally:
+            if perf is not None:
+                perf.send_signal(signal.SIGINT)
+                try:
+                    perf.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    perf.kill()
         ui.go("/sessions")
         ui.shot("sessions")
         # Statistics with traffic: a sample before and after some reads, so the LUN's charts
