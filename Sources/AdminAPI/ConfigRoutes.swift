@@ -15,7 +15,9 @@ extension APIRoutes {
         // socket is the admins' (mode 0660), and a restore must give the secrets back.
         v1.get("config/file") { _, _ in
             do {
-                return json(status: 200, try ConfigFile.encode(await backend.configuration()))
+                // The file's own bytes (it ends in its newline already).
+                let file = try ConfigFile.encode(await backend.configuration())
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: file)))
             } catch {
                 return errorResponse(AdminError(.failed, "\(error)"))
             }

@@ -180,7 +180,8 @@ extension AdminWebServer {
                 return "Rule \(rule.offset + 1): \(r.action.rawValue) \(who) from \(r.address.map(\.description) ?? "all addresses")"
             }
             let back = "/clients?scope=\(q(scope))"
-            if let ask = confirmation(page, action: "/clients/action", title: "Delete \(doomed.count) allowed-client rule(s)?", items: doomed, back: back) { return ask }
+            if let ask = confirmation(page, action: "/clients/action", title: "Delete \(doomed.count) allowed-client rule(s)?", items: doomed,
+                                      carrying: ["scope", "op", "sel"], back: back) { return ask }
         }
         do {
             let report = try await audited(page).update { c in

@@ -103,7 +103,7 @@ extension AdminWebServer {
             let maps = (await backend.configuration()).target(named: target)?.lunMaps ?? []
             let doomed = maps.enumerated().filter { selected.contains($0.offset) }.map { "Map \($0.offset + 1): \($0.element.initiators.joined(separator: " "))" }
             if let ask = confirmation(page, action: "/lunmaps/delete", title: "Delete \(doomed.count) LUN map(s) of \(target)?", items: doomed,
-                                      back: "/lunmaps?target=\(q(target))") { return ask }
+                                      carrying: ["target", "op", "sel"], back: "/lunmaps?target=\(q(target))") { return ask }
         }
         do {
             if selected.isEmpty { throw AdminError(.invalid, "No maps selected") }

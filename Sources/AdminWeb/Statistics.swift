@@ -61,7 +61,10 @@ actor StatisticsHistory {
                 out[key, default: []].append((b.time, computeRates(previous: a.stats[key].map { (a.time, $0) }, current: current, now: b.time)))
             }
         }
-        for key in samples.last?.stats.keys ?? [:].keys where out[key] == nil { out[key] = [] }
+        // A LUN with one sample so far is listed too, with no points yet.
+        if let last = samples.last {
+            for key in last.stats.keys where out[key] == nil { out[key] = [] }
+        }
         return out.keys.sorted().map { ($0, out[$0]!) }
     }
 

@@ -57,30 +57,23 @@ extension AdminWebServer {
         return htmlResponse(layout(title: "iSCSI Targets", csrf: page.csrf, body: b), status: status)
     }
 
-    /// A delete is asked once more, naming the targets and the initiators logged in to them;
-    /// only the page's own "Delete" (confirm=yes) removes anything. Works without JavaScript.
-    func confirmDelete(_ page: Page, names: [String], action: String, field: String) async -> Response {
+    /// A target delete is asked once more (`confirmation`), naming the initiators logged in.
+    func confirmDelete(_ page: Page, names: [String], action: String, field: String) async -> Response? {
+        guard page.form.text("confirm") != "yes" else { return nil }
         let sessions = await backend.sessions()
-        var b = "<h2>Delete \(names.count == 1 ? "this target" : "these \(names.count) targets")?</h2><ul>"
-        for name in names {
+        let items = names.map { name -> String in
             let live = sessions.loggedIn(to: name)
-            let who = live.initiatorNames.map(h).joined(separator: ", ")
-            b += "<li><code>\(h(name))</code>: " + (live.isEmpty ? "no live sessions"
-                : "<strong>\(live.count) live session(s)</strong> (\(who)), which will be logged out") + "</li>"
+            return "\(name): " + (live.isEmpty ? "no live sessions"
+                : "\(live.count) live session(s) (\(live.initiatorNames.joined(separator: ", "))), which will be logged out")
         }
-        b += "</ul><form method=\"post\" action=\"\(action)\">\(csrfField(page.csrf))"
-        for name in names { b += "<input type=\"hidden\" name=\"\(field)\" value=\"\(h(name))\">" }
-        b += "<input type=\"hidden\" name=\"confirm\" value=\"yes\">"
-        b += "<button type=\"submit\" id=\"confirm-delete\">Delete</button> <a href=\"/\">Cancel</a></form>"
-        return htmlResponse(layout(title: "Delete targets", csrf: page.csrf, body: b), status: .ok)
+        return confirmation(page, action: action, title: "Delete targets", items: items, carrying: [field], back: "/",
+                            heading: names.count == 1 ? "Delete this target?" : "Delete these \(names.count) targets?")
     }
 
     func deleteTargets(_ page: Page) async throws -> Response {
         let names = Set(page.form.all("sel").map { $0.lowercased() })
         guard !names.isEmpty else { return try await targetList(page, notice: .error("No targets selected."), status: .badRequest) }
-        if page.form.text("confirm") != "yes" {
-            return await confirmDelete(page, names: page.form.all("sel"), action: "/targets/delete", field: "sel")
-        }
+        if let ask = await confirmDelete(page, names: page.form.all("sel"), action: "/targets/delete", field: "sel") { return ask }
         do {
             let report = try await audited(page).update { c in c.targets.removeAll { names.contains($0.name.lowercased()) } }
             return try await targetList(page, notice: .applied(report, "Deleted \(names.count) target(s)."))
@@ -433,9 +426,8 @@ extension AdminWebServer {
 
     func deleteTarget(_ page: Page) async throws -> Response {
         let name = page.form.text("name")
-        if page.form.text("confirm") != "yes", (await backend.configuration()).target(named: name) != nil {
-            return await confirmDelete(page, names: [name], action: "/target/delete", field: "name")
-        }
+        if (await backend.configuration()).target(named: name) != nil,
+           let ask = await confirmDelete(page, names: [name], action: "/target/delete", field: "name") { return ask }
         do {
             let report = try await audited(page).update { c in
                 guard let i = c.targetIndex(named: name) else { throw AdminError(.notFound, "There is no target named \(name)") }

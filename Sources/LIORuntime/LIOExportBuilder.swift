@@ -57,9 +57,13 @@ public enum LIOExportBuilder {
             let name = t.name
             var luns: [LIOExportSpec.LUN] = []
             for lun in t.luns.sorted(by: { $0.id < $1.id }) {
-                if lun.path.contains(",") || lun.path.contains(";") || lun.path.contains("\n") {
-                    throw LIOExportError("target \(name) LUN \(lun.id): the path \(lun.path) contains ',' ';' or a newline, which LIO's control file cannot carry")
+                // LIO's control file takes comma-separated pairs, and dev_config's options are `;`-separated.
+                func carry(_ what: String, _ value: String) throws {
+                    if value.contains(where: { ",;\n".contains($0) }) {
+                        throw LIOExportError("target \(name) LUN \(lun.id): the \(what) \(value) contains ',' ';' or a newline, which LIO's control file cannot carry")
+                    }
                 }
+                try carry("path", lun.path)
                 if lun.backstore == .rbd, case .success(let location) = RBDLocation.parse(lun.path, options: lun.options),
                    location.shared {
                     // LIO keeps reservations and ALUA state in each host's kernel: gateways
@@ -70,9 +74,7 @@ public enum LIOExportBuilder {
                 if lun.readOnly { cfg += ";ro" }
                 // Kind settings (rbd's conf, id, keyring) travel to the handler in dev_config.
                 for (key, value) in lun.options.sorted(by: { $0.key < $1.key }) {
-                    if value.contains(",") || value.contains(";") || value.contains("\n") {
-                        throw LIOExportError("target \(name) LUN \(lun.id): the \(key) setting \(value) contains ',' ';' or a newline, which LIO's control file cannot carry")
-                    }
+                    try carry("\(key) setting", value)
                     cfg += ";\(key)=\(value)"
                 }
                 cfg += TCMUConfigString.identityOptions(serial: lun.serial, uniqueID: lun.engineUniqueID)

@@ -67,10 +67,7 @@ struct RestoreConfig: AsyncParsableCommand {
             do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
                 throw AdminError(.notFound, "cannot read \(file): \(error.localizedDescription)")
             }
-            // Checked here too, so the problems name the admin's file and lines.
-            do { _ = try ConfigFile.decode(data, fileName: file) } catch let error as ConfigError {
-                throw AdminError(.invalid, error.errors.map(\.description).joined(separator: "\n"))
-            }
+            // The daemon validates it under this name, so its problems cite the admin's file and lines.
             let report = try await connection.client.raw(.PUT, "/v1/config?file=\(AdminClient.segment(file))", bodyData: data)
             do { printReport(try JSONDecoder().decode(ApplyReport.self, from: report)) } catch {
                 throw AdminClientError.badResponse("\(error)")
