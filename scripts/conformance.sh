@@ -8,7 +8,11 @@
 #   KIND  file | sparse | loop   (loop needs root: a 256 MiB loop device)
 #   --multipath  the LUN twice (two sessions: the MultipathIO and two-nexus tests)
 #   --sanitize   also the SANITIZE tests (-S); the daemon then sanitizes at 32 MiB/s, so a
-#                sanitize of the 256 MiB LUN lasts the ~8 s Sanitize.Reset watches it run
+#                sanitize of the 256 MiB LUN lasts the ~8 s Sanitize.Reset watches it run,
+#                and pings every 90 s: Sanitize.Reset ends with `while TUR fails: sleep(60)`,
+#                and libiscsi's synchronous tool answers no NOP-In while it sleeps, so at the
+#                default (30 s + 30 s) each sleep lost the connection, the re-login's TUR met
+#                a new unit attention, and the loop ran on (150-600 s, up to the 900 s cap)
 #   --readonly   the LUN exported read-only (`,ro`, on an image made beforehand): the write
 #                tests fail by design; ReadOnly.ReadOnlySBC and every read test must pass
 #   --tests P    only the tests matching P (iscsi-test-cu --test), instead of ALL
@@ -53,7 +57,7 @@ args=(serve --listen 127.0.0.1:$port --target "$iqn" --lun "$lun" --log-level wa
 userinfo=""
 suite=(--dataloss)
 if [ $sanitize = 1 ]; then
-  args+=(--sanitize-mb-per-second 32)
+  args+=(--sanitize-mb-per-second 32 --nop-interval 90)
   suite+=(--allow-sanitize)
 fi
 if [ $chap = 1 ]; then
