@@ -7,8 +7,9 @@
 #   sr128k 128k sequential read QD32      iscsi-perf -m 32 -b 256
 #   sw1m   1M sequential write QD8        qemu-img bench -w -d 8 -s 1M
 # Both targets negotiate no digests (tgtd's default), so the comparison is like for like.
-# Beside each figure: the target's CPU per completed I/O (user+system of every thread, from
-# /proc/PID/stat over the run, divided by the I/Os the run completed), and at the start the
+# Beside each figure: the target's CPU per I/O (user+system of every thread, from
+# /proc/PID/stat over the run, divided by the run's I/Os: counted by qemu-img bench, and for
+# iscsi-perf its average IOPS x its 6 s, so login and ramp-up are charged to them), and at the start the
 # loopback TCP limit of one stream (iperf3, 5 s), with sr128k as a fraction of it.
 # Usage: scripts/benchmark.sh [rounds]   (default 3; needs root for tgtd; BENCH_WORKLOADS="rr4k sr128k" picks some)
 #        scripts/benchmark.sh rbd [rounds]   the rbd backstore against tgtd's bs_rbd (scripts/rbd-benchmark.sh)
@@ -47,9 +48,10 @@ cleanup() {
 trap cleanup EXIT
 # One TCP stream on loopback, the ceiling for one iSCSI connection (MB/s).
 iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
+iperf_server=$!
 sleep 0.5
 loopback=$(iperf3 -c 127.0.0.1 -p 5299 -t 5 -J 2>/dev/null | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6))' || echo 0)
-wait 2>/dev/null || true
+wait "$iperf_server" 2>/dev/null || true
 echo "loopback TCP, one stream: $loopback MB/s"
 tgtd -f -C 7 --iscsi portal=127.0.0.1:3271 >"$work/tgtd.log" 2>&1 &
 tgtd_pid=$!
@@ -64,7 +66,7 @@ sleep 1
 A="iscsi://127.0.0.1:3271/$tgt_iqn/1"
 B="iscsi://127.0.0.1:3272/$ours_iqn/0"
 
-run() { # url workload -> "figure I/Os" (figure: IOPS or MB/s; I/Os: how many completed)
+run() { # url workload -> "figure I/Os" (figure: IOPS or MB/s)
   local line
   case $2 in
     rr4k)  line=$(timeout 8 iscsi-perf -m 32 -b 8 -r -t 6 "$1" 2>&1 | tr '\r' '\n' | grep -o 'iops average [0-9]*' | tail -1)

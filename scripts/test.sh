@@ -20,8 +20,8 @@ grep -qE 'Test run with [0-9]+ tests? .*passed' /tmp/swift-test.log || { echo "u
 status=0
 # Every libFuzzer target (Tests/Fuzz: PDU framing and AHS, text keys, login sequences, the
 # session state machine, CDBs on the engine, TCMU rings, configuration, ietd.conf) for 30 s
-# each under ASan, seeded with the committed corpora (CI's time bound: scripts/fuzz.sh all 600
-# is the longer campaign).
+# each under ASan, seeded with the committed corpora (CI's time bound; for a longer campaign
+# run e.g. scripts/fuzz.sh all 600 by hand).
 phase fuzz
 if scripts/fuzz.sh all 30 > /tmp/fuzz.log 2>&1; then grep -E '^fuzz' /tmp/fuzz.log
 else echo "fuzzing FAILED"; grep -E '^fuzz|crash|ERROR' /tmp/fuzz.log | tail -20; status=1; fi
