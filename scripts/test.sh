@@ -5,8 +5,8 @@
 # device, over CHAP, and with two URLs (MultipathIO); then the TCMU handler: the randomized
 # ring test at 1,000,000 commands and the real-kernel tests in the LIO VM (the handler alone,
 # then the daemon's LIO-backed mode with the kernel initiator, then iscsi-test-cu against LIO
-# with our handler next to LIO's fileio). Installs missing
-# Debian packages.
+# with our handler next to LIO's fileio); before the VM, the release daemon's heap allocations per
+# command (scripts/alloc-count.sh). Installs missing Debian packages.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -63,6 +63,10 @@ scripts/browser-test.sh --swift-targetd "$here/.build/debug/swift-targetd" --web
 phase tcmu-random
 scripts/tcmu-random-test.sh 1000000 > /tmp/tcmu-random.log 2>&1 && echo "tcmu random ring test: 1,000,000 commands passed" \
   || { echo "tcmu random ring test FAILED"; tail -30 /tmp/tcmu-random.log; status=1; }
+# Heap allocations per command of the release daemon on the steady-state read and write paths
+# (an LD_PRELOAD counter, qemu-img bench as the initiator), each under its bound.
+phase alloc-count
+scripts/alloc-count.sh --check || status=1
 phase lio-vm
 if scripts/tcmu-vm-test.sh > /tmp/tcmu-vm.log 2>&1; then grep RESULT /tmp/tcmu-vm.log; else echo "TCMU real-kernel test FAILED"; tail -40 /tmp/tcmu-vm.log; status=1; fi
 if scripts/lio-daemon-vm-test.sh > /tmp/lio-daemon-vm.log 2>&1; then echo "daemon in LIO-backed mode (real kernel): $(grep RESULT /tmp/lio-daemon-vm.log)"

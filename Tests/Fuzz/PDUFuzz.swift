@@ -117,7 +117,7 @@ enum PDUFuzz {
         header.withUnsafeBytes { _ = out.bytes.writeBytes($0) }
         var payload = allocator.buffer(capacity: data.count)
         data.withUnsafeBytes { _ = payload.writeBytes($0) }
-        let (head, body, trailer) = PDUWriter(digests: digests).encode(out, data: payload, allocator: allocator)
+        let (head, body, trailer) = PDUWriter(digests: digests).encode(&out, data: payload, allocator: allocator)
         var wire = head
         if var body { wire.writeBuffer(&body) }
         if var trailer { wire.writeBuffer(&trailer) }

@@ -61,7 +61,7 @@ import Testing
         var data = allocator.buffer(capacity: 3)
         data.writeBytes([9, 8, 7])
         let writer = PDUWriter(digests: .init(header: true, data: true))
-        let (head, body, trailer) = writer.encode(header, data: data, allocator: allocator)
+        let (head, body, trailer) = writer.encode(&header, data: data, allocator: allocator)
         #expect(head.readableBytes == 52)
         #expect(trailer?.readableBytes == 1 + 4)
         var wire = head
@@ -82,7 +82,7 @@ import Testing
         header.setInitiatorTaskTag(1)
         var data = allocator.buffer(capacity: 4)
         data.writeBytes([1, 2, 3, 4])
-        let (head, body, trailer) = PDUWriter(digests: .init(header: true, data: true)).encode(header, data: data, allocator: allocator)
+        let (head, body, trailer) = PDUWriter(digests: .init(header: true, data: true)).encode(&header, data: data, allocator: allocator)
         var wire = head
         wire.writeImmutableBuffer(body!)
         wire.writeImmutableBuffer(trailer!)

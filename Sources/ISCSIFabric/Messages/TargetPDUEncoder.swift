@@ -1,18 +1,20 @@
 import NIOCore
 
-/// Lays TargetPDU fields out as BHS bytes (§11) and hands the data segment on unchanged.
+/// Lays TargetPDU fields out as BHS bytes (§11) in `header` (an empty buffer) and hands the
+/// data segment on unchanged.
 enum TargetPDUEncoder {
-    static func encode(_ pdu: TargetPDU, allocator: ByteBufferAllocator) -> (header: OutboundHeader, data: ByteBuffer?) {
+    static func encode(_ pdu: TargetPDU, header buffer: consuming ByteBuffer,
+                       allocator: ByteBufferAllocator) -> (header: OutboundHeader, data: ByteBuffer?) {
         switch pdu {
         case .nopIn(let p):
-            var h = OutboundHeader(.nopIn, allocator: allocator)
+            var h = OutboundHeader(.nopIn, in: consume buffer)
             h.setLUN(p.lunField)
             h.setInitiatorTaskTag(p.initiatorTaskTag)
             h.setTargetTransferTag(p.targetTransferTag)
             h.setSequenceNumbers(p.numbers)
             return (h, p.data)
         case .scsiResponse(let p):
-            var h = OutboundHeader(.scsiResponse, flags: 0x80 | p.residualFlags, allocator: allocator)
+            var h = OutboundHeader(.scsiResponse, flags: 0x80 | p.residualFlags, in: consume buffer)
             h.set(p.response.rawValue, at: 2)
             h.set(p.status.rawValue, at: 3)
             h.setInitiatorTaskTag(p.initiatorTaskTag)
@@ -26,13 +28,13 @@ enum TargetPDUEncoder {
             data.writeBytes(p.sense)
             return (h, data)
         case .taskManagementResponse(let p):
-            var h = OutboundHeader(.taskManagementResponse, allocator: allocator)
+            var h = OutboundHeader(.taskManagementResponse, in: consume buffer)
             h.set(p.response.rawValue, at: 2)
             h.setInitiatorTaskTag(p.initiatorTaskTag)
             h.setSequenceNumbers(p.numbers)
             return (h, nil)
         case .loginResponse(let r, let numbers):
-            var h = OutboundHeader(.loginResponse, flags: 0, allocator: allocator)
+            var h = OutboundHeader(.loginResponse, flags: 0, in: consume buffer)
             h.flags = (r.transit ? 0x80 : 0) | (r.continueFlag ? 0x40 : 0) | (r.currentStage & 0x03) << 2 | (r.nextStage & 0x03)
             h.set(r.versionMax, at: 2)
             h.set(r.versionActive, at: 3)
@@ -45,7 +47,7 @@ enum TargetPDUEncoder {
             data.writeBytes(r.data)
             return (h, data)
         case .textResponse(let p):
-            var h = OutboundHeader(.textResponse, flags: p.final ? 0x80 : 0x40, allocator: allocator)
+            var h = OutboundHeader(.textResponse, flags: p.final ? 0x80 : 0x40, in: consume buffer)
             h.setLUN(p.lunField)
             h.setInitiatorTaskTag(p.initiatorTaskTag)
             h.setTargetTransferTag(p.targetTransferTag)
@@ -53,7 +55,7 @@ enum TargetPDUEncoder {
             return (h, p.data)
         case .dataIn(let p):
             var flags: UInt8 = p.final ? 0x80 : 0
-            var h = OutboundHeader(.dataIn, flags: 0, allocator: allocator)
+            var h = OutboundHeader(.dataIn, flags: 0, in: consume buffer)
             h.setLUN(p.lunField)
             h.setInitiatorTaskTag(p.initiatorTaskTag)
             h.setTargetTransferTag(WireConstants.reservedTag)
@@ -72,14 +74,14 @@ enum TargetPDUEncoder {
             h.set(p.bufferOffset, at: 40)
             return (h, p.data)
         case .logoutResponse(let p):
-            var h = OutboundHeader(.logoutResponse, allocator: allocator)
+            var h = OutboundHeader(.logoutResponse, in: consume buffer)
             h.set(p.response.rawValue, at: 2)
             h.setInitiatorTaskTag(p.initiatorTaskTag)
             h.setSequenceNumbers(p.numbers)
             // Time2Wait and Time2Retain stay 0: ErrorRecoveryLevel 0 keeps nothing (§11.15.2).
             return (h, nil)
         case .readyToTransfer(let p):
-            var h = OutboundHeader(.readyToTransfer, allocator: allocator)
+            var h = OutboundHeader(.readyToTransfer, in: consume buffer)
             h.setLUN(p.lunField)
             h.setInitiatorTaskTag(p.initiatorTaskTag)
             h.setTargetTransferTag(p.targetTransferTag)
@@ -89,14 +91,14 @@ enum TargetPDUEncoder {
             h.set(p.desiredLength, at: 44)
             return (h, nil)
         case .asyncLogoutRequest(let seconds, let numbers):
-            var h = OutboundHeader(.asyncMessage, allocator: allocator)
+            var h = OutboundHeader(.asyncMessage, in: consume buffer)
             h.setInitiatorTaskTag(WireConstants.reservedTag)
             h.setSequenceNumbers(numbers)
             h.set(AsyncEvent.logoutRequested.rawValue, at: 36)
             h.set(seconds, at: 42)  // Parameter3: time to logout (§11.9.1)
             return (h, nil)
         case .reject(let p):
-            var h = OutboundHeader(.reject, allocator: allocator)
+            var h = OutboundHeader(.reject, in: consume buffer)
             h.set(p.reason.rawValue, at: 2)
             h.setInitiatorTaskTag(WireConstants.reservedTag)
             h.setSequenceNumbers(p.numbers)

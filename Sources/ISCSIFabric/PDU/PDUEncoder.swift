@@ -4,8 +4,16 @@ import NIOCore
 struct OutboundHeader {
     var bytes: ByteBuffer
 
+    /// Room for a BHS and its digest.
+    static let capacity = WireConstants.basicHeaderLength + WireConstants.digestLength
+
     init(_ opcode: Opcode, flags: UInt8 = 0x80, allocator: ByteBufferAllocator) {
-        bytes = allocator.buffer(capacity: WireConstants.basicHeaderLength + WireConstants.digestLength)
+        self.init(opcode, flags: flags, in: allocator.buffer(capacity: Self.capacity))
+    }
+
+    /// Lays the header out in `buffer` (empty, from the connection's BufferRecycler).
+    init(_ opcode: Opcode, flags: UInt8 = 0x80, in buffer: consuming ByteBuffer) {
+        bytes = consume buffer  // a copy would make the writes below copy the storage
         bytes.writeRepeatingByte(0, count: WireConstants.basicHeaderLength)
         bytes.setInteger(opcode.rawValue, at: 0)
         bytes.setInteger(flags, at: 1)
@@ -38,17 +46,18 @@ struct OutboundHeader {
 struct PDUWriter {
     var digests = DigestSettings()
 
-    /// The buffers that make up one PDU on the wire, in order.
-    func encode(_ header: OutboundHeader, data: ByteBuffer?, allocator: ByteBufferAllocator) -> (ByteBuffer, ByteBuffer?, ByteBuffer?) {
-        var head = header.bytes
+    /// The buffers that make up one PDU on the wire, in order. The header is completed in
+    /// place (a copy of its buffer would make each write below copy the storage).
+    func encode(_ header: inout OutboundHeader, data: ByteBuffer?, allocator: ByteBufferAllocator) -> (ByteBuffer, ByteBuffer?, ByteBuffer?) {
         let dataLength = data?.readableBytes ?? 0
         precondition(dataLength <= WireConstants.maxDataSegmentLength)
-        head.setInteger(UInt8(truncatingIfNeeded: dataLength >> 16), at: 5)
-        head.setInteger(UInt16(truncatingIfNeeded: dataLength), at: 6)
+        header.bytes.setInteger(UInt8(truncatingIfNeeded: dataLength >> 16), at: 5)
+        header.bytes.setInteger(UInt16(truncatingIfNeeded: dataLength), at: 6)
         if digests.header {
-            let crc = head.withUnsafeReadableBytes { CRC32C.checksum($0) }
-            head.writeInteger(crc, endianness: .little)
+            let crc = header.bytes.withUnsafeReadableBytes { CRC32C.checksum($0) }
+            header.bytes.writeInteger(crc, endianness: .little)
         }
+        let head = header.bytes
         guard let data, dataLength > 0 else { return (head, nil, nil) }
         let pad = (4 - dataLength & 3) & 3
         guard pad > 0 || digests.data else { return (head, data, nil) }

@@ -6,7 +6,7 @@ import Foundation
 public final class IOWorkerPool: @unchecked Sendable {
     // All mutable state is guarded by `condition`.
     private let condition = NSCondition()
-    private var jobs: [@Sendable () -> Void] = []
+    private var jobs: [Job] = []
     private var head = 0
     private var idle = 0
     private var stopping = false
@@ -27,6 +27,15 @@ public final class IOWorkerPool: @unchecked Sendable {
     /// With `wake: false` the job waits for the next `wake()` (or a worker that is already
     /// running): an event loop queues a whole read burst and wakes the pool once.
     public func submit(wake: Bool = true, _ job: @escaping @Sendable () -> Void) {
+        enqueue(.closure(job), wake: wake)
+    }
+
+    /// A SCSI command, queued by value (no closure to allocate per command).
+    func submit(wake: Bool, _ command: WorkerCommand) {
+        enqueue(.command(command), wake: wake)
+    }
+
+    private func enqueue(_ job: Job, wake: Bool) {
         condition.lock()
         jobs.append(job)
         if wake && idle > 0 { condition.signal() }
@@ -52,14 +61,19 @@ public final class IOWorkerPool: @unchecked Sendable {
     }
 
     private func work() {
-        while let job = next() { job() }
+        while let job = next() {
+            switch job {
+            case .closure(let body): body()
+            case .command(let command): command.run()
+            }
+        }
         finished.lock()
         running -= 1
         finished.broadcast()
         finished.unlock()
     }
 
-    private func next() -> (@Sendable () -> Void)? {
+    private func next() -> Job? {
         condition.lock()
         defer { condition.unlock() }
         while head == jobs.count {
@@ -72,11 +86,21 @@ public final class IOWorkerPool: @unchecked Sendable {
         head += 1
         // More work than this worker: pass the wake-up on (one futex call per extra worker).
         if head < jobs.count && idle > 0 { condition.signal() }
-        if head == jobs.count || head > 1024 {
+        if head == jobs.count {
+            jobs.removeAll(keepingCapacity: true)  // the queue's storage serves the next burst
+            head = 0
+        } else if head > 1024 {
             // Compact now and then instead of shifting on every take.
             jobs.removeFirst(head)
             head = 0
         }
         return job
+    }
+}
+
+extension IOWorkerPool {
+    enum Job: Sendable {
+        case closure(@Sendable () -> Void)
+        case command(WorkerCommand)
     }
 }

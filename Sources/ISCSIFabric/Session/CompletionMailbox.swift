@@ -22,10 +22,10 @@ final class CompletionMailbox: Sendable {
         }
     }
 
-    func take() -> [Completion] {
-        box.withLockedValue { pending in
-            defer { pending.removeAll(keepingCapacity: true) }
-            return pending
-        }
+    /// Swaps everything posted so far into `taken` (emptied first): the two arrays trade
+    /// storage back and forth, so neither allocates once both have grown.
+    func take(into taken: inout [Completion]) {
+        taken.removeAll(keepingCapacity: true)
+        box.withLockedValue { pending in swap(&pending, &taken) }
     }
 }

@@ -23,8 +23,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let inFlight = SessionCounters()
     private var dispatcher: CommandDispatcher?
     private var writer = PDUWriter()
+    /// PDU headers, used again once written (no allocation per PDU).
+    private var headerBuffers = BufferRecycler(slots: 128, maxKeptBytes: 128 * OutboundHeader.capacity)
     /// Reused for every call into the state machines (no allocation per command).
     private var actions: [SessionAction] = []
+    /// Reused for every drain of the dispatcher's mailbox.
+    private var finished: [CompletionMailbox.Completion] = []
     private var pingTimer: RepeatedTask?
     private var reportedBufferedBytes = 0
     private var needsFlush = false
@@ -229,7 +233,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Everything the workers finished since the last drain, then one flush for all of it.
     private func drainCompletions() {
-        for done in dispatcher?.takeCompletions() ?? [] { commandFinished(done) }
+        dispatcher?.takeCompletions(into: &finished)
+        for done in finished { commandFinished(done) }
+        finished.removeAll(keepingCapacity: true)  // lets go of the read buffers for the recycler
         performActions()
         flushIfNeeded()
     }
@@ -241,6 +247,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                            written: result.status == .good ? min(result.transferLength, done.writeLength) : 0,
                            good: result.status == .good)
         session?.commandCompleted(done.itt, result: result, dataIn: done.outcome.dataIn, into: &actions)
+        if let dataIn = done.outcome.dataIn { dispatcher?.recycle(dataIn) }
     }
 
     /// Keeps the server-wide gauge of buffered Data-Out in step with this session's.
@@ -262,6 +269,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func ping(timeout: TimeAmount) {
         guard session != nil else { return }
+        dispatcher?.releaseBuffersIfIdle()
         if session!.pingDue(now: .now(), timeout: timeout, into: &actions) {
             logger.warning("NOP-In ping not answered; dropping the connection")
             environment.securityCounters.countNOPTimeout()
@@ -274,9 +282,12 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func send(_ pdu: TargetPDU) {
         guard let context else { return }
-        let (header, data) = TargetPDUEncoder.encode(pdu, allocator: context.channel.allocator)
-        let (head, body, trailer) = writer.encode(header, data: data, allocator: context.channel.allocator)
+        let allocator = context.channel.allocator
+        var (header, data) = TargetPDUEncoder.encode(
+            pdu, header: headerBuffers.take(capacity: OutboundHeader.capacity, allocator: allocator), allocator: allocator)
+        let (head, body, trailer) = writer.encode(&header, data: data, allocator: allocator)
         context.write(wrapOutboundOut(head), promise: nil)
+        headerBuffers.give(head)
         if let body { context.write(wrapOutboundOut(body), promise: nil) }
         if let trailer { context.write(wrapOutboundOut(trailer), promise: nil) }
         needsFlush = true
