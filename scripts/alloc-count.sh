@@ -28,9 +28,12 @@ pid=
 cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-# Per command at most this many allocations (the figure measured when the bound was set, with
-# headroom below the next integer): a new allocation on a hot path fails the check.
-declare -A bound=([read4k]=1.2 [write4k]=2.0 [read128k]=1.5 [write128k]=5.0)
+# Per command at most this many allocations: reads allocate none (their buffers and PDU headers
+# are used again, BufferRecycler); what writes still allocate is NIO's ByteToMessageHandler
+# copying its receive buffer when it compacts while commands in flight hold slices of it
+# (immediate data), and the event-loop task that drains a burst of completions. The bounds sit
+# just above the figures measured when they were set (0.00, 0.56, 0.00, 2.89).
+declare -A bound=([read4k]=0.2 [write4k]=1.2 [read128k]=0.2 [write128k]=4.0)
 
 count() { # workload commands -> allocations of a daemon that served them
   local workload=$1 commands=$2 args

@@ -16,6 +16,18 @@ public struct PDU: Sendable {
         self.data = data
     }
 
+    /// The parts of one frame PDUDecoder passed on (it checked the lengths and digests).
+    public init(frame: ByteBuffer, headerDigest: Bool) {
+        let start = frame.readerIndex
+        let ahsLength = Int(frame.getInteger(at: start + 4, as: UInt8.self)!) * 4
+        let dataLength = Int(frame.getInteger(at: start + 5, as: UInt8.self)!) << 16
+            | Int(frame.getInteger(at: start + 6, as: UInt16.self)!)
+        let dataStart = start + WireConstants.basicHeaderLength + ahsLength + (headerDigest ? WireConstants.digestLength : 0)
+        self.init(header: frame.getSlice(at: start, length: WireConstants.basicHeaderLength)!,
+                  additionalHeaders: frame.getSlice(at: start + WireConstants.basicHeaderLength, length: ahsLength)!,
+                  data: frame.getSlice(at: dataStart, length: dataLength)!)
+    }
+
     @inline(__always) func byte(_ offset: Int) -> UInt8 {
         header.getInteger(at: header.readerIndex + offset, as: UInt8.self)!
     }

@@ -25,10 +25,19 @@ public enum InboundPDU: Sendable {
     case dataDigestError(PDU)
 }
 
+/// A PDU whose data digest did not match, sent up the pipeline as a user event (its header is
+/// sound, so the connection answers with a Reject, §7.8.1).
+public struct DataDigestError: Sendable {
+    public let pdu: PDU
+}
+
 /// Frames PDUs out of the TCP byte stream (§11.2): BHS, AHS, header digest, data segment,
-/// padding to four bytes, data digest. Data segments are slices of the receive buffer.
+/// padding to four bytes, data digest. Each frame goes on as one slice of the receive buffer
+/// (a ByteBuffer travels through the pipeline without a box, unlike a PDU of three buffers):
+/// `PDU(frame:headerDigest:)` reads it. A frame whose data digest failed goes as a
+/// `DataDigestError` event instead.
 public struct PDUDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = InboundPDU
+    public typealias InboundOut = ByteBuffer
 
     /// Owned by the connection; read on every frame.
     let settings: DigestSettingsBox
@@ -38,10 +47,18 @@ public struct PDUDecoder: ByteToMessageDecoder {
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let start = buffer.readerIndex
         guard let frame = try Self.frame(&buffer, digests: settings.digests, maxDataSegmentLength: settings.maxRecvDataSegmentLength) else {
             return .needMoreData
         }
-        context.fireChannelRead(Self.wrapInboundOut(frame))
+        switch frame {
+        case .pdu:
+            let length = buffer.readerIndex - start
+            buffer.moveReaderIndex(to: start)
+            context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: length)!))
+        case .dataDigestError(let pdu):
+            context.fireUserInboundEventTriggered(DataDigestError(pdu: pdu))
+        }
         return .continue
     }
 

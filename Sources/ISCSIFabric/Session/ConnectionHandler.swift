@@ -8,7 +8,7 @@ import SCSIEngine
 /// writing PDUs, running commands in the engine (on `ioPool`, or here when the page cache
 /// answers), timers, closing.
 final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = InboundPDU
+    typealias InboundIn = ByteBuffer  // one PDU frame (PDUDecoder)
     typealias OutboundOut = ByteBuffer
 
     private let environment: ConnectionEnvironment
@@ -89,7 +89,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let abort = event as? AbortTasksEvent {
+        if let error = event as? DataDigestError {
+            inReadBurst = true
+            guard login == nil else { context.close(promise: nil); return }
+            logger.warning("data digest error on opcode \(error.pdu.rawOpcode)")
+            session?.receiveDataDigestError(header: error.pdu.header, into: &actions)
+            performActions()
+        } else if let abort = event as? AbortTasksEvent {
             session?.abortTasks(onLUN: abort.lun)
             syncBufferedBytes()
         } else if let request = event as? RequestLogoutEvent {
@@ -103,17 +109,12 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inReadBurst = true
-        let inbound = unwrapInboundIn(data)
+        let pdu = PDU(frame: unwrapInboundIn(data), headerDigest: digestBox.digests.header)
         if login != nil {
-            if case .pdu(let pdu) = inbound { receiveLogin(pdu) } else { context.close(promise: nil) }
+            receiveLogin(pdu)
             return
         }
-        switch inbound {
-        case .pdu(let pdu): session?.receive(pdu, into: &actions)
-        case .dataDigestError(let pdu):
-            logger.warning("data digest error on opcode \(pdu.rawOpcode)")
-            session?.receiveDataDigestError(header: pdu.header, into: &actions)
-        }
+        session?.receive(pdu, into: &actions)
         performActions()
     }
 
