@@ -128,6 +128,48 @@ import Testing
         _ = try? channel.finish()
     }
 
+    /// The decoder passes a data digest failure up as an event (not a frame): the session
+    /// answers it with a Reject quoting the header (§7.8.1) and the connection stays up.
+    @Test func aDataDigestErrorIsRejectedAndTheConnectionStays() throws {
+        let pool = IOWorkerPool(threads: 1)
+        defer { pool.shutdown() }
+        let (channel, _) = try Self.channel(Self.environment(pool: pool))
+        try channel.writeInbound(Self.loginBytes(csg: 0, nsg: 1, [("InitiatorName", "iqn.2026-12.org.test:i"),
+                                                                 ("TargetName", Self.targetName), ("AuthMethod", "None")]))
+        _ = try Self.written(channel)
+        try channel.writeInbound(Self.loginBytes(csg: 1, nsg: 3, [
+            ("HeaderDigest", "None"), ("DataDigest", "CRC32C"), ("ImmediateData", "Yes"), ("InitialR2T", "Yes"),
+            ("MaxRecvDataSegmentLength", "8192"), ("MaxBurstLength", "262144"), ("FirstBurstLength", "65536"),
+        ]))
+        var out = try Self.written(channel)
+        var answered = String(decoding: out.dropFirst(48), as: UTF8.self)
+        var rounds = 0
+        while out.count >= 48, out[1] & 0x80 == 0, rounds < 3 {
+            try channel.writeInbound(Self.loginBytes(csg: 1, nsg: 3, [("MaxOutstandingR2T", "8")]))
+            out = try Self.written(channel)
+            answered += String(decoding: out.dropFirst(48), as: UTF8.self)
+            rounds += 1
+        }
+        #expect(out.count >= 48 && out[1] == 0x87, "logged in")
+        #expect(answered.contains("DataDigest=CRC32C"), "\(answered)")
+        // NOP-Out (immediate) with 4 data bytes and a data digest that does not match them.
+        var nop = ByteBuffer(repeating: 0, count: 48)
+        nop.setInteger(UInt8(0x40), at: 0)
+        nop.setInteger(UInt8(0x80), at: 1)
+        nop.setInteger(UInt16(4), at: 6)
+        nop.setInteger(UInt32(0x1234), at: 16)
+        nop.setInteger(UInt32(0xFFFF_FFFF), at: 20)
+        nop.writeBytes(Array("abcd".utf8))
+        nop.writeInteger(UInt32(0xDEAD_BEEF), endianness: .little)
+        try channel.writeInbound(nop)
+        out = try Self.written(channel)
+        #expect(out.count == 48 + 48 + 4, "Reject + the quoted header + its own data digest")
+        #expect(out.first == 0x3F && out[2] == 0x02, "Reject, reason Data (payload) Digest Error")
+        #expect(Array(out[48..<96]) == Array(nop.readableBytesView.prefix(48)))
+        #expect(channel.isActive)
+        _ = try? channel.finish()
+    }
+
     @Test func aClosedConnectionLetsItsHandlerGo() throws {
         let pool = IOWorkerPool(threads: 1)
         defer { pool.shutdown() }
