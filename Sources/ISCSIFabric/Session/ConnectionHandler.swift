@@ -177,9 +177,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let context, let device = established.device, let nexus = established.nexus {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let eventLoop = context.eventLoop
+            // Made once: a closure literal inside scheduleDrain would allocate its context per drain.
+            let drain: @Sendable () -> Void = { loopBound.value.drainCompletions() }
             dispatcher = CommandDispatcher(pool: environment.ioPool, device: device, nexus: nexus,
                                            allocator: context.channel.allocator,
-                                           scheduleDrain: { eventLoop.execute { loopBound.value.drainCompletions() } })
+                                           scheduleDrain: { eventLoop.execute(drain) })
         }
         // Digests apply from the first full-feature PDU on, both ways (§13.1).
         let digests = DigestSettings(header: negotiated.headerDigest, data: negotiated.dataDigest)
