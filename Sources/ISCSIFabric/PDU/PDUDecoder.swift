@@ -33,9 +33,9 @@ public struct DataDigestError: Sendable {
 
 /// Frames PDUs out of the TCP byte stream (§11.2): BHS, AHS, header digest, data segment,
 /// padding to four bytes, data digest. Each frame goes on as one slice of the receive buffer
-/// (a ByteBuffer travels through the pipeline without a box, unlike a PDU of three buffers):
-/// `PDU(frame:headerDigest:)` reads it. A frame whose data digest failed goes as a
-/// `DataDigestError` event instead.
+/// (a ByteBuffer travels through the pipeline without a box, unlike a PDU of three buffers) and
+/// is parsed once, by the handler, with `PDU(frame:headerDigest:)`. A frame whose data digest
+/// failed goes as a `DataDigestError` event instead.
 public struct PDUDecoder: ByteToMessageDecoder {
     public typealias InboundOut = ByteBuffer
 
@@ -47,17 +47,14 @@ public struct PDUDecoder: ByteToMessageDecoder {
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        let start = buffer.readerIndex
-        guard let frame = try Self.frame(&buffer, digests: settings.digests, maxDataSegmentLength: settings.maxRecvDataSegmentLength) else {
+        let digests = settings.digests
+        guard let next = try Self.nextFrame(&buffer, digests: digests, maxDataSegmentLength: settings.maxRecvDataSegmentLength) else {
             return .needMoreData
         }
-        switch frame {
-        case .pdu:
-            let length = buffer.readerIndex - start
-            buffer.moveReaderIndex(to: start)
-            context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: length)!))
-        case .dataDigestError(let pdu):
-            context.fireUserInboundEventTriggered(DataDigestError(pdu: pdu))
+        if next.dataDigestMatches {
+            context.fireChannelRead(Self.wrapInboundOut(next.frame))
+        } else {
+            context.fireUserInboundEventTriggered(DataDigestError(pdu: PDU(frame: next.frame, headerDigest: digests.header)))
         }
         return .continue
     }
@@ -70,6 +67,15 @@ public struct PDUDecoder: ByteToMessageDecoder {
 
     /// Takes one complete PDU off the front of `buffer`, or nil when more bytes are needed.
     static func frame(_ buffer: inout ByteBuffer, digests: DigestSettings, maxDataSegmentLength: Int) throws -> InboundPDU? {
+        guard let next = try nextFrame(&buffer, digests: digests, maxDataSegmentLength: maxDataSegmentLength) else { return nil }
+        let pdu = PDU(frame: next.frame, headerDigest: digests.header)
+        return next.dataDigestMatches ? .pdu(pdu) : .dataDigestError(pdu)
+    }
+
+    /// Takes one complete frame off the front of `buffer` as a slice (header digest checked:
+    /// a mismatch throws), or nil when more bytes are needed; `PDU(frame:headerDigest:)` reads it.
+    static func nextFrame(_ buffer: inout ByteBuffer, digests: DigestSettings,
+                          maxDataSegmentLength: Int) throws -> (frame: ByteBuffer, dataDigestMatches: Bool)? {
         let start = buffer.readerIndex
         guard buffer.readableBytes >= WireConstants.basicHeaderLength else { return nil }
         let ahsLength = Int(buffer.getInteger(at: start + 4, as: UInt8.self)!) * 4
@@ -94,23 +100,17 @@ public struct PDUDecoder: ByteToMessageDecoder {
             }
             guard expected == actual else { throw PDUFramingError.headerDigestMismatch }
         }
-        let header = buffer.getSlice(at: start, length: WireConstants.basicHeaderLength)!
-        let ahs = buffer.getSlice(at: start + WireConstants.basicHeaderLength, length: ahsLength)!
-        let dataStart = headerEnd + headerDigestLength
-        let data = buffer.getSlice(at: dataStart, length: dataLength)!
-        let expectedDataDigest = dataDigestLength > 0
-            ? buffer.getInteger(at: dataStart + paddedData, endianness: .little, as: UInt32.self)! : 0
-        buffer.moveReaderIndex(forwardBy: total)
-
-        let pdu = PDU(header: header, additionalHeaders: ahs, data: data)
+        var matches = true
         if dataDigestLength > 0 {
-            let expected = expectedDataDigest
-            let actual = data.withUnsafeReadableBytes { raw in
-                padded(CRC32C.checksum(raw), dataLength: dataLength)
+            let dataStart = headerEnd + headerDigestLength
+            let expected = buffer.getInteger(at: dataStart + paddedData, endianness: .little, as: UInt32.self)!
+            let actual = buffer.withUnsafeReadableBytes { raw in
+                padded(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(dataStart - start)..<(dataStart - start + dataLength)])),
+                       dataLength: dataLength)
             }
-            if expected != actual { return .dataDigestError(pdu) }
+            matches = expected == actual
         }
-        return .pdu(pdu)
+        return (buffer.readSlice(length: total)!, matches)
     }
 
     /// The data digest covers the padding bytes too (§11.2.3: zeros).

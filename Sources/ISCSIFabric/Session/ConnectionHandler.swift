@@ -24,7 +24,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var dispatcher: CommandDispatcher?
     private var writer = PDUWriter()
     /// PDU headers, used again once written (no allocation per PDU).
-    private var headerBuffers = BufferRecycler(slots: 128, maxKeptBytes: 128 * OutboundHeader.capacity)
+    private var headerBuffers = BufferRecycler(slots: 128)
     /// Reused for every call into the state machines (no allocation per command).
     private var actions: [SessionAction] = []
     /// Reused for every drain of the dispatcher's mailbox.
